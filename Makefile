@@ -1,0 +1,79 @@
+# The front door. Every target does its own set-up: on a machine with only Python >= 3.11
+# and make, `make test` installs uv (into .tools/), the workspace (into .venv/) and runs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export UV_PYTHON_PREFERENCE := only-system
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE := copy
+
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+RUN := $(UV) run --frozen --all-packages
+PYTHON_SOURCES := $(wildcard libs services gateway tests bench scripts)
+TYPED_PACKAGES := $(wildcard libs/common/src/shop_common services/*/src/*_service gateway/src/gateway)
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	@echo "==> installing uv into .tools/ (uses this machine's Python; no Python download)"
+	python3 -m venv .tools && .tools/bin/pip install --quiet --disable-pip-version-check uv
+
+.venv/.synced: $(if $(filter .tools/bin/uv,$(UV)),.tools/bin/uv) uv.lock pyproject.toml $(wildcard */pyproject.toml */*/pyproject.toml)
+	@echo "==> installing the workspace into .venv/"
+	$(UV) sync --all-packages --locked
+	@touch $@
+
+.PHONY: install
+install: .venv/.synced ## install every workspace member and the dev tools
+
+.PHONY: lint
+lint: install ## ruff lint + format check
+	@echo "==> ruff"
+	$(RUN) ruff check $(PYTHON_SOURCES)
+	$(RUN) ruff format --check $(PYTHON_SOURCES)
+
+.PHONY: fmt
+fmt: install ## format and autofix
+	$(RUN) ruff format $(PYTHON_SOURCES)
+	$(RUN) ruff check --fix $(PYTHON_SOURCES)
+
+.PHONY: types
+types: install ## mypy --strict on libs/common and every service
+	@echo "==> mypy (strict)"
+	$(RUN) mypy $(TYPED_PACKAGES)
+
+.PHONY: unit
+unit: install ## fast tests only (no infrastructure)
+	$(RUN) pytest -m "not infra" -q $(PYTEST_ARGS)
+
+.PHONY: pytest
+pytest: install ## every test (needs PostgreSQL, Redis, RabbitMQ: see README)
+	@echo "==> pytest (every suite; REQUIRE_INFRA=$${REQUIRE_INFRA:-0})"
+	$(RUN) pytest $(PYTEST_ARGS)
+
+.PHONY: test
+test: lint types pytest ## lint + types + every test
+
+.PHONY: proto
+proto: install ## regenerate libs/protos from proto/
+	$(RUN) python scripts/gen_protos.py
+	$(RUN) ruff format libs/protos >/dev/null 2>&1 || true
+
+.PHONY: demo
+demo: install ## start the system and run the narrated walkthrough
+	$(RUN) python -m user_service.demo
+
+.PHONY: bench
+bench: install ## run every benchmark (prints figures and one JSON line each)
+	@for b in bench/bench_*.py; do echo "==> $$b"; $(RUN) python $$b || exit 1; done
+
+.PHONY: migrate
+migrate: install ## apply the user service's migrations to DATABASE_URL
+	$(RUN) python -m user_service.migrate
+
+.PHONY: clean
+clean: ## remove the virtual environments and caches
+	rm -rf .venv .tools .mypy_cache .ruff_cache

@@ -1,0 +1,195 @@
+"""JWT issue and verification shared by the gateway (issues) and every service (verifies).
+
+Tokens are RS256 only; the algorithm is pinned, `exp`, `iss`, `aud` and `sub` are required,
+and the verification key is chosen by the header's `kid`, so keys rotate by adding a new kid
+(old tokens stay valid until they expire) and later removing the old one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+ALGORITHM = "RS256"
+REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
+
+
+class AuthError(Exception):
+    """A token was missing, malformed, forged, expired or meant for someone else."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the verified subject and roles of a token."""
+
+    subject: str
+    roles: frozenset[str]
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def user_id(self) -> int:
+        """The subject as a user id (tokens issued for users carry the numeric id)."""
+        return int(self.subject)
+
+    @property
+    def is_admin(self) -> bool:
+        """True when the caller holds the admin role."""
+        return "admin" in self.roles
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A private RSA key in PEM with its key id."""
+
+    kid: str
+    private_pem: str
+
+    @property
+    def public_pem(self) -> str:
+        """The matching public key in PEM."""
+        key = serialization.load_pem_private_key(self.private_pem.encode(), password=None)
+        return (
+            key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+
+
+def generate_signing_key(kid: str | None = None, bits: int = 2048) -> SigningKey:
+    """A fresh RSA key pair (for development, tests and rotation drills)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return SigningKey(kid or uuid.uuid4().hex[:16], pem)
+
+
+class TokenIssuer:
+    """Signs RS256 access tokens with the current key."""
+
+    def __init__(self, key: SigningKey, issuer: str, audience: str, ttl_seconds: int = 900) -> None:
+        self.key = key
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl_seconds = ttl_seconds
+
+    def issue(self, subject: str, roles: list[str] | tuple[str, ...], **extra: Any) -> str:
+        """An access token for subject with roles; extra claims are added as given."""
+        now = int(time.time())
+        claims = {
+            "sub": subject,
+            "roles": list(roles),
+            "iss": self.issuer,
+            "aud": self.audience,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.ttl_seconds,
+            "jti": uuid.uuid4().hex,
+            **extra,
+        }
+        return jwt.encode(
+            claims, self.key.private_pem, algorithm=ALGORITHM, headers={"kid": self.key.kid}
+        )
+
+
+class TokenVerifier:
+    """Verifies tokens against a set of public keys chosen by kid."""
+
+    def __init__(
+        self,
+        public_keys: Mapping[str, str],
+        issuer: str,
+        audience: str,
+        leeway_seconds: int = 10,
+    ) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway_seconds = leeway_seconds
+        self._keys = {
+            kid: serialization.load_pem_public_key(pem.encode()) for kid, pem in public_keys.items()
+        }
+
+    def add_key(self, kid: str, public_pem: str) -> None:
+        """Trust one more key (rotation: add the new kid before it signs anything)."""
+        self._keys[kid] = serialization.load_pem_public_key(public_pem.encode())
+
+    def remove_key(self, kid: str) -> None:
+        """Stop trusting a key (after every token it signed has expired)."""
+        self._keys.pop(kid, None)
+
+    @property
+    def kids(self) -> tuple[str, ...]:
+        """The key ids trusted now."""
+        return tuple(self._keys)
+
+    def verify(self, token: str) -> Principal:
+        """The token's principal; AuthError with a short, client-safe reason otherwise."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise AuthError("malformed token") from exc
+        if header.get("alg") != ALGORITHM:
+            raise AuthError("unsupported token algorithm")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or kid not in self._keys:
+            raise AuthError("unknown signing key")
+        try:
+            claims = jwt.decode(
+                token,
+                self._keys[kid],  # type: ignore[arg-type]
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway_seconds,
+                options={"require": list(REQUIRED_CLAIMS)},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthError("token expired") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise AuthError("token not meant for this audience") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise AuthError("token from an untrusted issuer") from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise AuthError(f"token lacks the {exc.claim} claim") from exc
+        except jwt.InvalidTokenError as exc:
+            raise AuthError("invalid token") from exc
+        roles = claims.get("roles", [])
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise AuthError("invalid roles claim")
+        return Principal(str(claims["sub"]), frozenset(roles), claims)
+
+
+def jwks(public_keys: Mapping[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """A JSON Web Key Set for these public keys (what /.well-known/jwks.json serves)."""
+    keys = []
+    for kid, pem in public_keys.items():
+        jwk = json.loads(RSAAlgorithm.to_jwk(serialization.load_pem_public_key(pem.encode())))  # type: ignore[arg-type]
+        keys.append({**jwk, "kid": kid, "use": "sig", "alg": ALGORITHM})
+    return {"keys": keys}
+
+
+def parse_bearer(header_value: str | None) -> str:
+    """The token from an `Authorization: Bearer <token>` value; AuthError otherwise."""
+    if not header_value:
+        raise AuthError("missing bearer token")
+    scheme, _, token = header_value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("missing bearer token")
+    return token.strip()

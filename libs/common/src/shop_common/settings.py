@@ -1,0 +1,42 @@
+"""The one settings pattern: each service subclasses ServiceSettings (pydantic-settings).
+
+Defaults work on a machine where PostgreSQL, Redis and RabbitMQ run on their standard
+localhost ports; every field is read from the environment by its upper-case name.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev-only"})
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service shares; subclasses add their own and set SERVICE_NAME."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    service_name: str = "service"
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    consul_http_addr: str | None = None
+
+    jwt_issuer: str = "shop-gateway"
+    jwt_audience: str = "shop"
+    # JSON object {kid: PEM public key}; the gateway publishes the same keys at its JWKS URL.
+    jwt_public_keys: dict[str, str] = Field(default_factory=dict)
+    jwt_leeway_seconds: int = 10
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_in_production(self) -> ServiceSettings:
+        if self.environment == "production" and not self.jwt_public_keys:
+            raise ValueError("JWT_PUBLIC_KEYS must be set in production")
+        return self
