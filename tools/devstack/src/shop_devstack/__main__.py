@@ -1,0 +1,5 @@
+"""`python -m shop_devstack ...`."""
+
+from shop_devstack.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,230 @@
+"""`make up`: the whole system as supervised local processes, and `make down`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from shop_devstack.control import serve_control
+from shop_devstack.databases import MigrationError, ensure_databases, migrate
+from shop_devstack.devkeys import ensure_dev_keys
+from shop_devstack.layout import REPO_ROOT, ProcessSpec, StackConfig, build_processes
+from shop_devstack.preflight import (
+    PreflightError,
+    check_infrastructure,
+    check_ports,
+    consul_answers,
+)
+from shop_devstack.state import is_launcher, read_state, rss_bytes, write_state
+from shop_devstack.supervisor import StartupError, Supervisor
+
+Report = Callable[[str], None]
+
+
+def say(line: str) -> None:
+    """Print one launcher line immediately (the output is often piped to a log)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def installed(process: ProcessSpec) -> bool:
+    """True when the process's package is importable in this environment."""
+    return importlib.util.find_spec(f"{process.package}.__main__") is not None
+
+
+def plan(
+    config: StackConfig, *, partial: bool, report: Report
+) -> tuple[StackConfig, list[ProcessSpec]]:
+    """Decide discovery and the process list; PreflightError when something is in the way."""
+    check_infrastructure(config)
+    consul = config.consul_http_addr or os.environ.get("CONSUL_HTTP_ADDR")
+    if consul and consul_answers(consul):
+        config = config.with_consul(consul)
+        report(f"• discovery: Consul at {consul}")
+    else:
+        config = config.with_consul(None)
+        if consul:
+            report(f"• discovery: static (CONSUL_HTTP_ADDR={consul} does not answer)")
+        else:
+            report("• discovery: static addresses (set CONSUL_HTTP_ADDR to use Consul)")
+    processes = build_processes(config, ensure_dev_keys(config.run_dir))
+    missing = [p for p in processes if not installed(p)]
+    if missing and not partial:
+        names = ", ".join(sorted({p.package for p in missing}))
+        raise PreflightError(f"not installed: {names} (run `make install`, or `up --partial`)")
+    for process in missing:
+        report(f"• skipping {process.name}: {process.package} is not installed (--partial)")
+    processes = [p for p in processes if installed(p)]
+    check_ports(processes)
+    return config, processes
+
+
+async def prepare_databases(
+    config: StackConfig, processes: Sequence[ProcessSpec], report: Report
+) -> None:
+    """Create missing databases, then migrate each service once (before any instance starts)."""
+    bases = sorted({p.database for p in processes if p.database})
+    created = await ensure_databases(config, bases)
+    report(
+        f"• databases: {', '.join(config.database_name(b) for b in bases)}"
+        + (f" (created {', '.join(created)})" if created else "")
+    )
+    migrated: set[str] = set()
+    for process in processes:
+        if process.database and process.package not in migrated:
+            await migrate(process, config.log_dir / f"{process.package}.migrate.log", process.env)
+            migrated.add(process.package)
+    report(f"• migrations applied: {', '.join(sorted(migrated))}")
+
+
+def summary(config: StackConfig, supervisor: Supervisor, elapsed: float) -> list[str]:
+    """The URLs and the memory of the running system."""
+    pids = [c.pid for c in supervisor.children.values() if c.pid]
+    total_mb = sum(rss_bytes(pid) for pid in pids) / 2**20
+    lines = [f"✓ system ready in {elapsed:.1f} s"]
+    for name, child in supervisor.children.items():
+        scheme = "grpc" if child.spec.probe == "grpc" else "http"
+        lines.append(
+            f"  {name:<9} {scheme}://{child.spec.address}  pid {child.pid}  {rss_bytes(child.pid or 0) / 2**20:.0f} MB"
+        )
+    lines += [
+        f"  gateway   {config.gateway_url}   (OpenAPI: {config.gateway_url}/docs)",
+        f"  total RSS of the {len(pids)} application processes: {total_mb:.0f} MB",
+        f"  logs: {config.log_dir}/   stop: Ctrl-C or `make down`",
+    ]
+    return lines
+
+
+async def run_foreground(
+    config: StackConfig, *, partial: bool = False, report: Report = say
+) -> int:
+    """Start, wait until ready, serve the control socket, stop everything on SIGINT/SIGTERM."""
+    started = time.monotonic()
+    running = read_state(config.state_file)
+    if running:
+        report(
+            f"already running (launcher pid {running['pid']}): {running['gateway_url']}; `make down` stops it"
+        )
+        return 0
+    try:
+        config, processes = plan(config, partial=partial, report=report)
+        await prepare_databases(config, processes, report)
+    except (PreflightError, MigrationError, OSError) as exc:
+        report(f"✗ {exc}")
+        return 2
+    stop_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop_requested.set)
+    supervisor = Supervisor(processes, config.log_dir, report, restart=False)
+    state = {
+        "pid": os.getpid(),
+        "gateway_url": config.gateway_url,
+        "control_socket": str(config.control_socket),
+        "ready": False,
+        "processes": {},
+    }
+    write_state(config.state_file, state)
+    server = await serve_control(supervisor, config.control_socket)
+    exit_code = 0
+    try:
+        await supervisor.start()
+        ready = asyncio.create_task(supervisor.wait_ready(within=120))
+        stopped = asyncio.create_task(stop_requested.wait())
+        await asyncio.wait({ready, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            ready.cancel()
+            report("• stop requested while starting")
+        else:
+            stopped.cancel()
+            ready.result()
+            supervisor.restart = True
+            for line in summary(config, supervisor, time.monotonic() - started):
+                report(line)
+            while not stop_requested.is_set():
+                state.update(ready=True, processes=supervisor.snapshot())
+                write_state(config.state_file, state)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop_requested.wait(), timeout=1.0)
+    except StartupError as exc:
+        report(f"✗ {exc}")
+        exit_code = 1
+    finally:
+        report("• stopping: gateway, then order and payment, then the user service")
+        server.close()
+        await supervisor.stop_all()
+        config.state_file.unlink(missing_ok=True)
+        config.control_socket.unlink(missing_ok=True)
+        report("✓ stopped; no process left, every port free")
+    return exit_code
+
+
+def start_detached(
+    config: StackConfig, argv: Sequence[str], report: Report = say, timeout: float = 180.0
+) -> int:
+    """Run the launcher in the background (its output in run/logs/devstack.log); wait until ready."""
+    running = read_state(config.state_file)
+    if running and running.get("ready"):
+        report(f"already running: {running['gateway_url']}")
+        return 0
+    config.log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = config.log_dir / "devstack.log"
+    with log_path.open("ab") as log:
+        child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "shop_devstack", "--run-dir", str(config.run_dir), "up", *argv],
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = read_state(config.state_file)
+        if state and state.get("ready") and state["pid"] == child.pid:
+            report(
+                f"✓ system running in the background (launcher pid {child.pid}); `make down` stops it"
+            )
+            return 0
+        if child.poll() is not None:
+            report(
+                log_path.read_text(errors="replace").splitlines()[-1] if log_path.exists() else ""
+            )
+            return child.returncode or 1
+        time.sleep(0.2)
+    report(f"✗ not ready after {timeout:.0f} s; see {log_path}")
+    return 1
+
+
+def stop_running(config: StackConfig, report: Report = say, timeout: float = 60.0) -> int:
+    """`make down`: SIGTERM the running launcher and wait until it has stopped everything."""
+    state = read_state(config.state_file)
+    if state is None:
+        config.state_file.unlink(missing_ok=True)
+        report("nothing running")
+        return 0
+    pid = int(state["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while is_launcher(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if is_launcher(pid):
+        report(f"✗ launcher pid {pid} still running after {timeout:.0f} s")
+        return 1
+    report(f"✓ stopped (launcher pid {pid})")
+    return 0
+
+
+def config_for_run_dir(run_dir: Path | None) -> StackConfig:
+    """The default config, or one whose state lives in another run directory."""
+    config = StackConfig()
+    return replace(config, run_dir=run_dir) if run_dir else config

@@ -1,0 +1,201 @@
+"""What the local system is made of: each process, its port, database and environment.
+
+The ports, entry points and environment keys are the ones fixed in notes/contracts.md
+("Process layout"); docker-compose.yml uses the same keys, and tests/consistency checks both
+against each service's Settings class.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+Probe = Literal["grpc", "http"]
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One application process the launcher starts and supervises."""
+
+    name: str
+    package: str
+    port: int
+    probe: Probe
+    database: str
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def command(self) -> list[str]:
+        """The contract's entry point, run with this interpreter (the workspace venv)."""
+        return [sys.executable, "-m", self.package]
+
+    @property
+    def migrate_command(self) -> list[str]:
+        """The contract's migrate-only entry point."""
+        return [sys.executable, "-m", f"{self.package}.migrate"]
+
+    @property
+    def address(self) -> str:
+        """host:port this process listens on."""
+        return f"127.0.0.1:{self.port}"
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Where each process listens (contracts.md: gateway 8000, order 8001, payment 8002, user 50051/2)."""
+
+    gateway: int = 8000
+    order: int = 8001
+    payment: int = 8002
+    user: tuple[int, int] = (50051, 50052)
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Everything that differs between `make up` and a test run of the same system."""
+
+    run_dir: Path = REPO_ROOT / "run"
+    ports: Ports = field(default_factory=Ports)
+    postgres_admin_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    consul_http_addr: str | None = None
+    database_prefix: str = ""
+    log_level: str = "INFO"
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    def database_name(self, base: str) -> str:
+        """The database a service uses (users, orders, payments; prefixed for test runs)."""
+        return f"{self.database_prefix}{base}"
+
+    def database_url(self, base: str) -> str:
+        """SQLAlchemy asyncpg URL of a service's database."""
+        parts = urlsplit(self.postgres_admin_url)
+        scheme = "postgresql+asyncpg"
+        return urlunsplit(parts._replace(scheme=scheme, path=f"/{self.database_name(base)}"))
+
+    def with_consul(self, addr: str | None) -> StackConfig:
+        """The same config with Consul discovery on (addr) or off (None)."""
+        return replace(self, consul_http_addr=addr)
+
+    @property
+    def gateway_url(self) -> str:
+        """The one front door."""
+        return f"http://127.0.0.1:{self.ports.gateway}"
+
+    @property
+    def state_file(self) -> Path:
+        """JSON written by a running launcher: its pid, processes, URLs, control socket."""
+        return self.run_dir / "devstack.json"
+
+    @property
+    def control_socket(self) -> Path:
+        """Unix socket on which a running launcher accepts stop/start/kill commands."""
+        return self.run_dir / "devstack.sock"
+
+    @property
+    def log_dir(self) -> Path:
+        """One log file per process."""
+        return self.run_dir / "logs"
+
+
+@dataclass(frozen=True)
+class DevKeys:
+    """The development RSA key pair the gateway signs with and every service trusts."""
+
+    kid: str
+    private_pem: str
+    public_pem: str
+
+    @property
+    def public_keys_json(self) -> str:
+        """JWT_PUBLIC_KEYS as the services read it: {kid: PEM}."""
+        return json.dumps({self.kid: self.public_pem})
+
+
+def _common_env(config: StackConfig, keys: DevKeys, database: str | None) -> dict[str, str]:
+    env = {
+        "REDIS_URL": config.redis_url,
+        "AMQP_URL": config.amqp_url,
+        "JWT_PUBLIC_KEYS": keys.public_keys_json,
+        "LOG_LEVEL": config.log_level,
+        "ENVIRONMENT": "development",
+    }
+    if database:
+        env["DATABASE_URL"] = config.database_url(database)
+    if config.consul_http_addr:
+        env["CONSUL_HTTP_ADDR"] = config.consul_http_addr
+    return env
+
+
+def build_processes(config: StackConfig, keys: DevKeys) -> list[ProcessSpec]:
+    """The application processes in start order: two user instances, payment, order, gateway."""
+    ports = config.ports
+    user_addresses = ",".join(f"127.0.0.1:{port}" for port in ports.user)
+    processes = [
+        ProcessSpec(
+            f"user-{index}",
+            "user_service",
+            port,
+            "grpc",
+            "users",
+            {
+                **_common_env(config, keys, "users"),
+                "HOST": "127.0.0.1",
+                "GRPC_PORT": str(port),
+            },
+        )
+        for index, port in enumerate(ports.user, start=1)
+    ]
+    processes.append(
+        ProcessSpec(
+            "payment",
+            "payment_service",
+            ports.payment,
+            "http",
+            "payments",
+            {**_common_env(config, keys, "payments"), "HTTP_PORT": str(ports.payment)},
+        )
+    )
+    processes.append(
+        ProcessSpec(
+            "order",
+            "order_service",
+            ports.order,
+            "http",
+            "orders",
+            {
+                **_common_env(config, keys, "orders"),
+                "HTTP_PORT": str(ports.order),
+                "USER_SERVICE_ADDRESSES": user_addresses,
+            },
+        )
+    )
+    processes.append(
+        ProcessSpec(
+            "gateway",
+            "gateway",
+            ports.gateway,
+            "http",
+            "",
+            {
+                **_common_env(config, keys, None),
+                "HTTP_PORT": str(ports.gateway),
+                "USER_SERVICE_ADDRESSES": user_addresses,
+                "ORDER_SERVICE_ADDRESSES": f"127.0.0.1:{ports.order}",
+                "PAYMENT_SERVICE_ADDRESSES": f"127.0.0.1:{ports.payment}",
+                "JWT_PRIVATE_KEY": keys.private_pem,
+                "JWT_KID": keys.kid,
+            },
+        )
+    )
+    if config.extra_env:
+        processes = [replace(p, env={**p.env, **config.extra_env}) for p in processes]
+    return processes
