@@ -9,8 +9,8 @@ export UV_LINK_MODE := copy
 
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen --all-packages
-PYTHON_SOURCES := $(wildcard libs services gateway tests bench scripts)
-TYPED_PACKAGES := $(wildcard libs/common/src/shop_common services/*/src/*_service gateway/src/gateway)
+PYTHON_SOURCES := $(wildcard libs services gateway tools deploy tests bench scripts)
+TYPED_PACKAGES := $(wildcard libs/common/src/shop_common services/*/src/*_service gateway/src/gateway tools/devstack/src/shop_devstack)
 PYTEST_ARGS ?=
 
 .PHONY: help
@@ -62,9 +62,34 @@ proto: install ## regenerate libs/protos from proto/
 	$(RUN) python scripts/gen_protos.py
 	$(RUN) ruff format libs/protos >/dev/null 2>&1 || true
 
+.PHONY: up
+up: install ## start the whole system as local processes (Ctrl-C or `make down` stops it)
+	$(RUN) python -m shop_devstack up $(UP_ARGS)
+
+.PHONY: down
+down: install ## stop a system started by `make up`
+	$(RUN) python -m shop_devstack down
+
+.PHONY: status
+status: install ## state of the running system (processes, pids, restarts)
+	$(RUN) python -m shop_devstack status
+
 .PHONY: demo
-demo: install ## start the system and run the narrated walkthrough
+demo: install ## start the system (if not running) and run the narrated walkthrough
+	$(RUN) python -m shop_devstack.demo $(DEMO_ARGS)
+
+.PHONY: demo-user
+demo-user: install ## the user service alone: a narrated gRPC client session
 	$(RUN) python -m user_service.demo
+
+LOAD_ARGS ?=
+.PHONY: load
+load: install ## Locust, headless, fixed time, against the running system; ends with one JSON line
+	$(RUN) python -m shop_devstack.load $(LOAD_ARGS)
+
+.PHONY: check-deploy
+check-deploy: install ## check docker-compose.yml and the Dockerfiles against the code (no Docker needed)
+	$(RUN) python -m shop_devstack check
 
 .PHONY: bench
 bench: install ## run every benchmark (prints figures and one JSON line each)

@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("down", help="stop a running system")
     commands.add_parser("status", help="print the running system's state as JSON")
+    commands.add_parser(
+        "check", help="check docker-compose.yml and the Dockerfiles against the code"
+    )
     ctl = commands.add_parser("ctl", help="stop, start or kill one process of a running system")
     ctl.add_argument("cmd", choices=["stop", "start", "kill", "status"])
     ctl.add_argument("name", nargs="?")
@@ -100,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command == "down":
         return stop_running(config)
+    if args.command == "check":
+        return _check()
     if args.command == "status":
         state = read_state(config.state_file)
         say(json.dumps(state, indent=2) if state else "nothing running")
@@ -111,3 +116,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     say(json.dumps(reply["processes"], indent=2))
     return 0
+
+
+def _check() -> int:
+    from shop_devstack.deployment.report import run_checks
+
+    failed = 0
+    for name, problems in run_checks().items():
+        say(f"{'✓' if not problems else '✗'} {name}")
+        for problem in problems:
+            say(f"    {problem}")
+        failed += len(problems)
+    return 1 if failed else 0

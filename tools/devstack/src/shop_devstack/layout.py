@@ -30,11 +30,12 @@ class ProcessSpec:
     probe: Probe
     database: str
     env: Mapping[str, str] = field(default_factory=dict)
+    argv: tuple[str, ...] = ()  # overrides the entry point (the launcher's own tests use it)
 
     @property
     def command(self) -> list[str]:
         """The contract's entry point, run with this interpreter (the workspace venv)."""
-        return [sys.executable, "-m", self.package]
+        return list(self.argv) if self.argv else [sys.executable, "-m", self.package]
 
     @property
     def migrate_command(self) -> list[str]:

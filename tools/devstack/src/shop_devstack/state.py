@@ -3,6 +3,7 @@ tests find it, and how a stale file (launcher gone) is told apart from a live on
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -26,7 +27,10 @@ def is_launcher(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return pid_alive(pid)
-    return b"shop_devstack" in cmdline
+    args = cmdline.split(b"\0")
+    return b"up" in args and any(
+        a == b"-m" and b == b"shop_devstack" for a, b in itertools.pairwise(args)
+    )
 
 
 def read_state(path: Path) -> dict[str, Any] | None:

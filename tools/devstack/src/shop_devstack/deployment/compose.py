@@ -1,0 +1,230 @@
+"""docker-compose.yml checked against the Compose schema, the Settings classes and the contract."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from shop_devstack.deployment import dockerfile
+from shop_devstack.deployment.settings_env import env_problems, load_settings_class, settings_keys
+from shop_devstack.layout import REPO_ROOT, Ports
+
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+SCHEMA_FILE = REPO_ROOT / "deploy" / "schema" / "compose-spec.json"
+PROMETHEUS_FILE = REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml"
+MEMORY_BUDGET_MB = 2048
+# Services allowed to publish ports on the host (the front door and the documented UIs).
+PUBLISHED = {"gateway": {8000}, "rabbitmq": {15672}, "consul": {8500}, "prometheus": {9090}}
+# What the key wrapper (deploy/docker/with-jwt-keys.sh) exports from the mounted key volumes.
+KEY_VOLUME_ENV = {
+    "/jwt/public": ("JWT_PUBLIC_KEYS",),
+    "/jwt/private": ("JWT_PRIVATE_KEY", "JWT_KID"),
+}
+_PORTS = Ports()
+CONTRACT_PORTS = {
+    "user_service": ("GRPC_PORT", _PORTS.user[0]),
+    "order_service": ("HTTP_PORT", _PORTS.order),
+    "payment_service": ("HTTP_PORT", _PORTS.payment),
+    "gateway": ("HTTP_PORT", _PORTS.gateway),
+}
+
+
+def load_compose(path: Path = COMPOSE_FILE) -> dict[str, Any]:
+    """The compose file as data (YAML anchors and merge keys resolved)."""
+    data: dict[str, Any] = yaml.safe_load(path.read_text())
+    return data
+
+
+def schema_problems(doc: Mapping[str, Any], schema_path: Path = SCHEMA_FILE) -> list[str]:
+    """Every violation of the Compose specification's JSON schema."""
+    schema = json.loads(schema_path.read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    return [f"{e.json_path}: {e.message[:200]}" for e in validator.iter_errors(doc)]
+
+
+@dataclass(frozen=True)
+class AppService:
+    """A compose service built from one of our Dockerfiles."""
+
+    name: str
+    dockerfile: Path
+    argv: list[str]
+    env: dict[str, str]
+
+    @property
+    def package(self) -> str:
+        """The top-level package of `python -m <package>[.migrate]`."""
+        module = self.argv[self.argv.index("-m") + 1]
+        return module.split(".")[0]
+
+    @property
+    def is_job(self) -> bool:
+        """True for one-shot jobs (migrations, key generation)."""
+        return "-m" not in self.argv or self.argv[self.argv.index("-m") + 1].endswith(".migrate")
+
+
+def app_services(doc: Mapping[str, Any], root: Path = REPO_ROOT) -> list[AppService]:
+    """Every service with a build section, with its effective argv and environment."""
+    found = []
+    for name, service in doc["services"].items():
+        build = service.get("build")
+        if not build:
+            continue
+        path = root / build.get("context", ".") / build.get("dockerfile", "Dockerfile")
+        stages = dockerfile.parse(path.read_text()) if path.exists() else []
+        final = stages[-1] if stages else None
+        cmd = [i for i in final.instructions if i.keyword == "CMD"] if final else []
+        argv = service.get("command") or (dockerfile.exec_form(cmd[-1].args) if cmd else [])
+        if service.get("entrypoint"):
+            argv = list(service["entrypoint"]) + list(service.get("command") or [])
+        env = {**(dockerfile.env_keys(final) if final else {})}
+        env.pop("PATH", None)
+        env = {k: v for k, v in env.items() if not k.startswith("PYTHON")}
+        env.update({str(k): str(v) for k, v in (service.get("environment") or {}).items()})
+        for volume in service.get("volumes") or []:
+            target = volume["target"] if isinstance(volume, dict) else str(volume).split(":")[1]
+            for key in KEY_VOLUME_ENV.get(target, ()):
+                env.setdefault(key, "<from the key volume>")
+        found.append(AppService(name, path, [str(a) for a in argv], env))
+    return found
+
+
+def settings_problems(doc: Mapping[str, Any]) -> list[str]:
+    """Each app service's environment against its Settings class: no unknown, none missing."""
+    problems = []
+    for service in app_services(doc):
+        if "-m" not in service.argv:
+            continue
+        cls = load_settings_class(f"{service.package}.settings:Settings")
+        problems += env_problems(f"compose service {service.name}", service.env, settings_keys(cls))
+    return problems
+
+
+def contract_problems(doc: Mapping[str, Any]) -> list[str]:
+    """Ports in env, healthcheck and EXPOSE equal the contract's (and the Settings default)."""
+    problems = []
+    for service in app_services(doc):
+        if service.is_job:
+            continue
+        key, port = CONTRACT_PORTS[service.package]
+        if service.env.get(key) != str(port):
+            problems.append(
+                f"{service.name}: {key}={service.env.get(key)} but the contract says {port}"
+            )
+        test = " ".join(doc["services"][service.name].get("healthcheck", {}).get("test", []))
+        expected = (
+            f"grpc://127.0.0.1:{port}" if key == "GRPC_PORT" else f"http://127.0.0.1:{port}/ready"
+        )
+        if expected not in test:
+            problems.append(f"{service.name}: healthcheck `{test}` does not probe {expected}")
+        stages = dockerfile.parse(service.dockerfile.read_text())
+        exposed = {w for i in stages[-1].all("EXPOSE") for w in i.args.split()}
+        if str(port) not in exposed:
+            problems.append(
+                f"{service.dockerfile.relative_to(REPO_ROOT)}: EXPOSE {exposed} lacks {port}"
+            )
+        default = settings_keys(
+            load_settings_class(f"{service.package}.settings:Settings")
+        ).defaults.get(key)
+        if default is not None and int(str(default)) != port:
+            problems.append(
+                f"{service.package}.settings: {key} defaults to {default}, the contract says {port}"
+            )
+    return problems
+
+
+def _megabytes(text: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmMgG])?[bB]?", text.strip())
+    if not match:
+        raise ValueError(f"unreadable memory size {text!r}")
+    value, unit = float(match.group(1)), (match.group(2) or "").lower()
+    return value * {"k": 1 / 1024, "m": 1, "g": 1024}.get(unit, 1 / 2**20)
+
+
+def memory_mb(doc: Mapping[str, Any], *, profiles: frozenset[str] = frozenset()) -> float:
+    """Sum of the memory limits of the long-running services (one-shot jobs excluded)."""
+    total = 0.0
+    for service in doc["services"].values():
+        if service.get("restart") == "no":
+            continue
+        if set(service.get("profiles", [])) - profiles:
+            continue
+        total += _megabytes(service["deploy"]["resources"]["limits"]["memory"])
+    return total
+
+
+def topology_problems(doc: Mapping[str, Any]) -> list[str]:
+    """Healthchecks, dependency conditions, restart policies, memory, networks, published ports."""
+    problems = []
+    services = doc["services"]
+    for name, service in services.items():
+        job = service.get("restart") == "no"
+        if not job and "healthcheck" not in service:
+            problems.append(f"{name}: no healthcheck")
+        if "restart" not in service:
+            problems.append(f"{name}: no restart policy")
+        if "memory" not in service.get("deploy", {}).get("resources", {}).get("limits", {}):
+            problems.append(f"{name}: no memory limit")
+        for dep, rule in (service.get("depends_on") or {}).items():
+            if dep not in services:
+                problems.append(f"{name}: depends on unknown service {dep}")
+                continue
+            wanted = (
+                "service_completed_successfully"
+                if services[dep].get("restart") == "no"
+                else "service_healthy"
+            )
+            if rule.get("condition") != wanted:
+                problems.append(f"{name}: depends_on {dep} should use condition {wanted}")
+        published = {int(str(p).split(":")[0]) for p in service.get("ports", [])}
+        if published - PUBLISHED.get(name, set()):
+            problems.append(
+                f"{name}: publishes {sorted(published)}; only {PUBLISHED} may be published"
+            )
+        if "backend" not in service.get("networks", []):
+            problems.append(f"{name}: not on the private backend network")
+    if not doc.get("networks", {}).get("backend", {}).get("internal"):
+        problems.append("network backend must be internal: true")
+    for profiles in (frozenset(), frozenset({"observability"})):
+        total = memory_mb(doc, profiles=profiles)
+        if total > MEMORY_BUDGET_MB:
+            problems.append(
+                f"memory limits add up to {total:.0f} MB with profiles {set(profiles)}: over 2 GB"
+            )
+    for app in app_services(doc):
+        if not app.is_job and f"{app.package.split('_')[0]}-migrate" in services:
+            deps = services[app.name].get("depends_on", {})
+            if f"{app.package.split('_')[0]}-migrate" not in deps:
+                problems.append(f"{app.name}: does not wait for its migrations")
+    return problems
+
+
+def prometheus_problems(doc: Mapping[str, Any], path: Path = PROMETHEUS_FILE) -> list[str]:
+    """Every scrape target is a compose service on its port; every HTTP app service is scraped."""
+    config = yaml.safe_load(path.read_text())
+    targets = {
+        t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]
+    }
+    problems = []
+    ports = {a.name: a.env.get("HTTP_PORT") for a in app_services(doc) if not a.is_job}
+    for target in sorted(targets):
+        host, _, port = target.partition(":")
+        if host == "localhost":
+            continue
+        if host not in doc["services"]:
+            problems.append(f"prometheus target {target}: no compose service {host}")
+        elif host in ports and ports[host] != port:
+            problems.append(f"prometheus target {target}: {host} listens on {ports[host]}")
+    for name, port in ports.items():
+        if port and f"{name}:{port}" not in targets:
+            problems.append(
+                f"{name} serves /metrics on {port} but prometheus.yml does not scrape it"
+            )
+    return problems

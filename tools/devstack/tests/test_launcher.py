@@ -1,0 +1,71 @@
+"""Launcher edges that must give one clear line: a taken port, missing infrastructure, stale state."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from shop_devstack.devkeys import ensure_dev_keys
+from shop_devstack.launcher import stop_running
+from shop_devstack.layout import Ports, StackConfig, build_processes
+from shop_devstack.preflight import PreflightError, check_infrastructure, check_ports
+from shop_devstack.state import read_state, write_state
+
+
+def test_a_taken_port_is_named_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        config = replace(StackConfig(run_dir=tmp_path), ports=Ports(gateway=port))
+        with pytest.raises(PreflightError) as info:
+            check_ports(build_processes(config, ensure_dev_keys(tmp_path)))
+    message = str(info.value)
+    assert f"port {port} (gateway) is already in use" in message
+    assert "\n" not in message
+
+
+def test_infrastructure_that_does_not_answer_is_named_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = sock.getsockname()[1]  # bound, not listening: connections are refused
+        config = StackConfig(run_dir=tmp_path, redis_url=f"redis://127.0.0.1:{dead}/0")
+        with pytest.raises(PreflightError) as info:
+            check_infrastructure(config)
+    assert str(info.value).startswith(f"redis does not answer at redis://127.0.0.1:{dead}/0")
+    assert "\n" not in str(info.value)
+
+
+def test_dev_keys_are_generated_once_private_and_reused(tmp_path: Path) -> None:
+    first = ensure_dev_keys(tmp_path)
+    second = ensure_dev_keys(tmp_path)
+    assert first == second
+    assert (tmp_path / "jwt-dev-key.json").stat().st_mode & 0o777 == 0o600
+    assert json.loads(first.public_keys_json) == {first.kid: first.public_pem}
+
+
+def test_every_service_gets_the_contract_environment(tmp_path: Path) -> None:
+    config = StackConfig(run_dir=tmp_path, database_prefix="e2e_")
+    keys = ensure_dev_keys(tmp_path)
+    processes = {p.name: p for p in build_processes(config, keys)}
+    assert list(processes) == ["user-1", "user-2", "payment", "order", "gateway"]
+    assert processes["user-2"].env["GRPC_PORT"] == "50052"
+    assert processes["order"].env["USER_SERVICE_ADDRESSES"] == "127.0.0.1:50051,127.0.0.1:50052"
+    assert processes["order"].env["DATABASE_URL"].endswith("/e2e_orders")
+    assert processes["gateway"].env["JWT_KID"] == keys.kid
+    assert "DATABASE_URL" not in processes["gateway"].env
+    assert all("JWT_PRIVATE_KEY" not in p.env for n, p in processes.items() if n != "gateway")
+
+
+def test_a_stale_state_file_is_not_a_running_system(tmp_path: Path) -> None:
+    state_file = tmp_path / "devstack.json"
+    write_state(state_file, {"pid": 2**22 + 12345, "gateway_url": "http://x"})
+    assert read_state(state_file) is None
+    write_state(state_file, {"pid": os.getpid(), "gateway_url": "http://x"})
+    assert read_state(state_file) is None  # alive, but not a launcher (pytest)
+    assert stop_running(StackConfig(run_dir=tmp_path), report=lambda _: None) == 0
+    assert not state_file.exists() or read_state(state_file) is None
