@@ -1,7 +1,7 @@
 """Container health probe (stdlib + grpcio only): exit 0 when the service is ready.
 
-    healthcheck.py http://127.0.0.1:8001/ready     -> GET answers 200
-    healthcheck.py grpc://127.0.0.1:50051          -> grpc.health.v1 Check("") is SERVING
+healthcheck.py http://127.0.0.1:8001/ready     -> GET answers 200
+healthcheck.py grpc://127.0.0.1:50051          -> grpc.health.v1 Check("") is SERVING
 """
 
 from __future__ import annotations
