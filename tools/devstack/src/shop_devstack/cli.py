@@ -38,6 +38,7 @@ def _config(args: argparse.Namespace) -> StackConfig:
         database_prefix=args.database_prefix,
         log_level=args.log_level,
         extra_env=extra,
+        fault_proxies=args.fault_proxies,
     )
 
 
@@ -61,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--amqp-url", help="RabbitMQ URL (default: AMQP_URL or local)")
     up.add_argument("--log-level", default="INFO")
     up.add_argument(
+        "--fault-proxies",
+        action="store_true",
+        help="route Redis and RabbitMQ through cut-able proxies",
+    )
+    up.add_argument(
         "--set",
         action="append",
         default=[],
@@ -73,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="check docker-compose.yml and the Dockerfiles against the code"
     )
     ctl = commands.add_parser("ctl", help="stop, start or kill one process of a running system")
-    ctl.add_argument("cmd", choices=["stop", "start", "kill", "status"])
+    ctl.add_argument("cmd", choices=["stop", "start", "kill", "status", "cut", "restore"])
     ctl.add_argument("name", nargs="?")
     return parser
 

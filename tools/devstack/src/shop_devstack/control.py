@@ -2,7 +2,8 @@
 processes through it (fault injection), and read their state.
 
 Protocol: one JSON object per line each way. Requests: {"cmd": "status"},
-{"cmd": "stop" | "start" | "kill", "name": "<process>"}. Replies: {"ok": true, "processes": {...}}
+{"cmd": "stop" | "start" | "kill", "name": "<process>"}, {"cmd": "cut" | "restore",
+"name": "redis" | "rabbitmq"} (with --fault-proxies). Replies: {"ok": true, "processes": {...}}
 or {"ok": false, "error": "<one line>"}.
 """
 
@@ -16,6 +17,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from shop_devstack.faults import TcpProxy
 from shop_devstack.supervisor import StartupError, Supervisor
 
 
@@ -23,9 +25,17 @@ class ControlError(Exception):
     """The launcher refused a command or did not answer."""
 
 
-async def _handle(supervisor: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
+async def _handle(
+    supervisor: Supervisor, proxies: dict[str, TcpProxy], request: dict[str, Any]
+) -> dict[str, Any]:
     cmd = request.get("cmd")
     name = request.get("name")
+    if cmd in ("cut", "restore"):
+        proxy = proxies.get(str(name))
+        if proxy is None:
+            return {"ok": False, "error": f"no fault proxy {name!r} (start with --fault-proxies)"}
+        proxy.cut() if cmd == "cut" else proxy.restore()
+        return {"ok": True, "processes": supervisor.snapshot()}
     if cmd != "status" and name not in supervisor.children:
         return {
             "ok": False,
@@ -46,7 +56,9 @@ async def _handle(supervisor: Supervisor, request: dict[str, Any]) -> dict[str, 
     return {"ok": True, "processes": supervisor.snapshot()}
 
 
-async def serve_control(supervisor: Supervisor, path: Path) -> asyncio.Server:
+async def serve_control(
+    supervisor: Supervisor, path: Path, proxies: dict[str, TcpProxy] | None = None
+) -> asyncio.Server:
     """Listen on a Unix socket at path (replacing a stale one)."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
@@ -59,7 +71,7 @@ async def serve_control(supervisor: Supervisor, path: Path) -> asyncio.Server:
                 except json.JSONDecodeError:
                     reply: dict[str, Any] = {"ok": False, "error": "request is not JSON"}
                 else:
-                    reply = await _handle(supervisor, request)
+                    reply = await _handle(supervisor, proxies or {}, request)
                 writer.write(json.dumps(reply).encode() + b"\n")
                 await writer.drain()
         finally:

@@ -13,10 +13,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from shop_devstack.control import serve_control
 from shop_devstack.databases import MigrationError, ensure_databases, migrate
 from shop_devstack.devkeys import ensure_dev_keys
+from shop_devstack.faults import TcpProxy
 from shop_devstack.layout import REPO_ROOT, ProcessSpec, StackConfig, build_processes
 from shop_devstack.preflight import (
     PreflightError,
@@ -86,6 +88,26 @@ async def prepare_databases(
     report(f"• migrations applied: {', '.join(sorted(migrated))}")
 
 
+async def start_fault_proxies(
+    config: StackConfig, report: Report
+) -> tuple[StackConfig, dict[str, TcpProxy]]:
+    """Put a cut-able proxy in front of Redis and RabbitMQ; the services get the proxy URLs."""
+    check_infrastructure(config)
+    proxies: dict[str, TcpProxy] = {}
+    for name, url in (("redis", config.redis_url), ("rabbitmq", config.amqp_url)):
+        parts = urlsplit(url)
+        proxy = TcpProxy(name, parts.hostname or "127.0.0.1", parts.port or 0)
+        await proxy.start()
+        proxies[name] = proxy
+        report(f"• fault proxy for {name}: 127.0.0.1:{proxy.port} → {parts.hostname}:{parts.port}")
+    config = replace(
+        config,
+        redis_url=proxies["redis"].url_for(config.redis_url),
+        amqp_url=proxies["rabbitmq"].url_for(config.amqp_url),
+    )
+    return config, proxies
+
+
 def summary(config: StackConfig, supervisor: Supervisor, elapsed: float) -> list[str]:
     """The URLs and the memory of the running system."""
     pids = [c.pid for c in supervisor.children.values() if c.pid]
@@ -115,7 +137,10 @@ async def run_foreground(
             f"already running (launcher pid {running['pid']}): {running['gateway_url']}; `make down` stops it"
         )
         return 0
+    proxies: dict[str, TcpProxy] = {}
     try:
+        if config.fault_proxies:
+            config, proxies = await start_fault_proxies(config, report)
         config, processes = plan(config, partial=partial, report=report)
         await prepare_databases(config, processes, report)
     except (PreflightError, MigrationError, OSError) as exc:
@@ -134,7 +159,8 @@ async def run_foreground(
         "processes": {},
     }
     write_state(config.state_file, state)
-    server = await serve_control(supervisor, config.control_socket)
+    state["fault_proxies"] = {name: proxy.port for name, proxy in proxies.items()}
+    server = await serve_control(supervisor, config.control_socket, proxies)
     exit_code = 0
     try:
         await supervisor.start()
@@ -162,6 +188,8 @@ async def run_foreground(
         report("• stopping: gateway, then order and payment, then the user service")
         server.close()
         await supervisor.stop_all()
+        for proxy in proxies.values():
+            await proxy.stop()
         config.state_file.unlink(missing_ok=True)
         config.control_socket.unlink(missing_ok=True)
         report("✓ stopped; no process left, every port free")

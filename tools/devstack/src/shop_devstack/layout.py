@@ -71,6 +71,7 @@ class StackConfig:
     database_prefix: str = ""
     log_level: str = "INFO"
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    fault_proxies: bool = False  # put cut-able TCP proxies in front of Redis and RabbitMQ
 
     def database_name(self, base: str) -> str:
         """The database a service uses (users, orders, payments; prefixed for test runs)."""
