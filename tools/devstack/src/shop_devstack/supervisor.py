@@ -45,7 +45,7 @@ class StartupError(Exception):
     """A process exited or never became ready while starting; str() says which and why."""
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Runs in the child before exec: SIGTERM me when the launcher goes away."""
     libc_name = ctypes.util.find_library("c")
     if libc_name:
@@ -118,7 +118,7 @@ class Supervisor:
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         child.state = ChildState.STARTING
         child.want_running = True

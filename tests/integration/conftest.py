@@ -1,0 +1,87 @@
+"""The whole system for the end-to-end suite: started once per session by the same launcher
+as `make up` (its own databases, RabbitMQ vhost, Redis db and ports, with fault proxies in
+front of Redis and RabbitMQ), or an external one when SHOP_E2E_GATEWAY_URL is set (the CI job
+that runs the suite against `docker compose up`; tests marked `launcher` are deselected there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+import redis
+from shop_common.testing.isolation import VhostAdmin
+from shop_devstack.databases import drop_databases
+from shop_devstack.layout import Ports, StackConfig
+from shop_devstack.running import LaunchError, RunningSystem, free_port_offset, launch
+
+E2E_REDIS_DB = 13  # the e2e system's own Redis database (rate limits, caches), flushed per session
+
+
+@pytest.fixture(scope="session")
+def system(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_url: str,
+    redis_url: str,
+    _vhost_admin: VhostAdmin,
+) -> Iterator[RunningSystem]:
+    """The running system under test."""
+    external = os.environ.get("SHOP_E2E_GATEWAY_URL")
+    if external:
+        yield RunningSystem(external.rstrip("/"), None)
+        return
+    prefix = f"e2e_{uuid.uuid4().hex[:8]}_"
+    vhost = prefix.rstrip("_")
+    amqp = _vhost_admin.create(vhost)
+    redis_e2e = redis_url.rsplit("/", 1)[0] + f"/{E2E_REDIS_DB}"
+    redis.Redis.from_url(redis_e2e).flushdb()
+    base = Ports()
+    offset = free_port_offset([base.gateway, base.order, base.payment, *base.user])
+    run_dir = tmp_path_factory.mktemp("system")
+    args = [
+        "--fault-proxies",
+        f"--port-offset={offset}",
+        f"--database-prefix={prefix}",
+        f"--postgres-url={postgres_url}",
+        f"--redis-url={redis_e2e}",
+        f"--amqp-url={amqp}",
+    ]
+    try:
+        running = launch(run_dir, args)
+    except LaunchError as exc:
+        _vhost_admin.delete(vhost)
+        pytest.fail(f"the system did not start: {exc}")
+    try:
+        yield running
+    finally:
+        running.stop()
+        config = StackConfig(postgres_admin_url=postgres_url, database_prefix=prefix)
+        asyncio.run(drop_databases(config, ["users", "orders", "payments"]))
+        _vhost_admin.delete(vhost)
+
+
+@pytest.fixture(scope="session")
+def system_logs(system: RunningSystem) -> Path | None:
+    """Where the processes' logs are (for failure messages)."""
+    return system.run_dir / "logs" if system.run_dir else None
+
+
+@pytest_asyncio.fixture
+async def controllable(system: RunningSystem) -> AsyncIterator[RunningSystem]:
+    """The system, for a test that injects faults; every process is running again afterwards."""
+    if not system.controllable:
+        pytest.fail(
+            "fault-injection tests need the launcher (deselect them with -m 'not launcher')"
+        )
+    yield system
+    for name in ("redis", "rabbitmq"):
+        await system.ctl("restore", name)
+    processes = await system.ctl("status")
+    for name, process in processes.items():
+        if process["pid"] is None:
+            await system.ctl("start", name)

@@ -1,0 +1,108 @@
+"""A system that is running: started by us (launcher subprocess) or found (state file, or an
+external gateway such as the docker compose stack). The demo and the end-to-end tests use it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shop_devstack.control import ControlError, send_command
+from shop_devstack.layout import REPO_ROOT, StackConfig
+from shop_devstack.preflight import port_is_free
+from shop_devstack.state import read_state
+from shop_devstack.supervisor import die_with_parent, tail
+
+
+class LaunchError(Exception):
+    """The launcher exited or did not become ready; str() has its last output lines."""
+
+
+@dataclass
+class RunningSystem:
+    """Where the gateway is and how to inject faults (None when the system is not ours)."""
+
+    gateway_url: str
+    control_socket: Path | None
+    run_dir: Path | None = None
+    launcher: subprocess.Popen[bytes] | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def controllable(self) -> bool:
+        """True when we can stop, start and kill processes and cut dependencies."""
+        return self.control_socket is not None
+
+    async def ctl(self, cmd: str, name: str | None = None) -> dict[str, Any]:
+        """Send a control command (stop/start/kill a process, cut/restore a dependency)."""
+        if self.control_socket is None:
+            raise ControlError("this system is not run by our launcher: no fault injection")
+        reply = await send_command(self.control_socket, cmd, name)
+        processes: dict[str, Any] = reply["processes"]
+        return processes
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop a launcher we started (SIGTERM, then wait; SIGKILL as a last resort)."""
+        if self.launcher is None or self.launcher.poll() is not None:
+            return
+        self.launcher.send_signal(signal.SIGTERM)
+        try:
+            self.launcher.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.launcher.kill()
+            self.launcher.wait()
+
+
+def find_running(config: StackConfig) -> RunningSystem | None:
+    """The system `make up` started, if its launcher is alive and ready."""
+    state = read_state(config.state_file)
+    if not state or not state.get("ready"):
+        return None
+    return RunningSystem(
+        str(state["gateway_url"]), Path(state["control_socket"]), config.run_dir, state=state
+    )
+
+
+def free_port_offset(base_ports: list[int], start: int = 20000, step: int = 7) -> int:
+    """An offset that makes every base port free (for a test system beside `make up`)."""
+    for offset in range(start, start + 2000, step):
+        if all(port_is_free(port + offset) for port in base_ports):
+            return offset
+    raise LaunchError("no free block of ports found for the test system")
+
+
+def launch(run_dir: Path, args: list[str], timeout: float = 180.0) -> RunningSystem:
+    """Start `python -m shop_devstack up <args>` as our child and wait until it is ready."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_path = run_dir / "launcher.log"
+    state_file = run_dir / "devstack.json"
+    with log_path.open("ab") as log:
+        launcher = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "shop_devstack", "--run-dir", str(run_dir), "up", *args],
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = read_state(state_file)
+        if state and state.get("ready") and state["pid"] == launcher.pid:
+            return RunningSystem(
+                str(state["gateway_url"]), Path(state["control_socket"]), run_dir, launcher, state
+            )
+        if launcher.poll() is not None:
+            raise LaunchError(f"launcher exited with {launcher.returncode}:\n{tail(log_path, 20)}")
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        launcher.terminate()
+    launcher.wait(30)
+    raise LaunchError(f"system not ready after {timeout:.0f} s:\n{tail(log_path, 20)}")
