@@ -138,6 +138,7 @@ async def run_foreground(
         )
         return 0
     proxies: dict[str, TcpProxy] = {}
+    direct = {"amqp_url": config.amqp_url, "redis_url": config.redis_url}
     try:
         if config.fault_proxies:
             config, proxies = await start_fault_proxies(config, report)
@@ -157,6 +158,7 @@ async def run_foreground(
         "control_socket": str(config.control_socket),
         "ready": False,
         "processes": {},
+        **direct,  # the real brokers (not the fault proxies): for operator tools such as the DLQ
     }
     write_state(config.state_file, state)
     state["fault_proxies"] = {name: proxy.port for name, proxy in proxies.items()}

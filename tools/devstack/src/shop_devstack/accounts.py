@@ -1,0 +1,67 @@
+"""Accounts for the demo, the e2e suite and the load generator.
+
+The first admin cannot be created through the API (creating an admin needs an admin), so the
+operator who holds the development signing key (run/jwt-dev-key.json, written by the
+launcher) mints one short-lived admin token with it, creates the admin account through the
+gateway, and from then on everyone logs in with a password at POST /auth/token like any client.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from shop_common.auth import SigningKey, TokenIssuer
+
+from shop_devstack.client import ApiError, ShopClient
+from shop_devstack.devkeys import KEY_FILE, ensure_dev_keys
+
+ADMIN_EMAIL = "admin@shop.example"
+ADMIN_PASSWORD = "admin-password-dev"  # development only: the launcher's local system
+
+
+@dataclass(frozen=True)
+class Account:
+    """A user we created, with the password we gave it."""
+
+    id: int
+    email: str
+    password: str
+    name: str
+
+
+def operator_token(run_dir: Path, issuer: str = "shop-gateway", audience: str = "shop") -> str:
+    """A 60-second admin token signed with the launcher's development key."""
+    if not (run_dir / KEY_FILE).exists():
+        raise FileNotFoundError(
+            f"no development key in {run_dir} (the system was not started by `make up`)"
+        )
+    keys = ensure_dev_keys(run_dir)
+    issuer_ = TokenIssuer(SigningKey(keys.kid, keys.private_pem), issuer, audience, ttl_seconds=60)
+    return issuer_.issue("0", ["admin"])
+
+
+async def admin_token(client: ShopClient, run_dir: Path | None) -> str:
+    """Log in as the admin, creating the admin account first when it does not exist yet."""
+    try:
+        return await client.token(ADMIN_EMAIL, ADMIN_PASSWORD)
+    except ApiError as exc:
+        if exc.status not in (400, 401, 404) or run_dir is None:
+            raise
+    try:
+        await client.create_user(
+            operator_token(run_dir), ADMIN_EMAIL, "Ada Admin", ADMIN_PASSWORD, ["admin", "user"]
+        )
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+    return await client.token(ADMIN_EMAIL, ADMIN_PASSWORD)
+
+
+async def new_user(client: ShopClient, admin: str, name: str = "Demo User") -> Account:
+    """Create a fresh user (unique email) and return it with its password."""
+    email = f"{name.lower().replace(' ', '.')}.{uuid.uuid4().hex[:8]}@shop.example"
+    password = f"pw-{uuid.uuid4().hex[:12]}"
+    user = await client.create_user(admin, email, name, password)
+    return Account(int(user["id"]), email, password, name)

@@ -1,0 +1,172 @@
+"""A typed client of the gateway's public API (the only door the demo, the e2e suite and the
+load generator use). Every path of the API is here, in one place."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+TOKEN_PATH = "/auth/token"
+JWKS_PATH = "/.well-known/jwks.json"
+USERS_PATH = "/api/users"
+ORDERS_PATH = "/api/orders"
+PAYMENTS_PATH = "/api/payments"
+PROVIDER_PATH = "/api/payments/admin/provider"
+TERMINAL_ORDER_STATES = frozenset({"PAID", "PAYMENT_FAILED", "CANCELLED", "REFUNDED"})
+
+
+class ApiError(Exception):
+    """An unexpected status from the gateway, with its problem details."""
+
+    def __init__(self, response: httpx.Response, expected: str) -> None:
+        self.status = response.status_code
+        self.response = response
+        detail = response.text[:300]
+        super().__init__(
+            f"{response.request.method} {response.request.url.path} → {response.status_code} "
+            f"(expected {expected}): {detail}"
+        )
+
+
+@dataclass(frozen=True)
+class Item:
+    """An order line."""
+
+    sku: str
+    quantity: int
+    unit_price: Decimal
+
+    def to_json(self) -> dict[str, Any]:
+        """As the order API takes it (the price as an exact decimal string)."""
+        return {"sku": self.sku, "quantity": self.quantity, "unit_price": str(self.unit_price)}
+
+
+def bearer(token: str | None) -> dict[str, str]:
+    """The Authorization header for a token (none without one)."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def check(response: httpx.Response, *expected: int) -> httpx.Response:
+    """The response if its status is one of expected; ApiError otherwise."""
+    if response.status_code not in expected:
+        raise ApiError(response, "/".join(map(str, expected)))
+    return response
+
+
+class ShopClient:
+    """The gateway's API over one shared httpx.AsyncClient."""
+
+    def __init__(self, base_url: str, *, timeout: float = 15.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self.http.aclose()
+
+    async def token(self, email: str, password: str) -> str:
+        """OAuth2 password grant: an RS256 access token."""
+        response = await self.http.post(
+            TOKEN_PATH, data={"grant_type": "password", "username": email, "password": password}
+        )
+        body: dict[str, Any] = check(response, 200).json()
+        return str(body["access_token"])
+
+    async def create_user(
+        self, token: str, email: str, name: str, password: str, roles: Sequence[str] = ("user",)
+    ) -> dict[str, Any]:
+        """POST /api/users (admin)."""
+        response = await self.http.post(
+            USERS_PATH,
+            json={"email": email, "name": name, "password": password, "roles": list(roles)},
+            headers=bearer(token),
+        )
+        user: dict[str, Any] = check(response, 200, 201).json()
+        return user
+
+    async def get_user(self, token: str, user_id: int, **headers: str) -> httpx.Response:
+        """GET /api/users/{id}: the raw response (the demo reads X-Cache and ETag)."""
+        return await self.http.get(f"{USERS_PATH}/{user_id}", headers={**bearer(token), **headers})
+
+    async def update_user(
+        self, token: str, user_id: int, fields: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """PATCH /api/users/{id} with only the given fields (becomes a field mask)."""
+        response = await self.http.patch(
+            f"{USERS_PATH}/{user_id}", json=dict(fields), headers=bearer(token)
+        )
+        user: dict[str, Any] = check(response, 200).json()
+        return user
+
+    async def stream_users(self, token: str, **params: str) -> AsyncIterator[dict[str, Any]]:
+        """GET /api/users as NDJSON: one user per line, as the gRPC stream delivers them."""
+        headers = {**bearer(token), "Accept": "application/x-ndjson"}
+        async with self.http.stream("GET", USERS_PATH, params=params, headers=headers) as response:
+            check(response, 200)
+            async for line in response.aiter_lines():
+                if line.strip():
+                    yield json.loads(line)
+
+    async def user_updates(
+        self, token: str, user_ids: Sequence[int]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Server-Sent Events of updates to these users (ends when the caller stops iterating)."""
+        params = {"ids": ",".join(map(str, user_ids))}
+        headers = {**bearer(token), "Accept": "text/event-stream"}
+        async with self.http.stream(
+            "GET", f"{USERS_PATH}/updates", params=params, headers=headers, timeout=None
+        ) as response:
+            check(response, 200)
+            data: list[str] = []
+            async for line in response.aiter_lines():
+                if line.startswith("data:"):
+                    data.append(line.removeprefix("data:").strip())
+                elif not line.strip() and data:
+                    yield json.loads("\n".join(data))
+                    data = []
+
+    async def place_order(
+        self,
+        token: str,
+        items: Sequence[Item],
+        currency: str = "EUR",
+        idempotency_key: str | None = None,
+    ) -> httpx.Response:
+        """POST /api/orders with an Idempotency-Key (raw response: 201, 503 with Retry-After...)."""
+        headers = {**bearer(token), "Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        body = {"items": [i.to_json() for i in items], "currency": currency}
+        return await self.http.post(ORDERS_PATH, json=body, headers=headers)
+
+    async def get_order(self, token: str, order_id: str) -> dict[str, Any]:
+        """GET /api/orders/{id}."""
+        order: dict[str, Any] = check(
+            await self.http.get(f"{ORDERS_PATH}/{order_id}", headers=bearer(token)), 200
+        ).json()
+        return order
+
+    async def cancel_order(self, token: str, order_id: str) -> dict[str, Any]:
+        """POST /api/orders/{id}/cancel."""
+        response = await self.http.post(f"{ORDERS_PATH}/{order_id}/cancel", headers=bearer(token))
+        order: dict[str, Any] = check(response, 200, 202).json()
+        return order
+
+    async def payments_for(self, token: str, order_id: str) -> list[dict[str, Any]]:
+        """GET /api/payments?order_id=: every payment (charge or refund) of an order."""
+        response = await self.http.get(
+            PAYMENTS_PATH, params={"order_id": order_id}, headers=bearer(token)
+        )
+        body = check(response, 200).json()
+        items: list[dict[str, Any]] = body["items"] if isinstance(body, dict) else body
+        return items
+
+    async def set_provider(self, admin_token: str, **switches: Any) -> dict[str, Any]:
+        """Change the simulated payment provider's fault switches at run time (admin)."""
+        response = await self.http.put(PROVIDER_PATH, json=switches, headers=bearer(admin_token))
+        state: dict[str, Any] = check(response, 200).json()
+        return state

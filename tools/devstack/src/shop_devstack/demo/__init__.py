@@ -1,0 +1,1 @@
+"""`make demo`: the narrated walkthrough of every pattern, through the gateway only."""

@@ -1,0 +1,61 @@
+"""`make demo`: start the system if it is not running, then walk through every pattern."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from shop_devstack.client import ShopClient
+from shop_devstack.demo.context import DemoContext
+from shop_devstack.demo.narration import run_steps, summary
+from shop_devstack.demo.steps import STEPS
+from shop_devstack.launcher import say, start_detached, stop_running
+from shop_devstack.layout import StackConfig
+from shop_devstack.running import RunningSystem, find_running
+
+
+async def walk(system: RunningSystem, only: list[str]) -> int:
+    """Run the steps (all, or those whose title contains one of `only`) against system."""
+    steps = [s for s in STEPS if not only or any(o.lower() in s.title.lower() for o in only)]
+    client = ShopClient(system.gateway_url)
+    try:
+        outcomes = await run_steps(steps, DemoContext(client, system))
+    finally:
+        await client.close()
+    return summary(outcomes, len(steps))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; the exit code is 0 only when every step behaved as described."""
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
+    parser.add_argument(
+        "--keep", action="store_true", help="leave a system the demo started running"
+    )
+    parser.add_argument(
+        "--step", action="append", default=[], help="run only steps whose title contains this"
+    )
+    args = parser.parse_args(argv)
+    config = StackConfig()
+    system = find_running(config)
+    started_here = False
+    if system is None:
+        say("• the system is not running: starting it (`make up` in the background)")
+        if start_detached(config, [], say) != 0:
+            say("✗ demo: the system did not start (see run/logs/)")
+            return 2
+        system = find_running(config)
+        started_here = True
+    assert system is not None
+    say(f"• gateway: {system.gateway_url}")
+    try:
+        code = asyncio.run(walk(system, args.step))
+    finally:
+        if started_here and not args.keep:
+            say("• stopping the system the demo started (`make up` keeps one running)")
+            stop_running(config, say)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

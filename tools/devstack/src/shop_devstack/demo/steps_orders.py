@@ -1,0 +1,110 @@
+"""Demo steps about orders: the saga to PAID, cancel with refund, a failing payment provider."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from shop_devstack.client import check
+from shop_devstack.demo.context import DemoContext, poll
+from shop_devstack.demo.narration import expect
+
+Observe = Callable[[str], None]
+
+
+async def orders_become_paid(ctx: DemoContext, observe: Observe) -> None:
+    """Orders are PENDING, then PAID once the payment service answers through RabbitMQ."""
+    _, token = await ctx.user()
+    orders = [await ctx.place_order(token) for _ in range(3)]
+    observe(
+        f"placed {len(orders)} orders: "
+        + ", ".join(f"{o['id'][:8]}… {o['status']}" for o in orders)
+    )
+    for order in orders:
+        paid = await ctx.wait_for_status(token, order["id"], "PAID")
+        payments = await ctx.client.payments_for(token, order["id"])
+        observe(
+            f"order {order['id'][:8]}… {paid['status']} total {paid.get('total')}; {len(payments)} charge(s)"
+        )
+        expect(len(payments) == 1, f"order {order['id']} has {len(payments)} payments")
+    response = await ctx.client.place_order(token, [], idempotency_key="demo-same-key")
+    observe(
+        f"an empty order is refused: {response.status_code} {response.headers.get('content-type')}"
+    )
+    expect(response.status_code in (400, 422), f"an empty order gave {response.status_code}")
+
+
+async def cancel_and_refund(ctx: DemoContext, observe: Observe) -> None:
+    """Cancelling a PAID order compensates: the payment service refunds, the order becomes REFUNDED."""
+    _, token = await ctx.user()
+    order = await ctx.place_order(token)
+    await ctx.wait_for_status(token, order["id"], "PAID")
+    cancelled = await ctx.client.cancel_order(token, order["id"])
+    observe(f"cancel {order['id'][:8]}…: {cancelled['status']}")
+    refunded = await ctx.wait_for_status(token, order["id"], "REFUNDED")
+    payments = await ctx.client.payments_for(token, order["id"])
+    observe(f"order {refunded['status']}; payment records: {[p.get('status') for p in payments]}")
+    again = await ctx.client.http.post(
+        f"/api/orders/{order['id']}/cancel", headers={"Authorization": f"Bearer {token}"}
+    )
+    observe(f"cancelling again: {again.status_code} (an illegal transition)")
+    expect(again.status_code == 409, f"a second cancel gave {again.status_code}, not 409")
+
+
+async def provider_outage(ctx: DemoContext, observe: Observe) -> None:
+    """The payment provider goes down: orders stay PENDING and retry through the delay queues;
+    when it is back they drain to PAID, each charged exactly once."""
+    admin = await ctx.admin()
+    _, token = await ctx.user()
+    state = await ctx.client.set_provider(admin, down=True)
+    observe(f"payment provider switched to failing: {state}")
+    try:
+        orders = [await ctx.place_order(token) for _ in range(5)]
+        await asyncio.sleep(3)
+        statuses = [(await ctx.client.get_order(token, o["id"]))["status"] for o in orders]
+        observe(f"3 s later the {len(orders)} orders are: {statuses}")
+        expect(all(s == "PENDING" for s in statuses), f"orders did not stay PENDING: {statuses}")
+    finally:
+        state = await ctx.client.set_provider(admin, down=False)
+        observe(f"payment provider back: {state}")
+    for order in orders:
+        await ctx.wait_for_status(token, order["id"], "PAID", within=60)
+    charges = [len(await ctx.client.payments_for(token, o["id"])) for o in orders]
+    observe(f"all {len(orders)} PAID; charges per order: {charges}")
+    expect(charges == [1] * len(orders), f"charges per order: {charges}")
+
+
+async def user_instance_down(ctx: DemoContext, observe: Observe) -> None:
+    """One user-service instance stops: calls move to the other; its breaker opens."""
+    if not ctx.system.controllable:
+        observe("this system is not run by our launcher: cannot stop an instance")
+        expect(False, "needs the local launcher (make up)")
+    account, token = await ctx.user()
+    await ctx.system.ctl("stop", "user-1")
+    observe("stopped user-1 (the launcher keeps it down until told otherwise)")
+    try:
+        statuses = []
+        for _ in range(20):
+            response = await ctx.client.get_user(token, account.id, **{"Cache-Control": "no-cache"})
+            statuses.append(response.status_code)
+        observe(
+            f"20 GETs while user-1 is down: {statuses.count(200)} × 200, others {[s for s in statuses if s != 200]}"
+        )
+        expect(statuses.count(200) == 20, f"not every call moved to user-2: {statuses}")
+        metrics = check(await ctx.client.http.get("/metrics"), 200).text
+        breaker = [
+            line
+            for line in metrics.splitlines()
+            if "breaker" in line and "user" in line and not line.startswith("#")
+        ]
+        for line in breaker[:4]:
+            observe(f"gateway metric: {line}")
+    finally:
+        await ctx.system.ctl("start", "user-1")
+        observe("user-1 started again")
+    await poll(
+        lambda: ctx.client.get_user(token, account.id),
+        lambda r: r.status_code == 200,
+        20,
+        "calls did not succeed after user-1 came back",
+    )

@@ -1,0 +1,138 @@
+"""Demo steps about users: login, creation, streaming, SSE, the response cache, the rate limit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import jwt
+
+from shop_devstack.accounts import new_user
+from shop_devstack.client import ApiError
+from shop_devstack.demo.context import DemoContext, poll
+from shop_devstack.demo.narration import expect
+
+Observe = Callable[[str], None]
+
+
+async def login(ctx: DemoContext, observe: Observe) -> None:
+    """Admin and user log in at the gateway; tokens are RS256 with a kid."""
+    admin = await ctx.admin()
+    header = jwt.get_unverified_header(admin)
+    claims = jwt.decode(admin, options={"verify_signature": False})
+    observe(f"admin token: alg={header['alg']} kid={header.get('kid')} roles={claims.get('roles')}")
+    expect(
+        header["alg"] == "RS256" and "admin" in claims.get("roles", []),
+        "admin token is not an RS256 admin token",
+    )
+    account, token = await ctx.user()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    observe(f"user {account.email} logged in: sub={claims['sub']} roles={claims.get('roles')}")
+    response = await ctx.client.get_user("not-a-token", account.id)
+    observe(
+        f"a forged token is refused: {response.status_code} {response.headers.get('www-authenticate', '')}"
+    )
+    expect(response.status_code == 401, f"a forged token got {response.status_code}, not 401")
+
+
+async def create_users(ctx: DemoContext, observe: Observe) -> None:
+    """The admin creates users over REST; the gateway transcodes to gRPC CreateUser."""
+    admin = await ctx.admin()
+    for name in ("Alan Turing", "Barbara Liskov", "Edsger Dijkstra"):
+        account = await new_user(ctx.client, admin, name)
+        observe(f"created user {account.id}: {account.email}")
+    try:
+        await ctx.client.create_user(admin, account.email, "Again", "pw-again-123456")
+    except ApiError as exc:
+        observe(f"the same email again: {exc.status} {exc.response.headers.get('content-type')}")
+        expect(exc.status == 409, f"a duplicate email gave {exc.status}, not 409")
+    else:
+        expect(False, "a duplicate email was accepted")
+
+
+async def stream_users(ctx: DemoContext, observe: Observe) -> None:
+    """The list arrives as NDJSON, one user per line, as the server-streaming RPC sends them."""
+    started = time.monotonic()
+    count = 0
+    async for user in ctx.client.stream_users(await ctx.admin()):
+        count += 1
+        if count <= 3:
+            observe(f"line {count}: id={user['id']} email={user['email']}")
+    observe(f"streamed {count} users in {(time.monotonic() - started) * 1000:.0f} ms")
+    expect(count >= 3, f"only {count} users streamed")
+
+
+async def sse_update(ctx: DemoContext, observe: Observe) -> None:
+    """Subscribe to a user's updates over Server-Sent Events and watch a change arrive."""
+    account, token = await ctx.user()
+    received: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+
+    async def listen() -> None:
+        async for event in ctx.client.user_updates(await ctx.admin(), [account.id]):
+            await received.put(event)
+
+    listener = asyncio.create_task(listen())
+    try:
+        await asyncio.sleep(0.5)  # let the subscription reach the user service
+        await ctx.client.update_user(token, account.id, {"name": "Grace Updated"})
+        observe(f"PATCH /api/users/{account.id} name='Grace Updated'")
+        event = await asyncio.wait_for(received.get(), timeout=10)
+        observe(f"SSE event: {event}")
+        expect("Grace Updated" in str(event), "the event does not carry the new name")
+    finally:
+        listener.cancel()
+
+
+async def cache_hit_and_eviction(ctx: DemoContext, observe: Observe) -> None:
+    """GET twice: MISS then HIT from Redis; an update publishes user.updated, which evicts it."""
+    account, token = await ctx.user()
+    first = await ctx.client.get_user(token, account.id)
+    second = await ctx.client.get_user(token, account.id)
+    observe(
+        f"GET /api/users/{account.id}: X-Cache {first.headers.get('x-cache')}, then {second.headers.get('x-cache')}"
+    )
+    expect(second.headers.get("x-cache") == "HIT", "the second GET was not served from the cache")
+    new_name = f"Grace {int(time.time()) % 10000}"
+    await ctx.client.update_user(token, account.id, {"name": new_name})
+    observe(
+        f"updated the name to {new_name!r}: user.updated goes users exchange → gateway.user-changes"
+    )
+    fresh = await poll(
+        lambda: ctx.client.get_user(token, account.id),
+        lambda r: r.json().get("name") == new_name,
+        10,
+        "the cached response was not evicted",
+    )
+    observe(f"next GET: X-Cache {fresh.headers.get('x-cache')}, name={fresh.json()['name']!r}")
+
+
+async def rate_limit(ctx: DemoContext, observe: Observe) -> None:
+    """Too many requests from one caller: 429 problem+json with Retry-After and RateLimit headers."""
+    account = await new_user(ctx.client, await ctx.admin(), "Rita Ratelimited")  # its own budget
+    token = await ctx.client.token(account.email, account.password)
+    statuses: list[int] = []
+    limited = None
+    for _ in range(40):
+        batch = await asyncio.gather(
+            *(
+                ctx.client.get_user(token, account.id, **{"Cache-Control": "no-cache"})
+                for _ in range(25)
+            )
+        )
+        statuses += [r.status_code for r in batch]
+        limited = next((r for r in batch if r.status_code == 429), None)
+        if limited is not None:
+            break
+    expect(limited is not None, f"no 429 after {len(statuses)} requests")
+    assert limited is not None
+    observe(f"{statuses.count(200)} requests passed, then 429 after {len(statuses)} in a burst")
+    observe(
+        f"Retry-After: {limited.headers.get('retry-after')}  RateLimit: {limited.headers.get('ratelimit')}"
+    )
+    observe(f"body: {limited.text[:160]}")
+    expect(limited.headers.get("retry-after") is not None, "the 429 has no Retry-After")
+    expect(
+        limited.headers.get("content-type", "").startswith("application/problem+json"),
+        "the 429 is not problem+json",
+    )
