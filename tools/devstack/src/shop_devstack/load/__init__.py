@@ -1,0 +1,1 @@
+"""`make load`: Locust, headless, for a fixed time, against the running system."""

@@ -1,0 +1,79 @@
+"""Simulated shoppers: log in, browse their profile and orders, place orders, through the gateway.
+
+Accounts come from LOAD_ACCOUNTS_FILE (JSON list of {id, email, password}), created beforehand
+by `python -m shop_devstack.load`; each simulated user takes the next one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import uuid
+from typing import Any
+
+from locust import FastHttpUser, between, task
+
+_ACCOUNTS: list[dict[str, Any]] = json.loads(open(os.environ["LOAD_ACCOUNTS_FILE"]).read())  # noqa: SIM115
+_NEXT = itertools.cycle(_ACCOUNTS)
+ORDER = {"items": [{"sku": "BOOK-42", "quantity": 1, "unit_price": "12.50"}], "currency": "EUR"}
+
+
+class Shopper(FastHttpUser):
+    """One shopper session."""
+
+    wait_time = between(0.2, 1.0)
+
+    def on_start(self) -> None:
+        """Log in with a password (the user service checks it over gRPC)."""
+        self.account = next(_NEXT)
+        self.order_ids: list[str] = []
+        with self.client.post(
+            "/auth/token",
+            data={
+                "grant_type": "password",
+                "username": self.account["email"],
+                "password": self.account["password"],
+            },
+            name="POST /auth/token",
+            catch_response=True,
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"login {response.status_code}")
+                self.headers: dict[str, str] = {}
+                return
+            self.headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    @task(4)
+    def view_profile(self) -> None:
+        """GET my user (served from the gateway's response cache after the first time)."""
+        self.client.get(
+            f"/api/users/{self.account['id']}", headers=self.headers, name="GET /api/users/{id}"
+        )
+
+    @task(2)
+    def list_orders(self) -> None:
+        """GET my orders."""
+        self.client.get("/api/orders", headers=self.headers, name="GET /api/orders")
+
+    @task(2)
+    def place_order(self) -> None:
+        """POST an order with an Idempotency-Key."""
+        headers = {**self.headers, "Idempotency-Key": uuid.uuid4().hex}
+        with self.client.post(
+            "/api/orders", json=ORDER, headers=headers, name="POST /api/orders", catch_response=True
+        ) as response:
+            if response.status_code in (200, 201, 202):
+                self.order_ids.append(response.json()["id"])
+            else:
+                response.failure(f"order {response.status_code}")
+
+    @task(2)
+    def view_order(self) -> None:
+        """GET one of my orders (its status moves PENDING → PAID)."""
+        if self.order_ids:
+            self.client.get(
+                f"/api/orders/{self.order_ids[-1]}",
+                headers=self.headers,
+                name="GET /api/orders/{id}",
+            )
