@@ -1,0 +1,35 @@
+"""Every demo step, as an assertion, through the gateway of the launched system."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from shop_devstack.client import ShopClient
+from shop_devstack.demo.context import DemoContext
+from shop_devstack.demo.narration import Step, run_steps
+from shop_devstack.demo.steps import STEPS
+from shop_devstack.running import RunningSystem
+
+pytestmark = [pytest.mark.infra, pytest.mark.timeout(300)]
+NEEDS_LAUNCHER = {"Stop one user-service instance", "A poison message, the DLQ and a replay"}
+
+
+@pytest_asyncio.fixture
+async def context(system: RunningSystem) -> AsyncIterator[DemoContext]:
+    client = ShopClient(system.gateway_url)
+    yield DemoContext(client, system)
+    await client.close()
+
+
+def _param(step: Step[DemoContext]) -> object:
+    marks = [pytest.mark.launcher] if step.title in NEEDS_LAUNCHER else []
+    return pytest.param(step, id=step.title.lower().replace(" ", "-"), marks=marks)
+
+
+@pytest.mark.parametrize("step", [_param(s) for s in STEPS])
+async def test_demo_step_behaves_as_narrated(step: Step[DemoContext], context: DemoContext) -> None:
+    lines: list[str] = []
+    [outcome] = await run_steps([step], context, write=lines.append)
+    assert outcome.ok, f"{step.title}: {outcome.reason}\n" + "\n".join(lines)
