@@ -25,6 +25,13 @@ APP_PACKAGES = ("user_service", "order_service", "payment_service", "gateway")
 E2E_REDIS_DB = 13  # the e2e system's own Redis database (rate limits, caches), flushed per session
 
 
+def _runnable(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(f"{package}.__main__") is not None
+    except ModuleNotFoundError:
+        return False
+
+
 @pytest.fixture(scope="session")
 def system(
     tmp_path_factory: pytest.TempPathFactory,
@@ -37,7 +44,7 @@ def system(
     if external:
         yield RunningSystem(external.rstrip("/"), None)
         return
-    missing = [p for p in APP_PACKAGES if importlib.util.find_spec(f"{p}.__main__") is None]
+    missing = [p for p in APP_PACKAGES if not _runnable(p)]
     if missing:
         pytest.skip(f"the system is not complete yet: {', '.join(missing)} not built")
     prefix = f"e2e_{uuid.uuid4().hex[:8]}_"

@@ -40,7 +40,10 @@ def say(line: str) -> None:
 
 def installed(process: ProcessSpec) -> bool:
     """True when the process's package is importable in this environment."""
-    return importlib.util.find_spec(f"{process.package}.__main__") is not None
+    try:
+        return importlib.util.find_spec(f"{process.package}.__main__") is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def plan(
