@@ -69,22 +69,32 @@ def find_running(config: StackConfig) -> RunningSystem | None:
     )
 
 
-def free_port_offset(base_ports: list[int], start: int = 20000, step: int = 7) -> int:
+def free_port_offset(base_ports: list[int], start: int = 10000, step: int = 7) -> int:
     """An offset that makes every base port free (for a test system beside `make up`)."""
     for offset in range(start, start + 2000, step):
+        if max(base_ports) + offset > 65535:
+            break
         if all(port_is_free(port + offset) for port in base_ports):
             return offset
     raise LaunchError("no free block of ports found for the test system")
 
 
-def launch(run_dir: Path, args: list[str], timeout: float = 180.0) -> RunningSystem:
+def launch(
+    run_dir: Path, args: list[str], timeout: float = 180.0, program: list[str] | None = None
+) -> RunningSystem:
     """Start `python -m shop_devstack up <args>` as our child and wait until it is ready."""
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / "launcher.log"
     state_file = run_dir / "devstack.json"
     with log_path.open("ab") as log:
         launcher = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "shop_devstack", "--run-dir", str(run_dir), "up", *args],
+            [
+                *(program or [sys.executable, "-m", "shop_devstack"]),
+                "--run-dir",
+                str(run_dir),
+                "up",
+                *args,
+            ],
             cwd=REPO_ROOT,
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -28,9 +28,9 @@ def is_launcher(pid: int) -> bool:
     except OSError:
         return pid_alive(pid)
     args = cmdline.split(b"\0")
-    return b"up" in args and any(
-        a == b"-m" and b == b"shop_devstack" for a, b in itertools.pairwise(args)
-    )
+    module = any(a == b"-m" and b == b"shop_devstack" for a, b in itertools.pairwise(args))
+    script = any(arg.endswith(b".py") and b"shop_devstack" in arg for arg in args)
+    return b"up" in args and (module or script)
 
 
 def read_state(path: Path) -> dict[str, Any] | None:

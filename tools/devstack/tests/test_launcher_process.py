@@ -1,0 +1,97 @@
+"""The launcher as a process: ready, control socket, crash restart, twice is safe, Ctrl-C, down."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from shop_devstack.launcher import stop_running
+from shop_devstack.layout import Ports, StackConfig
+from shop_devstack.preflight import port_is_free
+from shop_devstack.running import RunningSystem, free_port_offset, launch
+from shop_devstack.state import pid_alive
+
+pytestmark = [pytest.mark.infra, pytest.mark.timeout(120)]
+SCRIPT = str(Path(__file__).with_name("shop_devstack_fake_launcher.py"))
+
+
+@pytest.fixture
+def started(tmp_path: Path, postgres_url: str, redis_url: str, amqp_url: str) -> RunningSystem:
+    base = Ports()
+    offset = free_port_offset([base.gateway, *base.user], start=12000)
+    args = [
+        f"--port-offset={offset}",
+        f"--postgres-url={postgres_url}",
+        f"--redis-url={redis_url}",
+        f"--amqp-url={amqp_url}",
+    ]
+    system = launch(tmp_path, args, timeout=60, program=[sys.executable, SCRIPT])
+    system.state["args"] = args
+    return system
+
+
+def child_pids(system: RunningSystem) -> dict[str, int]:
+    return {name: p["pid"] for name, p in system.state["processes"].items()}
+
+
+async def test_ready_state_control_and_crash_restart(started: RunningSystem) -> None:
+    processes = await started.ctl("status")
+    assert {p["state"] for p in processes.values()} == {"ready"}
+    killed = processes["svc-1"]["pid"]
+    await started.ctl("kill", "svc-1")
+    for _ in range(200):
+        processes = await started.ctl("status")
+        if processes["svc-1"]["state"] == "ready" and processes["svc-1"]["pid"] != killed:
+            break
+        await asyncio.sleep(0.05)
+    assert processes["svc-1"]["restarts"] == 1
+    assert processes["svc-1"]["last_exit"] == "killed by SIGKILL"
+    await started.ctl("stop", "svc-2")
+    assert port_is_free(processes["svc-2"]["port"])
+    await asyncio.sleep(1)
+    assert (await started.ctl("status"))["svc-2"]["pid"] is None  # stopped stays stopped
+    await started.ctl("start", "svc-2")
+    assert (await started.ctl("status"))["svc-2"]["state"] == "ready"
+    started.stop()
+
+
+def test_running_it_twice_is_safe(started: RunningSystem) -> None:
+    assert started.run_dir is not None
+    second = subprocess.run(
+        [sys.executable, SCRIPT, "--run-dir", str(started.run_dir), "up", *started.state["args"]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert second.returncode == 0
+    assert second.stdout.strip().startswith("already running")
+    started.stop()
+
+
+def test_ctrl_c_stops_everything_leaving_no_process_and_no_port(started: RunningSystem) -> None:
+    pids = child_pids(started)
+    ports = [p["port"] for p in started.state["processes"].values()]
+    assert started.launcher is not None
+    started.launcher.send_signal(signal.SIGINT)
+    assert started.launcher.wait(30) == 0
+    assert not any(pid_alive(pid) for pid in pids.values())
+    assert all(port_is_free(port) for port in ports)
+    assert started.run_dir is not None
+    assert not (started.run_dir / "devstack.json").exists()
+    assert not (started.run_dir / "devstack.sock").exists()
+
+
+def test_make_down_stops_a_running_launcher(started: RunningSystem) -> None:
+    assert started.run_dir is not None
+    pids = child_pids(started)
+    lines: list[str] = []
+    assert stop_running(StackConfig(run_dir=started.run_dir), lines.append) == 0
+    assert lines[-1].startswith("✓ stopped")
+    assert not any(pid_alive(pid) for pid in pids.values())
+    assert stop_running(StackConfig(run_dir=started.run_dir), lines.append) == 0
+    assert lines[-1] == "nothing running"
