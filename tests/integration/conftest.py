@@ -42,7 +42,10 @@ def system(
     """The running system under test."""
     external = os.environ.get("SHOP_E2E_GATEWAY_URL")
     if external:
-        yield RunningSystem(external.rstrip("/"), None)
+        # The compose key, imported with `python -m shop_devstack import-keys`, lets the suite
+        # create the admin account (see shop_devstack.accounts).
+        run_dir = Path(os.environ.get("SHOP_E2E_RUN_DIR", "run")).resolve()
+        yield RunningSystem(external.rstrip("/"), None, run_dir)
         return
     missing = [p for p in APP_PACKAGES if not _runnable(p)]
     if missing:

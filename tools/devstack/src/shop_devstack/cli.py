@@ -78,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check", help="check docker-compose.yml and the Dockerfiles against the code"
     )
+    keys = commands.add_parser(
+        "import-keys", help="adopt the compose keygen's key (public/, private/)"
+    )
+    keys.add_argument("source")
     ctl = commands.add_parser("ctl", help="stop, start or kill one process of a running system")
     ctl.add_argument("cmd", choices=["stop", "start", "kill", "status", "cut", "restore"])
     ctl.add_argument("name", nargs="?")
@@ -111,6 +115,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return stop_running(config)
     if args.command == "check":
         return _check()
+    if args.command == "import-keys":
+        from shop_devstack.devkeys import import_compose_keys
+
+        imported = import_compose_keys(Path(args.source), config.run_dir)
+        say(f"✓ key {imported.kid} written to {config.run_dir}")
+        return 0
     if args.command == "status":
         state = read_state(config.state_file)
         say(json.dumps(state, indent=2) if state else "nothing running")

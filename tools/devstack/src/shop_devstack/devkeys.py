@@ -13,6 +13,20 @@ from shop_devstack.layout import DevKeys
 KEY_FILE = "jwt-dev-key.json"
 
 
+def import_compose_keys(source: Path, run_dir: Path) -> DevKeys:
+    """Adopt the key docker compose's keygen job made (copied out of its volumes) as run/'s key,
+    so the operator tools (admin bootstrap) can sign for the compose stack too."""
+    kid = (source / "private" / "jwt_kid").read_text().strip()
+    private_pem = (source / "private" / "jwt_private_key.pem").read_text()
+    public_pem = json.loads((source / "public" / "jwt_public_keys.json").read_text())[kid]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / KEY_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"kid": kid, "private_pem": private_pem, "public_pem": public_pem}, handle)
+    return DevKeys(kid, private_pem, public_pem)
+
+
 def ensure_dev_keys(run_dir: Path) -> DevKeys:
     """Load run/jwt-dev-key.json, or generate an RSA key pair there (mode 0600) the first time.
 
