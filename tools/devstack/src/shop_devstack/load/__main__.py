@@ -42,6 +42,14 @@ def read_stats(prefix: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def _ms(value: str) -> float:
+    """A Locust percentile cell ('N/A' when nothing was measured) in ms."""
+    try:
+        return float(value)
+    except ValueError:
+        return float("nan")
+
+
 def report(rows: list[dict[str, str]], users: int, seconds: int) -> dict[str, object]:
     """Print one line per request type and return the aggregated figures."""
     say(f"{'request':<28}{'count':>8}{'fail':>6}{'rps':>8}{'p50':>7}{'p95':>7}{'p99':>7}  (ms)")
@@ -58,9 +66,9 @@ def report(rows: list[dict[str, str]], users: int, seconds: int) -> dict[str, ob
         "duration_s": seconds,
         "requests": count,
         "rps": round(float(total["Requests/s"]), 1),
-        "p50_ms": float(total["50%"]),
-        "p95_ms": float(total["95%"]),
-        "p99_ms": float(total["99%"]),
+        "p50_ms": _ms(total["50%"]),
+        "p95_ms": _ms(total["95%"]),
+        "p99_ms": _ms(total["99%"]),
         "error_rate": round(failures / count, 4) if count else 1.0,
     }
 
