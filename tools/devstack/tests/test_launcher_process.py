@@ -6,9 +6,13 @@ import asyncio
 import signal
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
+from shop_devstack.databases import drop_databases
 from shop_devstack.launcher import stop_running
 from shop_devstack.layout import Ports, StackConfig
 from shop_devstack.preflight import port_is_free
@@ -20,10 +24,14 @@ SCRIPT = str(Path(__file__).with_name("shop_devstack_fake_launcher.py"))
 
 
 @pytest.fixture
-def started(tmp_path: Path, postgres_url: str, redis_url: str, amqp_url: str) -> RunningSystem:
+def started(
+    tmp_path: Path, postgres_url: str, redis_url: str, amqp_url: str
+) -> Iterator[RunningSystem]:
     base = Ports()
     offset = free_port_offset([base.gateway, *base.user], start=12000)
+    prefix = f"t_launcher_{uuid.uuid4().hex[:8]}_"
     args = [
+        f"--database-prefix={prefix}",
         f"--port-offset={offset}",
         f"--postgres-url={postgres_url}",
         f"--redis-url={redis_url}",
@@ -31,7 +39,25 @@ def started(tmp_path: Path, postgres_url: str, redis_url: str, amqp_url: str) ->
     ]
     system = launch(tmp_path, args, timeout=60, program=[sys.executable, SCRIPT])
     system.state["args"] = args
-    return system
+    system.state["prefix"] = prefix
+    yield system
+    system.stop()
+    config = StackConfig(postgres_admin_url=postgres_url, database_prefix=prefix)
+    asyncio.run(drop_databases(config, ["users"]))
+
+
+async def test_databases_are_created_and_migrated_before_start(
+    started: RunningSystem, postgres_url: str
+) -> None:
+    database = f"{started.state['prefix']}users"
+    conn = await asyncpg.connect(postgres_url.rsplit("/", 1)[0] + f"/{database}")
+    try:
+        tables = "SELECT count(*) FROM information_schema.tables WHERE table_name = 'migrated'"
+        assert await conn.fetchval(tables) == 1
+    finally:
+        await conn.close()
+    assert started.run_dir is not None
+    assert (started.run_dir / "logs" / "fake.migrate.log").exists()
 
 
 def child_pids(system: RunningSystem) -> dict[str, int]:

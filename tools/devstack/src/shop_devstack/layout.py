@@ -31,6 +31,7 @@ class ProcessSpec:
     database: str
     env: Mapping[str, str] = field(default_factory=dict)
     argv: tuple[str, ...] = ()  # overrides the entry point (the launcher's own tests use it)
+    migrate_argv: tuple[str, ...] = ()  # overrides the migrate entry point likewise
 
     @property
     def command(self) -> list[str]:
@@ -40,6 +41,8 @@ class ProcessSpec:
     @property
     def migrate_command(self) -> list[str]:
         """The contract's migrate-only entry point."""
+        if self.migrate_argv:
+            return list(self.migrate_argv)
         return [sys.executable, "-m", f"{self.package}.migrate"]
 
     @property
