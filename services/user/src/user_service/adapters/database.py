@@ -1,0 +1,32 @@
+"""The async engine (connection pool) of the service."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from user_service.settings import Settings
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """A pooled asyncpg engine with a statement timeout (dead connections are dropped on first use)."""
+    return create_async_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        # No pre-ping (a round-trip per checkout); a connection that died is invalidated on use.
+        pool_pre_ping=False,
+        pool_timeout=5,
+        connect_args={
+            "timeout": 5,
+            "command_timeout": settings.db_statement_timeout_ms / 1000,
+            "server_settings": {
+                "statement_timeout": str(settings.db_statement_timeout_ms),
+                "application_name": settings.service_name,
+            },
+        },
+    )
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """The SQLAlchemy URL as a plain asyncpg DSN (for the LISTEN connection)."""
+    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)

@@ -1,0 +1,174 @@
+"""Fan-out of user change notifications: ONE LISTEN connection per process, many subscribers.
+
+Every instance sharing the database NOTIFYs on commit (repository.py); each instance's hub
+LISTENs once and copies each event into the bounded queue of every local subscriber. When the
+listen connection drops, the hub reconnects with backoff and ends every stream with
+`SubscriptionLost`, so a client knows it may have missed events and resubscribes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from shop_common.logging import get_logger
+
+from user_service.adapters.repository import NOTIFY_CHANNEL
+from user_service.domain.model import User, UserEventType
+
+log = get_logger(__name__)
+
+
+class SubscriptionLost(Exception):
+    """The stream ended because events may have been missed (slow consumer or lost connection)."""
+
+
+@dataclass(frozen=True)
+class UserUpdate:
+    """One change as seen by subscribers."""
+
+    event_type: UserEventType
+    user: User
+    occurred_at: datetime
+
+
+def parse_notification(payload: str) -> UserUpdate:
+    """Decode the JSON NOTIFY payload written by the repository."""
+    body: dict[str, Any] = json.loads(payload)
+    raw = body["user"]
+    user = User(
+        id=int(raw["id"]),
+        email=raw["email"],
+        name=raw["name"],
+        roles=tuple(raw["roles"]),
+        created_at=datetime.fromisoformat(raw["created_at"]),
+        updated_at=datetime.fromisoformat(raw["updated_at"]),
+    )
+    return UserUpdate(UserEventType(body["type"]), user, datetime.fromisoformat(body["at"]))
+
+
+class _Subscriber:
+    def __init__(self, user_ids: frozenset[int], max_queue: int) -> None:
+        self.user_ids = user_ids
+        self.queue: asyncio.Queue[UserUpdate | SubscriptionLost] = asyncio.Queue(max_queue)
+        self.lost = False
+
+    def offer(self, item: UserUpdate | SubscriptionLost) -> None:
+        if self.lost:
+            return
+        if isinstance(item, UserUpdate) and self.user_ids and item.user.id not in self.user_ids:
+            return
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            # A slow consumer must not hold memory or block others: end its stream instead.
+            self.lost = True
+            self.queue = asyncio.Queue(1)
+            self.queue.put_nowait(SubscriptionLost("subscriber fell behind"))
+
+
+class UpdateHub:
+    """Owns the LISTEN connection and the set of local subscribers."""
+
+    def __init__(self, dsn: str, *, max_queue: int = 1000, reconnect_delay: float = 0.5) -> None:
+        self._dsn = dsn
+        self._max_queue = max_queue
+        self._reconnect_delay = reconnect_delay
+        self._subscribers: set[_Subscriber] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._connection: asyncpg.Connection | None = None
+        self.listening = asyncio.Event()
+
+    @property
+    def subscriber_count(self) -> int:
+        """Streams currently attached (tests use it to prove nothing leaks)."""
+        return len(self._subscribers)
+
+    async def start(self) -> None:
+        """Start listening (returns once LISTEN is active, or keeps retrying in the background)."""
+        self._task = asyncio.create_task(self._run(), name="user-update-hub")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.listening.wait(), timeout=5)
+
+    async def stop(self) -> None:
+        """Stop listening, close the connection and end every stream."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._broadcast(SubscriptionLost("server shutting down"))
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            update = parse_notification(payload)
+        except (ValueError, KeyError) as exc:
+            log.warning("bad user notification dropped", error=str(exc))
+            return
+        self._broadcast(update)
+
+    def _broadcast(self, item: UserUpdate | SubscriptionLost) -> None:
+        for subscriber in list(self._subscribers):
+            subscriber.offer(item)
+
+    async def _run(self) -> None:
+        while True:
+            closed = asyncio.Event()
+            try:
+                conn = await asyncpg.connect(self._dsn, timeout=5)
+            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                log.warning("update hub cannot connect", error=type(exc).__name__)
+                await asyncio.sleep(self._reconnect_delay)
+                continue
+            self._connection = conn
+            try:
+                conn.add_termination_listener(lambda _c, ev=closed: ev.set())
+                await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                self.listening.set()
+                log.info("update hub listening", channel=NOTIFY_CHANNEL)
+                await closed.wait()
+                log.warning("update hub lost its connection; reconnecting")
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("update hub listen failed", error=type(exc).__name__)
+            finally:
+                self.listening.clear()
+                self._connection = None
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(conn.close(timeout=2))
+            self._broadcast(SubscriptionLost("update stream interrupted"))
+            await asyncio.sleep(self._reconnect_delay)
+
+    def subscribe(self, user_ids: frozenset[int]) -> Subscription:
+        """Attach a subscriber now (events from this point on); close it with `close()`."""
+        subscriber = _Subscriber(user_ids, self._max_queue)
+        self._subscribers.add(subscriber)
+        return Subscription(self, subscriber)
+
+    def _detach(self, subscriber: _Subscriber) -> None:
+        self._subscribers.discard(subscriber)
+
+
+class Subscription:
+    """An attached stream of updates: `async for update in subscription`, then `close()`."""
+
+    def __init__(self, hub: UpdateHub, subscriber: _Subscriber) -> None:
+        self._hub = hub
+        self._subscriber = subscriber
+
+    def close(self) -> None:
+        """Detach from the hub (idempotent)."""
+        self._hub._detach(self._subscriber)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> UserUpdate:
+        item = await self._subscriber.queue.get()
+        if isinstance(item, SubscriptionLost):
+            raise item
+        return item

@@ -1,0 +1,94 @@
+"""ListUsers: the filter language and tamper-evident keyset page tokens."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+
+from user_service.domain.errors import InvalidArgument
+from user_service.domain.model import ROLE_PATTERN
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+MAX_FILTER_LENGTH = 500
+
+
+@dataclass(frozen=True)
+class UserFilter:
+    """Parsed filter: `email:<substring>` (case-insensitive) and `role:<role>`, AND-ed."""
+
+    email_contains: str | None = None
+    role: str | None = None
+
+    @property
+    def canonical(self) -> str:
+        """A stable text form, bound into page tokens so a token cannot switch filters."""
+        return json.dumps([self.email_contains, self.role])
+
+
+def parse_filter(text: str) -> UserFilter:
+    """Parse the filter; InvalidArgument names the bad term."""
+    if len(text) > MAX_FILTER_LENGTH:
+        raise InvalidArgument(f"filter must be at most {MAX_FILTER_LENGTH} characters")
+    email: str | None = None
+    role: str | None = None
+    for term in text.split():
+        key, sep, value = term.partition(":")
+        if not sep or not value:
+            raise InvalidArgument(f"filter term {term!r} must look like key:value")
+        if key == "email" and email is None:
+            email = value.lower()
+        elif key == "role" and role is None:
+            if not ROLE_PATTERN.match(value):
+                raise InvalidArgument(f"filter role {value!r} is not a valid role")
+            role = value
+        elif key in ("email", "role"):
+            raise InvalidArgument(f"filter key {key!r} repeated")
+        else:
+            raise InvalidArgument(f"unknown filter key {key!r}; use email: or role:")
+    return UserFilter(email, role)
+
+
+def page_size_or_default(page_size: int) -> int:
+    """0 means the default; otherwise 1..MAX_PAGE_SIZE or InvalidArgument."""
+    if page_size == 0:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise InvalidArgument(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+    return page_size
+
+
+class PageTokenCodec:
+    """Encodes the keyset position (last id) as an HMAC-signed, filter-bound, opaque token."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = secret.encode()
+
+    def _sign(self, body: bytes) -> bytes:
+        return hmac.new(self._key, body, hashlib.sha256).digest()[:16]
+
+    def encode(self, after_id: int, user_filter: UserFilter) -> str:
+        """A token meaning "ids greater than after_id, same filter"."""
+        body = json.dumps({"a": after_id, "f": user_filter.canonical}, separators=(",", ":"))
+        raw = body.encode()
+        return base64.urlsafe_b64encode(raw + self._sign(raw)).decode().rstrip("=")
+
+    def decode(self, token: str, user_filter: UserFilter) -> int:
+        """The after_id in token; InvalidArgument when forged, corrupted or for another filter."""
+        try:
+            blob = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except (ValueError, TypeError) as exc:
+            raise InvalidArgument("page_token is not valid") from exc
+        raw, signature = blob[:-16], blob[-16:]
+        if len(blob) <= 16 or not hmac.compare_digest(signature, self._sign(raw)):
+            raise InvalidArgument("page_token is not valid")
+        body = json.loads(raw)
+        if body.get("f") != user_filter.canonical:
+            raise InvalidArgument("page_token was issued for a different filter")
+        after_id = body.get("a")
+        if not isinstance(after_id, int) or after_id < 0:
+            raise InvalidArgument("page_token is not valid")
+        return after_id

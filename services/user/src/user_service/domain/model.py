@@ -1,0 +1,71 @@
+"""The user entity, its validation rules and the event kinds it produces."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from user_service.domain.errors import InvalidArgument
+
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+MAX_EMAIL_LENGTH = 254
+MAX_NAME_LENGTH = 200
+MIN_PASSWORD_LENGTH = 8
+
+
+class UserEventType(StrEnum):
+    """The routing keys of the events a user change produces."""
+
+    CREATED = "user.created"
+    UPDATED = "user.updated"
+    DELETED = "user.deleted"
+
+
+@dataclass(frozen=True)
+class User:
+    """A stored user (never carries the password hash)."""
+
+    id: int
+    email: str
+    name: str
+    roles: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+
+
+def normalize_email(email: str) -> str:
+    """The email trimmed; InvalidArgument when it does not look like one."""
+    email = email.strip()
+    if len(email) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.match(email):
+        raise InvalidArgument("email is not a valid address")
+    return email
+
+
+def validate_name(name: str) -> str:
+    """The name trimmed; InvalidArgument when empty or too long."""
+    name = name.strip()
+    if not name:
+        raise InvalidArgument("name must not be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidArgument(f"name must be at most {MAX_NAME_LENGTH} characters")
+    return name
+
+
+def validate_roles(roles: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Roles deduplicated and sorted; InvalidArgument for a malformed role."""
+    for role in roles:
+        if not ROLE_PATTERN.match(role):
+            raise InvalidArgument(
+                f"role {role!r} is not valid (lower-case letters, digits, _ or -)"
+            )
+    return tuple(sorted(set(roles)))
+
+
+def validate_password(password: str) -> str:
+    """The password as given; InvalidArgument when too short."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidArgument(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    return password

@@ -1,0 +1,130 @@
+"""Building, running and stopping the gRPC server of the user service."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from shop_common.auth import TokenVerifier
+from shop_common.logging import configure_logging, get_logger
+from shop_protos.user.v1 import user_pb2, user_pb2_grpc
+
+from user_service.adapters.database import asyncpg_dsn, create_engine
+from user_service.adapters.repository import UserRepository
+from user_service.adapters.update_hub import UpdateHub
+from user_service.domain.listing import PageTokenCodec
+from user_service.grpc.interceptors import server_interceptors
+from user_service.grpc.servicer import UserServicer
+from user_service.health import SERVICE_NAME, DatabaseHealth
+from user_service.migrate import migrate
+from user_service.service_layer.users import UserService
+from user_service.settings import Settings
+
+log = get_logger(__name__)
+
+
+def grpc_options(settings: Settings) -> list[tuple[str, int]]:
+    """Keepalive and message-size options (as in the seed's server)."""
+    return [
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.keepalive_time_ms", settings.keepalive_time_ms),
+        ("grpc.keepalive_timeout_ms", settings.keepalive_timeout_ms),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
+    ]
+
+
+@dataclass
+class UserServer:
+    """A started server and what it owns; `stop()` shuts it all down in order."""
+
+    server: grpc.aio.Server
+    port: int
+    settings: Settings
+    hub: UpdateHub
+    health: DatabaseHealth
+    repository: UserRepository
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop accepting, drain in-flight calls within the grace period, close hub and pool."""
+        grace = self.settings.grace_period if grace is None else grace
+        await self.health.stop()
+        # Streams that would never end on their own (subscriptions) are ended first.
+        await self.hub.stop()
+        await self.server.stop(grace)
+        await self.repository.engine.dispose()
+        log.info("user service stopped")
+
+
+async def create_server(settings: Settings, address: str | None = None) -> tuple[UserServer, int]:
+    """Migrate (if enabled), wire everything, bind `address` (default HOST:GRPC_PORT) and start."""
+    if settings.apply_migrations_on_start:
+        await migrate(settings.database_url)
+    engine = create_engine(settings)
+    repository = UserRepository(engine)
+    hub = UpdateHub(asyncpg_dsn(settings.database_url))
+    verifier = TokenVerifier(
+        settings.jwt_public_keys,
+        settings.jwt_issuer,
+        settings.jwt_audience,
+        settings.jwt_leeway_seconds,
+    )
+    server = grpc.aio.server(
+        interceptors=server_interceptors(
+            verifier,
+            token_cache_seconds=settings.token_cache_seconds,
+            rate=settings.rate_limit_per_second,
+            burst=settings.rate_limit_burst,
+        ),
+        options=grpc_options(settings),
+    )
+    service = UserService(repository, PageTokenCodec(settings.page_token_secret))
+    user_pb2_grpc.add_UserServiceServicer_to_server(UserServicer(service, hub), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (
+            user_pb2.DESCRIPTOR.services_by_name["UserService"].full_name,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    port = server.add_insecure_port(address or f"{settings.host}:{settings.grpc_port}")
+    db_health = DatabaseHealth(
+        health_servicer,
+        repository,
+        interval=settings.health_check_interval,
+        timeout=settings.health_check_timeout,
+    )
+    await hub.start()
+    await db_health.start()
+    await server.start()
+    log.info("user service started", port=port, health_service=SERVICE_NAME)
+    return UserServer(server, port, settings, hub, db_health, repository), port
+
+
+async def serve(settings: Settings | None = None) -> None:
+    """Run until SIGTERM/SIGINT, then shut down gracefully."""
+    settings = settings or Settings()
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    running, _ = await create_server(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down", grace=settings.grace_period)
+    await running.stop()
+
+
+def main() -> None:
+    """Entry point of `python -m user_service` and the `user-service` script."""
+    asyncio.run(serve())

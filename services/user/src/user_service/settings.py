@@ -1,0 +1,44 @@
+"""Settings of the user service (environment variables, upper-case names)."""
+
+from __future__ import annotations
+
+from pydantic import model_validator
+from shop_common.settings import PLACEHOLDER_SECRETS, ServiceSettings
+
+DEV_PAGE_TOKEN_SECRET = "dev-only-page-token-secret"
+
+
+class Settings(ServiceSettings):
+    """The user service's settings: gRPC address, pool, limits and secrets."""
+
+    service_name: str = "user-service"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/users"
+    host: str = "127.0.0.1"
+    grpc_port: int = 50051
+
+    db_pool_size: int = 20
+    db_max_overflow: int = 10
+    db_statement_timeout_ms: int = 5000
+    # Signs ListUsers page tokens (HMAC-SHA256); must be the same on every instance.
+    page_token_secret: str = DEV_PAGE_TOKEN_SECRET
+    # Verified tokens are cached this long (keyed by the token string) to keep RSA off the hot path.
+    token_cache_seconds: float = 30.0
+    rate_limit_per_second: float = 500.0
+    rate_limit_burst: int = 1000
+    health_check_interval: float = 1.0
+    health_check_timeout: float = 1.0
+    grace_period: float = 5.0
+    max_message_bytes: int = 4 * 1024 * 1024
+    keepalive_time_ms: int = 30_000
+    keepalive_timeout_ms: int = 10_000
+    max_concurrent_streams: int = 1000
+    apply_migrations_on_start: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_dev_page_secret_in_production(self) -> Settings:
+        if self.environment == "production" and (
+            self.page_token_secret in PLACEHOLDER_SECRETS
+            or self.page_token_secret == DEV_PAGE_TOKEN_SECRET
+        ):
+            raise ValueError("PAGE_TOKEN_SECRET must be set in production")
+        return self
