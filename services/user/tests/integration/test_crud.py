@@ -1,0 +1,161 @@
+"""Every unary RPC over a real channel against real PostgreSQL, with its status codes."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from shop_common.auth import TokenIssuer
+from shop_protos.user.v1 import user_pb2, user_pb2_grpc
+from user_service.server import UserServer
+
+from .conftest import bearer, create_user
+
+pytestmark = pytest.mark.infra
+
+
+async def _code(call: object) -> grpc.StatusCode:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call  # type: ignore[misc]
+    return info.value.code()
+
+
+async def test_create_then_get_returns_the_user_without_secrets(
+    stub: user_pb2_grpc.UserServiceStub, admin_token: str
+) -> None:
+    created = await create_user(stub, admin_token, "Ada@Example.com", roles=("customer",))
+    got = await stub.GetUser(user_pb2.GetUserRequest(id=created.id), metadata=bearer(admin_token))
+    assert got.user == created
+    assert (got.user.email, got.user.name, list(got.user.roles)) == ("Ada@Example.com", "Ada", ["customer"])
+    assert got.user.created_at.seconds > 0
+    assert "password" not in str(got)
+
+
+async def test_duplicate_email_case_insensitive_is_already_exists(
+    stub: user_pb2_grpc.UserServiceStub, admin_token: str
+) -> None:
+    await create_user(stub, admin_token, "dup@example.com")
+    code = await _code(create_user(stub, admin_token, "DUP@example.com"))
+    assert code == grpc.StatusCode.ALREADY_EXISTS
+
+
+@pytest.mark.parametrize(
+    ("email", "name", "password"),
+    [("not-an-email", "Ada", "long enough"), ("a@example.com", "  ", "long enough"), ("b@example.com", "Ada", "short")],
+)
+async def test_bad_input_is_invalid_argument(
+    stub: user_pb2_grpc.UserServiceStub, admin_token: str, email: str, name: str, password: str
+) -> None:
+    code = await _code(create_user(stub, admin_token, email, name=name, password=password))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_missing_user_is_not_found(stub: user_pb2_grpc.UserServiceStub, admin_token: str) -> None:
+    assert await _code(stub.GetUser(user_pb2.GetUserRequest(id=987654), metadata=bearer(admin_token))) == grpc.StatusCode.NOT_FOUND
+    assert await _code(stub.DeleteUser(user_pb2.DeleteUserRequest(id=987654), metadata=bearer(admin_token))) == grpc.StatusCode.NOT_FOUND
+
+
+async def test_update_applies_exactly_the_mask(
+    stub: user_pb2_grpc.UserServiceStub, admin_token: str
+) -> None:
+    user = await create_user(stub, admin_token, "mask@example.com", name="Before")
+    response = await stub.UpdateUser(
+        user_pb2.UpdateUserRequest(
+            user=user_pb2.User(id=user.id, name="After", email="ignored@example.com"),
+            update_mask=FieldMask(paths=["name"]),
+        ),
+        metadata=bearer(admin_token),
+    )
+    assert (response.user.name, response.user.email) == ("After", "mask@example.com")
+    assert response.user.updated_at.ToDatetime() >= user.updated_at.ToDatetime()
+
+
+async def test_empty_mask_updates_every_non_default_field(
+    stub: user_pb2_grpc.UserServiceStub, admin_token: str
+) -> None:
+    user = await create_user(stub, admin_token, "empty@example.com", name="Before", roles=("customer",))
+    response = await stub.UpdateUser(
+        user_pb2.UpdateUserRequest(user=user_pb2.User(id=user.id, email="new@example.com")),
+        metadata=bearer(admin_token),
+    )
+    # email was set, name and roles were default: only email changes.
+    assert (response.user.email, response.user.name, list(response.user.roles)) == ("new@example.com", "Before", ["customer"])
+
+
+async def test_unknown_mask_path_is_invalid_argument(
+    stub: user_pb2_grpc.UserServiceStub, admin_token: str
+) -> None:
+    user = await create_user(stub, admin_token, "unknown@example.com")
+    call = stub.UpdateUser(
+        user_pb2.UpdateUserRequest(user=user_pb2.User(id=user.id), update_mask=FieldMask(paths=["created_at"])),
+        metadata=bearer(admin_token),
+    )
+    assert await _code(call) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_password_update_then_authenticate(
+    stub: user_pb2_grpc.UserServiceStub, admin_token: str, issuer: TokenIssuer
+) -> None:
+    user = await create_user(stub, admin_token, "login@example.com", password="first password")
+    own = issuer.issue(str(user.id), [])
+    await stub.UpdateUser(
+        user_pb2.UpdateUserRequest(user=user_pb2.User(id=user.id), update_mask=FieldMask(paths=["password"]), password="second password"),
+        metadata=bearer(own),
+    )
+    ok = await stub.Authenticate(user_pb2.AuthenticateRequest(email="LOGIN@example.com", password="second password"))
+    assert ok.user.id == user.id
+    wrong = stub.Authenticate(user_pb2.AuthenticateRequest(email="login@example.com", password="first password"))
+    assert await _code(wrong) == grpc.StatusCode.UNAUTHENTICATED
+    nobody = stub.Authenticate(user_pb2.AuthenticateRequest(email="nobody@example.com", password="x" * 10))
+    assert await _code(nobody) == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_delete_then_get_is_not_found(stub: user_pb2_grpc.UserServiceStub, admin_token: str) -> None:
+    user = await create_user(stub, admin_token, "gone@example.com")
+    await stub.DeleteUser(user_pb2.DeleteUserRequest(id=user.id), metadata=bearer(admin_token))
+    assert await _code(stub.GetUser(user_pb2.GetUserRequest(id=user.id), metadata=bearer(admin_token))) == grpc.StatusCode.NOT_FOUND
+
+
+async def test_every_change_writes_an_outbox_envelope(
+    stub: user_pb2_grpc.UserServiceStub, admin_token: str, database_url: str
+) -> None:
+    user = await create_user(stub, admin_token, "outbox@example.com")
+    await stub.UpdateUser(
+        user_pb2.UpdateUserRequest(user=user_pb2.User(id=user.id, name="Renamed"), update_mask=FieldMask(paths=["name"])),
+        metadata=bearer(admin_token) + (("x-request-id", "req-outbox-1"),),
+    )
+    await stub.DeleteUser(user_pb2.DeleteUserRequest(id=user.id), metadata=bearer(admin_token))
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT exchange, routing_key, aggregate_id, envelope FROM outbox ORDER BY id"))).all()
+    finally:
+        await engine.dispose()
+    assert [(r.exchange, r.routing_key, r.aggregate_id) for r in rows] == [
+        ("users", "user.created", str(user.id)),
+        ("users", "user.updated", str(user.id)),
+        ("users", "user.deleted", str(user.id)),
+    ]
+    updated = rows[1].envelope
+    assert updated["payload"] == {"user_id": user.id, "email": "outbox@example.com", "name": "Renamed", "roles": []}
+    assert updated["correlation_id"] == "req-outbox-1"
+    assert set(updated) == {"event_id", "event_type", "occurred_at", "version", "correlation_id", "causation_id", "payload"}
+    assert rows[2].envelope["payload"] == {"user_id": user.id}
+
+
+async def test_failed_change_writes_no_outbox_row(
+    stub: user_pb2_grpc.UserServiceStub, admin_token: str, database_url: str, server: UserServer
+) -> None:
+    await create_user(stub, admin_token, "once@example.com")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await create_user(stub, admin_token, "ONCE@example.com")
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            count = (await conn.execute(text("SELECT count(*) FROM outbox"))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert count == 1
