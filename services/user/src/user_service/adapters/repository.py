@@ -191,7 +191,7 @@ class UserRepository:
                 users.c.email.ilike(f"%{_escape_like(user_filter.email_contains)}%", escape="\\")
             )
         if user_filter.role:
-            conditions.append(users.c.roles.any(user_filter.role))
+            conditions.append(users.c.roles.contains([user_filter.role]))
         query = select(*_PUBLIC_COLUMNS).where(and_(*conditions)).order_by(users.c.id).limit(limit)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -40,7 +41,11 @@ def wrap_handler(
         async def stream(request: Any, context: Any) -> None:
             # The stream writes through context, so `around` wraps the whole stream.
             async def call() -> None:
-                async for message in inner_stream(request, context):
+                produced = inner_stream(request, context)
+                if inspect.isawaitable(produced):  # an inner wrapper that writes itself
+                    await produced
+                    return
+                async for message in produced:
                     await context.write(message)
 
             await around(call, method, context)
