@@ -121,8 +121,9 @@ def summary(config: StackConfig, supervisor: Supervisor, elapsed: float) -> list
         lines.append(
             f"  {name:<9} {scheme}://{child.spec.address}  pid {child.pid}  {rss_bytes(child.pid or 0) / 2**20:.0f} MB"
         )
+    if "gateway" in supervisor.children:
+        lines.append(f"  front door {config.gateway_url}   (OpenAPI: {config.gateway_url}/docs)")
     lines += [
-        f"  gateway   {config.gateway_url}   (OpenAPI: {config.gateway_url}/docs)",
         f"  total RSS of the {len(pids)} application processes: {total_mb:.0f} MB",
         f"  logs: {config.log_dir}/   stop: Ctrl-C or `make down`",
     ]
