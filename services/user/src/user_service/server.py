@@ -17,7 +17,7 @@ from user_service.adapters.database import asyncpg_dsn, create_engine
 from user_service.adapters.repository import UserRepository
 from user_service.adapters.update_hub import UpdateHub
 from user_service.domain.listing import PageTokenCodec
-from user_service.grpc.interceptors import server_interceptors
+from user_service.grpc.interceptors import AccessLogInterceptor, server_interceptors
 from user_service.grpc.servicer import UserServicer
 from user_service.health import SERVICE_NAME, DatabaseHealth
 from user_service.migrate import migrate
@@ -51,6 +51,11 @@ class UserServer:
     hub: UpdateHub
     health: DatabaseHealth
     repository: UserRepository
+    access_log: AccessLogInterceptor
+
+    def calls_in_flight(self) -> int:
+        """Calls being handled now (health checks included)."""
+        return self.access_log.in_flight
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop accepting, drain in-flight calls within the grace period, close hub and pool."""
@@ -76,8 +81,10 @@ async def create_server(settings: Settings, address: str | None = None) -> tuple
         settings.jwt_audience,
         settings.jwt_leeway_seconds,
     )
+    access_log = AccessLogInterceptor()
     server = grpc.aio.server(
         interceptors=server_interceptors(
+            access_log,
             verifier,
             token_cache_seconds=settings.token_cache_seconds,
             rate=settings.rate_limit_per_second,
@@ -108,7 +115,7 @@ async def create_server(settings: Settings, address: str | None = None) -> tuple
     await db_health.start()
     await server.start()
     log.info("user service started", port=port, health_service=SERVICE_NAME)
-    return UserServer(server, port, settings, hub, db_health, repository), port
+    return UserServer(server, port, settings, hub, db_health, repository, access_log), port
 
 
 async def serve(settings: Settings | None = None) -> None:

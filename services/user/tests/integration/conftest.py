@@ -45,9 +45,7 @@ StartServer = Callable[..., Awaitable[UserServer]]
 
 
 @pytest_asyncio.fixture
-async def start_server(
-    database_url: str, signing_key: SigningKey
-) -> AsyncIterator[StartServer]:
+async def start_server(database_url: str, signing_key: SigningKey) -> AsyncIterator[StartServer]:
     started: list[UserServer] = []
 
     async def start(url: str | None = None, **overrides: Any) -> UserServer:

@@ -25,20 +25,33 @@ async def _code(call: object) -> grpc.StatusCode:
 
 
 def _alg_none_token() -> str:
-    claims = {"sub": "1", "roles": ["admin"], "iss": ISSUER, "aud": AUDIENCE, "iat": int(time.time()), "exp": int(time.time()) + 60}
+    claims = {
+        "sub": "1",
+        "roles": ["admin"],
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 60,
+    }
     return jwt.encode(claims, key=None, algorithm="none", headers={"kid": "test-kid"})
 
 
-@pytest.mark.parametrize("case", ["missing", "garbage", "expired", "wrong_audience", "alg_none", "unknown_key"])
+@pytest.mark.parametrize(
+    "case", ["missing", "garbage", "expired", "wrong_audience", "alg_none", "unknown_key"]
+)
 async def test_bad_tokens_are_unauthenticated(
     stub: user_pb2_grpc.UserServiceStub, signing_key: SigningKey, case: str
 ) -> None:
     tokens = {
         "garbage": "not.a.token",
-        "expired": TokenIssuer(signing_key, ISSUER, AUDIENCE, ttl_seconds=-120).issue("1", ["admin"]),
+        "expired": TokenIssuer(signing_key, ISSUER, AUDIENCE, ttl_seconds=-120).issue(
+            "1", ["admin"]
+        ),
         "wrong_audience": TokenIssuer(signing_key, ISSUER, "someone-else").issue("1", ["admin"]),
         "alg_none": _alg_none_token(),
-        "unknown_key": TokenIssuer(generate_signing_key("other"), ISSUER, AUDIENCE).issue("1", ["admin"]),
+        "unknown_key": TokenIssuer(generate_signing_key("other"), ISSUER, AUDIENCE).issue(
+            "1", ["admin"]
+        ),
     }
     metadata = bearer(tokens[case]) if case in tokens else ()
     with pytest.raises(grpc.aio.AioRpcError) as info:
@@ -55,22 +68,35 @@ async def test_user_reads_and_updates_itself_but_nothing_more(
     mine = bearer(issuer.issue(str(me.id), ["customer"]))
     assert (await stub.GetUser(user_pb2.GetUserRequest(id=me.id), metadata=mine)).user.id == me.id
     renamed = await stub.UpdateUser(
-        user_pb2.UpdateUserRequest(user=user_pb2.User(id=me.id, name="Me"), update_mask=FieldMask(paths=["name"])), metadata=mine
+        user_pb2.UpdateUserRequest(
+            user=user_pb2.User(id=me.id, name="Me"), update_mask=FieldMask(paths=["name"])
+        ),
+        metadata=mine,
     )
     assert renamed.user.name == "Me"
     denied = grpc.StatusCode.PERMISSION_DENIED
     assert await _code(stub.GetUser(user_pb2.GetUserRequest(id=other.id), metadata=mine)) == denied
-    assert await _code(stub.DeleteUser(user_pb2.DeleteUserRequest(id=other.id), metadata=mine)) == denied
-    assert await _code(stub.DeleteUser(user_pb2.DeleteUserRequest(id=me.id), metadata=mine)) == denied
+    assert (
+        await _code(stub.DeleteUser(user_pb2.DeleteUserRequest(id=other.id), metadata=mine))
+        == denied
+    )
+    assert (
+        await _code(stub.DeleteUser(user_pb2.DeleteUserRequest(id=me.id), metadata=mine)) == denied
+    )
     self_promotion = stub.UpdateUser(
-        user_pb2.UpdateUserRequest(user=user_pb2.User(id=me.id, roles=["admin"]), update_mask=FieldMask(paths=["roles"])), metadata=mine
+        user_pb2.UpdateUserRequest(
+            user=user_pb2.User(id=me.id, roles=["admin"]), update_mask=FieldMask(paths=["roles"])
+        ),
+        metadata=mine,
     )
     assert await _code(self_promotion) == denied
     listing = stub.ListUsers(user_pb2.ListUsersRequest(), metadata=mine)
     with pytest.raises(grpc.aio.AioRpcError) as info:
         [m async for m in listing]
     assert info.value.code() == denied
-    assert (await stub.GetUser(user_pb2.GetUserRequest(id=me.id), metadata=bearer(admin_token))).user.roles == []
+    assert (
+        await stub.GetUser(user_pb2.GetUserRequest(id=me.id), metadata=bearer(admin_token))
+    ).user.roles == []
 
 
 async def test_rate_limit_per_caller_is_resource_exhausted(

@@ -29,7 +29,11 @@ async def test_create_then_get_returns_the_user_without_secrets(
     created = await create_user(stub, admin_token, "Ada@Example.com", roles=("customer",))
     got = await stub.GetUser(user_pb2.GetUserRequest(id=created.id), metadata=bearer(admin_token))
     assert got.user == created
-    assert (got.user.email, got.user.name, list(got.user.roles)) == ("Ada@Example.com", "Ada", ["customer"])
+    assert (got.user.email, got.user.name, list(got.user.roles)) == (
+        "Ada@Example.com",
+        "Ada",
+        ["customer"],
+    )
     assert got.user.created_at.seconds > 0
     assert "password" not in str(got)
 
@@ -44,7 +48,11 @@ async def test_duplicate_email_case_insensitive_is_already_exists(
 
 @pytest.mark.parametrize(
     ("email", "name", "password"),
-    [("not-an-email", "Ada", "long enough"), ("a@example.com", "  ", "long enough"), ("b@example.com", "Ada", "short")],
+    [
+        ("not-an-email", "Ada", "long enough"),
+        ("a@example.com", "  ", "long enough"),
+        ("b@example.com", "Ada", "short"),
+    ],
 )
 async def test_bad_input_is_invalid_argument(
     stub: user_pb2_grpc.UserServiceStub, admin_token: str, email: str, name: str, password: str
@@ -53,9 +61,19 @@ async def test_bad_input_is_invalid_argument(
     assert code == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_missing_user_is_not_found(stub: user_pb2_grpc.UserServiceStub, admin_token: str) -> None:
-    assert await _code(stub.GetUser(user_pb2.GetUserRequest(id=987654), metadata=bearer(admin_token))) == grpc.StatusCode.NOT_FOUND
-    assert await _code(stub.DeleteUser(user_pb2.DeleteUserRequest(id=987654), metadata=bearer(admin_token))) == grpc.StatusCode.NOT_FOUND
+async def test_missing_user_is_not_found(
+    stub: user_pb2_grpc.UserServiceStub, admin_token: str
+) -> None:
+    assert (
+        await _code(stub.GetUser(user_pb2.GetUserRequest(id=987654), metadata=bearer(admin_token)))
+        == grpc.StatusCode.NOT_FOUND
+    )
+    assert (
+        await _code(
+            stub.DeleteUser(user_pb2.DeleteUserRequest(id=987654), metadata=bearer(admin_token))
+        )
+        == grpc.StatusCode.NOT_FOUND
+    )
 
 
 async def test_update_applies_exactly_the_mask(
@@ -76,13 +94,19 @@ async def test_update_applies_exactly_the_mask(
 async def test_empty_mask_updates_every_non_default_field(
     stub: user_pb2_grpc.UserServiceStub, admin_token: str
 ) -> None:
-    user = await create_user(stub, admin_token, "empty@example.com", name="Before", roles=("customer",))
+    user = await create_user(
+        stub, admin_token, "empty@example.com", name="Before", roles=("customer",)
+    )
     response = await stub.UpdateUser(
         user_pb2.UpdateUserRequest(user=user_pb2.User(id=user.id, email="new@example.com")),
         metadata=bearer(admin_token),
     )
     # email was set, name and roles were default: only email changes.
-    assert (response.user.email, response.user.name, list(response.user.roles)) == ("new@example.com", "Before", ["customer"])
+    assert (response.user.email, response.user.name, list(response.user.roles)) == (
+        "new@example.com",
+        "Before",
+        ["customer"],
+    )
 
 
 async def test_unknown_mask_path_is_invalid_argument(
@@ -90,7 +114,9 @@ async def test_unknown_mask_path_is_invalid_argument(
 ) -> None:
     user = await create_user(stub, admin_token, "unknown@example.com")
     call = stub.UpdateUser(
-        user_pb2.UpdateUserRequest(user=user_pb2.User(id=user.id), update_mask=FieldMask(paths=["created_at"])),
+        user_pb2.UpdateUserRequest(
+            user=user_pb2.User(id=user.id), update_mask=FieldMask(paths=["created_at"])
+        ),
         metadata=bearer(admin_token),
     )
     assert await _code(call) == grpc.StatusCode.INVALID_ARGUMENT
@@ -102,21 +128,36 @@ async def test_password_update_then_authenticate(
     user = await create_user(stub, admin_token, "login@example.com", password="first password")
     own = issuer.issue(str(user.id), [])
     await stub.UpdateUser(
-        user_pb2.UpdateUserRequest(user=user_pb2.User(id=user.id), update_mask=FieldMask(paths=["password"]), password="second password"),
+        user_pb2.UpdateUserRequest(
+            user=user_pb2.User(id=user.id),
+            update_mask=FieldMask(paths=["password"]),
+            password="second password",
+        ),
         metadata=bearer(own),
     )
-    ok = await stub.Authenticate(user_pb2.AuthenticateRequest(email="LOGIN@example.com", password="second password"))
+    ok = await stub.Authenticate(
+        user_pb2.AuthenticateRequest(email="LOGIN@example.com", password="second password")
+    )
     assert ok.user.id == user.id
-    wrong = stub.Authenticate(user_pb2.AuthenticateRequest(email="login@example.com", password="first password"))
+    wrong = stub.Authenticate(
+        user_pb2.AuthenticateRequest(email="login@example.com", password="first password")
+    )
     assert await _code(wrong) == grpc.StatusCode.UNAUTHENTICATED
-    nobody = stub.Authenticate(user_pb2.AuthenticateRequest(email="nobody@example.com", password="x" * 10))
+    nobody = stub.Authenticate(
+        user_pb2.AuthenticateRequest(email="nobody@example.com", password="x" * 10)
+    )
     assert await _code(nobody) == grpc.StatusCode.UNAUTHENTICATED
 
 
-async def test_delete_then_get_is_not_found(stub: user_pb2_grpc.UserServiceStub, admin_token: str) -> None:
+async def test_delete_then_get_is_not_found(
+    stub: user_pb2_grpc.UserServiceStub, admin_token: str
+) -> None:
     user = await create_user(stub, admin_token, "gone@example.com")
     await stub.DeleteUser(user_pb2.DeleteUserRequest(id=user.id), metadata=bearer(admin_token))
-    assert await _code(stub.GetUser(user_pb2.GetUserRequest(id=user.id), metadata=bearer(admin_token))) == grpc.StatusCode.NOT_FOUND
+    assert (
+        await _code(stub.GetUser(user_pb2.GetUserRequest(id=user.id), metadata=bearer(admin_token)))
+        == grpc.StatusCode.NOT_FOUND
+    )
 
 
 async def test_every_change_writes_an_outbox_envelope(
@@ -124,14 +165,22 @@ async def test_every_change_writes_an_outbox_envelope(
 ) -> None:
     user = await create_user(stub, admin_token, "outbox@example.com")
     await stub.UpdateUser(
-        user_pb2.UpdateUserRequest(user=user_pb2.User(id=user.id, name="Renamed"), update_mask=FieldMask(paths=["name"])),
+        user_pb2.UpdateUserRequest(
+            user=user_pb2.User(id=user.id, name="Renamed"), update_mask=FieldMask(paths=["name"])
+        ),
         metadata=bearer(admin_token) + (("x-request-id", "req-outbox-1"),),
     )
     await stub.DeleteUser(user_pb2.DeleteUserRequest(id=user.id), metadata=bearer(admin_token))
     engine = create_async_engine(database_url)
     try:
         async with engine.connect() as conn:
-            rows = (await conn.execute(text("SELECT exchange, routing_key, aggregate_id, envelope FROM outbox ORDER BY id"))).all()
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT exchange, routing_key, aggregate_id, envelope FROM outbox ORDER BY id"
+                    )
+                )
+            ).all()
     finally:
         await engine.dispose()
     assert [(r.exchange, r.routing_key, r.aggregate_id) for r in rows] == [
@@ -140,9 +189,22 @@ async def test_every_change_writes_an_outbox_envelope(
         ("users", "user.deleted", str(user.id)),
     ]
     updated = rows[1].envelope
-    assert updated["payload"] == {"user_id": user.id, "email": "outbox@example.com", "name": "Renamed", "roles": []}
+    assert updated["payload"] == {
+        "user_id": user.id,
+        "email": "outbox@example.com",
+        "name": "Renamed",
+        "roles": [],
+    }
     assert updated["correlation_id"] == "req-outbox-1"
-    assert set(updated) == {"event_id", "event_type", "occurred_at", "version", "correlation_id", "causation_id", "payload"}
+    assert set(updated) == {
+        "event_id",
+        "event_type",
+        "occurred_at",
+        "version",
+        "correlation_id",
+        "causation_id",
+        "payload",
+    }
     assert rows[2].envelope["payload"] == {"user_id": user.id}
 
 

@@ -14,7 +14,9 @@ from .conftest import bearer, create_user
 pytestmark = pytest.mark.infra
 
 
-async def _page(stub: user_pb2_grpc.UserServiceStub, token: str, request: user_pb2.ListUsersRequest) -> tuple[list[user_pb2.User], str]:
+async def _page(
+    stub: user_pb2_grpc.UserServiceStub, token: str, request: user_pb2.ListUsersRequest
+) -> tuple[list[user_pb2.User], str]:
     call = stub.ListUsers(request, metadata=bearer(token), timeout=10)
     users = [message.user async for message in call]
     trailer = dict(await call.trailing_metadata())
@@ -30,7 +32,9 @@ async def test_pages_cover_every_user_once_despite_concurrent_inserts(
     pages = 0
     inserted_during = []
     while True:
-        users, token = await _page(stub, admin_token, user_pb2.ListUsersRequest(page_size=3, page_token=token))
+        users, token = await _page(
+            stub, admin_token, user_pb2.ListUsersRequest(page_size=3, page_token=token)
+        )
         seen.extend(u.id for u in users)
         pages += 1
         if pages == 1:  # inserts between pages land after the cursor: seen once, never twice
@@ -42,11 +46,15 @@ async def test_pages_cover_every_user_once_despite_concurrent_inserts(
     assert pages == 3
 
 
-async def test_filter_by_email_substring_and_role(stub: user_pb2_grpc.UserServiceStub, admin_token: str) -> None:
+async def test_filter_by_email_substring_and_role(
+    stub: user_pb2_grpc.UserServiceStub, admin_token: str
+) -> None:
     await create_user(stub, admin_token, "anna@shop.test", roles=("admin",))
     await create_user(stub, admin_token, "bob@shop.test")
     await create_user(stub, admin_token, "carl@else.test", roles=("admin",))
-    users, token = await _page(stub, admin_token, user_pb2.ListUsersRequest(filter="email:@SHOP.test role:admin"))
+    users, token = await _page(
+        stub, admin_token, user_pb2.ListUsersRequest(filter="email:@SHOP.test role:admin")
+    )
     assert [u.email for u in users] == ["anna@shop.test"]
     assert token == ""
     users, _ = await _page(stub, admin_token, user_pb2.ListUsersRequest(filter="email:%"))
@@ -70,7 +78,9 @@ async def test_bad_list_requests_are_invalid_argument(
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_tampered_or_cross_filter_token_is_rejected(stub: user_pb2_grpc.UserServiceStub, admin_token: str) -> None:
+async def test_tampered_or_cross_filter_token_is_rejected(
+    stub: user_pb2_grpc.UserServiceStub, admin_token: str
+) -> None:
     for i in range(3):
         await create_user(stub, admin_token, f"t{i}@example.com")
     _, token = await _page(stub, admin_token, user_pb2.ListUsersRequest(page_size=1))

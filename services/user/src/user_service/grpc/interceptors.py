@@ -81,9 +81,13 @@ class RequestIdInterceptor(_Interceptor):
 class AccessLogInterceptor(_Interceptor):
     """One JSON line per call: method, status, duration_ms, request id (from contextvars)."""
 
+    def __init__(self) -> None:
+        self.in_flight = 0
+
     async def around(self, call: Call, method: str, context: Context) -> None:
         started = time.perf_counter()
         status = "OK"
+        self.in_flight += 1
         try:
             await call()
         except asyncio.CancelledError:
@@ -94,6 +98,7 @@ class AccessLogInterceptor(_Interceptor):
             status = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
             raise
         finally:
+            self.in_flight -= 1
             principal = current_principal.get()
             log.info(
                 "rpc",
@@ -204,12 +209,17 @@ class ErrorInterceptor(_Interceptor):
 
 
 def server_interceptors(
-    verifier: TokenVerifier, *, token_cache_seconds: float, rate: float, burst: int
+    access_log: AccessLogInterceptor,
+    verifier: TokenVerifier,
+    *,
+    token_cache_seconds: float,
+    rate: float,
+    burst: int,
 ) -> list[grpc.aio.ServerInterceptor]:
     """The interceptor chain, outermost first."""
     return [
         RequestIdInterceptor(),
-        AccessLogInterceptor(),
+        access_log,
         AuthInterceptor(verifier, token_cache_seconds),
         RateLimitInterceptor(rate, burst),
         ErrorInterceptor(),
