@@ -83,11 +83,13 @@ class AccessLogInterceptor(_Interceptor):
 
     def __init__(self) -> None:
         self.in_flight = 0
+        self.calls_total = 0
 
     async def around(self, call: Call, method: str, context: Context) -> None:
         started = time.perf_counter()
         status = "OK"
         self.in_flight += 1
+        self.calls_total += 1
         try:
             await call()
         except asyncio.CancelledError:

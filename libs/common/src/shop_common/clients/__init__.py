@@ -1,0 +1,1 @@
+"""Typed async clients of the system's gRPC services."""
