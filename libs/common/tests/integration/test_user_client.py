@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 import pytest_asyncio
-
 from shop_common.auth import SigningKey, TokenIssuer, generate_signing_key
 from shop_common.clients.user import UserClient, UserRecord, target_for
 from user_service.server import UserServer, create_server

@@ -8,7 +8,6 @@ from typing import Any
 import grpc
 import pytest
 import pytest_asyncio
-
 from shop_common.auth import SigningKey, TokenIssuer, generate_signing_key
 from shop_protos.user.v1 import user_pb2, user_pb2_grpc
 from user_service.server import UserServer, create_server

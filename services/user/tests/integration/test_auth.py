@@ -8,7 +8,6 @@ import grpc
 import jwt
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
-
 from shop_common.auth import SigningKey, TokenIssuer, generate_signing_key
 from shop_protos.user.v1 import user_pb2, user_pb2_grpc
 from user_service.server import UserServer

@@ -5,11 +5,10 @@ from __future__ import annotations
 import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from shop_common.auth import TokenIssuer
 from shop_protos.user.v1 import user_pb2, user_pb2_grpc
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 from user_service.server import UserServer
 
 from .conftest import bearer, create_user
@@ -168,7 +167,7 @@ async def test_every_change_writes_an_outbox_envelope(
         user_pb2.UpdateUserRequest(
             user=user_pb2.User(id=user.id, name="Renamed"), update_mask=FieldMask(paths=["name"])
         ),
-        metadata=bearer(admin_token) + (("x-request-id", "req-outbox-1"),),
+        metadata=(*bearer(admin_token), ("x-request-id", "req-outbox-1")),
     )
     await stub.DeleteUser(user_pb2.DeleteUserRequest(id=user.id), metadata=bearer(admin_token))
     engine = create_async_engine(database_url)

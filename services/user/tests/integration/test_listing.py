@@ -6,7 +6,6 @@ import base64
 
 import grpc
 import pytest
-
 from shop_protos.user.v1 import user_pb2, user_pb2_grpc
 
 from .conftest import bearer, create_user

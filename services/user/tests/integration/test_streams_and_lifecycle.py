@@ -8,10 +8,9 @@ import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from shop_protos.user.v1 import user_pb2, user_pb2_grpc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
-
-from shop_protos.user.v1 import user_pb2, user_pb2_grpc
 from user_service.server import UserServer
 
 from .conftest import StartServer, bearer, create_user
