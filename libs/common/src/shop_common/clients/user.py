@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import socket
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -284,7 +284,7 @@ class UserClient:
         page_size: int = 0,
         filter: str = "",
         timeout: float | None = None,
-    ) -> AsyncIterator[UserRecord]:
+    ) -> AsyncGenerator[UserRecord, None]:
         """Every matching user, page after page (each page with its own deadline)."""
         page_token = ""
         while True:
@@ -303,7 +303,7 @@ class UserClient:
 
     async def subscribe(
         self, user_ids: Sequence[int] = (), *, token: str | None, timeout: float | None = None
-    ) -> AsyncIterator[UserUpdateEvent]:
+    ) -> AsyncGenerator[UserUpdateEvent, None]:
         """Events for user_ids (empty = all); no deadline unless `timeout` is given."""
         call = self._stub.SubscribeToUpdates(
             user_pb2.SubscribeToUpdatesRequest(user_ids=list(user_ids)),
