@@ -1,0 +1,185 @@
+"""GetUser through the real user service and PostgreSQL vs a trivial Echo RPC (the ceiling).
+
+Both servers are grpc.aio servers in their own child process; the client drives 100 calls in
+flight over ONE channel, alternating rounds A (echo) B (GetUser) A B so drift hits both.
+Prints each round, then one JSON line: {"bench": "user_get", ..., "ratio_to_ceiling": ...}.
+Run: uv run python bench/bench_user.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import statistics
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+import grpc
+
+from shop_common.auth import TokenIssuer, generate_signing_key
+from shop_protos.echo.v1 import echo_pb2, echo_pb2_grpc
+from shop_protos.user.v1 import user_pb2, user_pb2_grpc
+
+POSTGRES = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+IN_FLIGHT = 100
+
+
+class _Echo(echo_pb2_grpc.EchoServiceServicer):
+    async def Echo(self, request: Any, context: Any) -> Any:
+        return echo_pb2.EchoResponse(message=request.message)
+
+
+def _echo_server(ports: Any, stop: Any) -> None:
+    async def main() -> None:
+        server = grpc.aio.server()
+        echo_pb2_grpc.add_EchoServiceServicer_to_server(_Echo(), server)
+        ports.put(server.add_insecure_port("127.0.0.1:0"))
+        await server.start()
+        await asyncio.to_thread(stop.wait)
+        await server.stop(0)
+
+    asyncio.run(main())
+
+
+def _user_server(database_url: str, kid: str, public_pem: str, ports: Any, stop: Any) -> None:
+    from shop_common.logging import configure_logging
+    from user_service.server import create_server
+    from user_service.settings import Settings
+
+    async def main() -> None:
+        settings = Settings(
+            database_url=database_url,
+            jwt_public_keys={kid: public_pem},
+            rate_limit_per_second=1e9,
+            rate_limit_burst=10**9,
+        )
+        configure_logging(settings.service_name, settings.log_level, settings.log_json)
+        running, port = await create_server(settings, "127.0.0.1:0")
+        ports.put(port)
+        await asyncio.to_thread(stop.wait)
+        await running.stop(grace=1)
+
+    # The access log (one JSON line per call) is part of the real cost; send it nowhere.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    asyncio.run(main())
+
+
+async def _round(call: Any, seconds: float) -> tuple[float, list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                await call()
+            except grpc.aio.AioRpcError:
+                errors += 1
+                continue
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+    return len(latencies) / (time.perf_counter() - started), latencies, errors
+
+
+def _pct(values: list[float], q: float) -> float:
+    return round(statistics.quantiles(values, n=100)[int(q) - 1], 2) if len(values) > 1 else 0.0
+
+
+async def bench(rounds: int, seconds: float) -> dict[str, Any]:
+    db = f"bench_users_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(POSTGRES)
+    await admin.execute(f'CREATE DATABASE "{db}"')
+    key = generate_signing_key("bench")
+    ctx = mp.get_context("spawn")
+    ports: Any = ctx.Queue()
+    stop = ctx.Event()
+    url = "postgresql+asyncpg://" + POSTGRES.split("://", 1)[1].rsplit("/", 1)[0] + f"/{db}"
+    procs = [
+        ctx.Process(target=_echo_server, args=(ports, stop)),
+        ctx.Process(target=_user_server, args=(url, key.kid, key.public_pem, ports, stop)),
+    ]
+    procs[0].start()
+    echo_port = ports.get(timeout=30)
+    procs[1].start()
+    user_port = ports.get(timeout=60)
+    token = TokenIssuer(key, "shop-gateway", "shop", ttl_seconds=3600).issue("1", ["admin"])
+    metadata = (("authorization", f"Bearer {token}"),)
+    results: dict[str, list[tuple[float, list[float], int]]] = {"echo": [], "user_get": []}
+    try:
+        async with (
+            grpc.aio.insecure_channel(f"127.0.0.1:{echo_port}") as echo_ch,
+            grpc.aio.insecure_channel(f"127.0.0.1:{user_port}") as user_ch,
+        ):
+            echo = echo_pb2_grpc.EchoServiceStub(echo_ch)
+            users = user_pb2_grpc.UserServiceStub(user_ch)
+            created = await users.CreateUser(
+                user_pb2.CreateUserRequest(email="bench@example.com", name="Bench", password="bench password"),
+                metadata=metadata,
+                timeout=10,
+            )
+            echo_request = echo_pb2.EchoRequest(message="ping")
+            get_request = user_pb2.GetUserRequest(id=created.user.id)
+
+            def echo_call() -> Any:
+                return echo.Echo(echo_request, timeout=5)
+
+            def get_call() -> Any:
+                return users.GetUser(get_request, metadata=metadata, timeout=5)
+
+            await _round(echo_call, min(seconds, 1.0))  # warm-up, not counted
+            await _round(get_call, min(seconds, 1.0))
+            for index in range(rounds):
+                for name, call in (("echo", echo_call), ("user_get", get_call)):
+                    rps, lat, errors = await _round(call, seconds)
+                    results[name].append((rps, lat, errors))
+                    print(f"round {index + 1} {name:8s} rps={rps:8.0f} p50={_pct(lat, 50):6.2f}ms p99={_pct(lat, 99):6.2f}ms errors={errors}", flush=True)
+    finally:
+        stop.set()
+        for proc in procs:
+            proc.join(timeout=10)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        await admin.close()
+
+    def summary(name: str) -> tuple[float, list[float], int]:
+        rounds_ = results[name]
+        lat = [x for r in rounds_ for x in r[1]]
+        return statistics.mean(r[0] for r in rounds_), lat, sum(r[2] for r in rounds_)
+
+    echo_rps, echo_lat, _ = summary("echo")
+    user_rps, user_lat, user_errors = summary("user_get")
+    print(f"echo     mean rps={echo_rps:.0f} p50={_pct(echo_lat, 50)}ms p99={_pct(echo_lat, 99)}ms")
+    print(f"user_get mean rps={user_rps:.0f} p50={_pct(user_lat, 50)}ms p99={_pct(user_lat, 99)}ms errors={user_errors}")
+    return {
+        "bench": "user_get",
+        "rps": round(user_rps),
+        "p50_ms": _pct(user_lat, 50),
+        "p99_ms": _pct(user_lat, 99),
+        "errors": user_errors,
+        "echo_rps": round(echo_rps),
+        "echo_p50_ms": _pct(echo_lat, 50),
+        "echo_p99_ms": _pct(echo_lat, 99),
+        "in_flight": IN_FLIGHT,
+        "ratio_to_ceiling": round(user_rps / echo_rps, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a few-second run")
+    args = parser.parse_args()
+    rounds, seconds = (1, 1.5) if args.quick else (3, 5.0)
+    print(json.dumps(asyncio.run(bench(rounds, seconds))))
+
+
+if __name__ == "__main__":
+    main()
