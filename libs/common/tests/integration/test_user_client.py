@@ -80,7 +80,7 @@ async def test_crud_list_subscribe_and_round_robin(
         # round_robin: both instances served calls.
         for _ in range(6):
             await client.get_user(created.id, token=admin)
-        assert all(s.access_log.calls_total > 0 for s in servers)
+        assert all(s.pipeline.calls_total > 0 for s in servers)
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await client.get_user(10**9, token=admin)
         assert info.value.code() == grpc.StatusCode.NOT_FOUND

@@ -13,11 +13,11 @@ from shop_common.auth import TokenVerifier
 from shop_common.logging import configure_logging, get_logger
 from shop_protos.user.v1 import user_pb2, user_pb2_grpc
 
-from user_service.adapters.database import asyncpg_dsn, create_engine
+from user_service.adapters.database import asyncpg_dsn, create_engine, create_read_pool
 from user_service.adapters.repository import UserRepository
 from user_service.adapters.update_hub import UpdateHub
 from user_service.domain.listing import PageTokenCodec
-from user_service.grpc.interceptors import AccessLogInterceptor, server_interceptors
+from user_service.grpc.interceptors import CallPipeline, call_pipeline
 from user_service.grpc.servicer import UserServicer
 from user_service.health import SERVICE_NAME, DatabaseHealth
 from user_service.migrate import migrate
@@ -51,11 +51,11 @@ class UserServer:
     hub: UpdateHub
     health: DatabaseHealth
     repository: UserRepository
-    access_log: AccessLogInterceptor
+    pipeline: CallPipeline
 
     def calls_in_flight(self) -> int:
         """Calls being handled now (health checks included)."""
-        return self.access_log.in_flight
+        return self.pipeline.in_flight
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop accepting, drain in-flight calls within the grace period, close hub and pool."""
@@ -65,6 +65,8 @@ class UserServer:
         await self.hub.stop()
         await self.server.stop(grace)
         await self.repository.engine.dispose()
+        if self.repository.read_pool is not None:
+            await self.repository.read_pool.close()
         log.info("user service stopped")
 
 
@@ -73,7 +75,7 @@ async def create_server(settings: Settings, address: str | None = None) -> tuple
     if settings.apply_migrations_on_start:
         await migrate(settings.database_url)
     engine = create_engine(settings)
-    repository = UserRepository(engine)
+    repository = UserRepository(engine, await create_read_pool(settings))
     hub = UpdateHub(asyncpg_dsn(settings.database_url))
     verifier = TokenVerifier(
         settings.jwt_public_keys,
@@ -81,17 +83,13 @@ async def create_server(settings: Settings, address: str | None = None) -> tuple
         settings.jwt_audience,
         settings.jwt_leeway_seconds,
     )
-    access_log = AccessLogInterceptor()
-    server = grpc.aio.server(
-        interceptors=server_interceptors(
-            access_log,
-            verifier,
-            token_cache_seconds=settings.token_cache_seconds,
-            rate=settings.rate_limit_per_second,
-            burst=settings.rate_limit_burst,
-        ),
-        options=grpc_options(settings),
+    pipeline = call_pipeline(
+        verifier,
+        token_cache_seconds=settings.token_cache_seconds,
+        rate=settings.rate_limit_per_second,
+        burst=settings.rate_limit_burst,
     )
+    server = grpc.aio.server(interceptors=[pipeline], options=grpc_options(settings))
     service = UserService(repository, PageTokenCodec(settings.page_token_secret))
     user_pb2_grpc.add_UserServiceServicer_to_server(UserServicer(service, hub), server)
     health_servicer = health.aio.HealthServicer()
@@ -115,7 +113,7 @@ async def create_server(settings: Settings, address: str | None = None) -> tuple
     await db_health.start()
     await server.start()
     log.info("user service started", port=port, health_service=SERVICE_NAME)
-    return UserServer(server, port, settings, hub, db_health, repository, access_log), port
+    return UserServer(server, port, settings, hub, db_health, repository, pipeline), port
 
 
 async def serve(settings: Settings | None = None) -> None:

