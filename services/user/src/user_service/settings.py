@@ -18,7 +18,7 @@ class Settings(ServiceSettings):
 
     db_pool_size: int = 20
     db_max_overflow: int = 10
-    db_read_pool_size: int = 10
+    db_read_pool_size: int = 20
     db_statement_timeout_ms: int = 5000
     # Signs ListUsers page tokens (HMAC-SHA256); must be the same on every instance.
     page_token_secret: str = DEV_PAGE_TOKEN_SECRET

@@ -42,5 +42,11 @@ async def create_read_pool(settings: Settings) -> asyncpg.Pool:
         timeout=5,
         command_timeout=settings.db_statement_timeout_ms / 1000,
         server_settings={"application_name": f"{settings.service_name}-reads"},
+        reset=_keep_session,
     )
     return pool
+
+
+async def _keep_session(_connection: asyncpg.Connection) -> None:
+    """No reset query on release: this pool only runs one read-only SELECT, so there is no
+    session state to clear, and the default reset costs a round-trip per call."""
