@@ -1,0 +1,89 @@
+"""Pure logic: field masks, filters, page tokens, validation."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from user_service.domain.errors import InvalidArgument
+from user_service.domain.field_mask import build_patch, effective_paths
+from user_service.domain.listing import (
+    MAX_PAGE_SIZE,
+    PageTokenCodec,
+    UserFilter,
+    page_size_or_default,
+    parse_filter,
+)
+from user_service.domain.model import normalize_email, validate_roles
+
+VALUES = {"email": "a@example.com", "name": "Ada", "roles": ["admin"], "password": "long enough"}
+
+
+def test_patch_has_exactly_the_mask_paths() -> None:
+    patch = build_patch(["name"], **VALUES)
+    assert (patch.email, patch.name, patch.roles, patch.password) == (None, "Ada", None, None)
+    assert build_patch(["roles", "email"], **VALUES).roles == ("admin",)
+
+
+@pytest.mark.parametrize("paths", [["created_at"], ["id"], ["name", "name"], ["user.name"]])
+def test_unknown_or_repeated_path_is_invalid(paths: list[str]) -> None:
+    with pytest.raises(InvalidArgument):
+        build_patch(paths, **VALUES)
+
+
+def test_empty_mask_means_every_non_default_field() -> None:
+    assert effective_paths([], email="a@example.com", name="", roles=[], password="") == ["email"]
+    assert effective_paths([], email="", name="", roles=[], password="") == []
+    assert build_patch([], email="", name="", roles=[], password="").is_empty
+    assert effective_paths(["name"], email="x", name="", roles=[], password="") == ["name"]
+
+
+def test_masked_field_is_validated() -> None:
+    with pytest.raises(InvalidArgument, match="name"):
+        build_patch(["name"], email="", name=" ", roles=[], password="")
+    # an unmasked bad value is ignored
+    assert build_patch(["name"], email="bad", name="Ok", roles=[], password="").name == "Ok"
+
+
+def test_filter_parsing() -> None:
+    assert parse_filter("email:@Example.COM role:admin") == UserFilter("@example.com", "admin")
+    assert parse_filter("") == UserFilter()
+    for bad in ("colour:red", "email:", "email:a email:b", "role:Bad!", "plain"):
+        with pytest.raises(InvalidArgument):
+            parse_filter(bad)
+
+
+def test_page_size_bounds() -> None:
+    assert page_size_or_default(0) == 100
+    assert page_size_or_default(MAX_PAGE_SIZE) == MAX_PAGE_SIZE
+    for bad in (-1, MAX_PAGE_SIZE + 1):
+        with pytest.raises(InvalidArgument):
+            page_size_or_default(bad)
+
+
+@given(st.integers(min_value=0, max_value=2**62), st.text(max_size=20))
+def test_page_token_round_trips(after_id: int, email: str) -> None:
+    codec = PageTokenCodec("secret")
+    user_filter = UserFilter(email or None, None)
+    assert codec.decode(codec.encode(after_id, user_filter), user_filter) == after_id
+
+
+def test_page_token_is_tamper_evident() -> None:
+    codec = PageTokenCodec("secret")
+    token = codec.encode(42, UserFilter())
+    with pytest.raises(InvalidArgument):
+        PageTokenCodec("other secret").decode(token, UserFilter())
+    with pytest.raises(InvalidArgument, match="different filter"):
+        codec.decode(token, UserFilter(None, "admin"))
+    for bad in ("", "!!!", token[:-2], "A" * 40):
+        with pytest.raises(InvalidArgument):
+            codec.decode(bad, UserFilter())
+
+
+def test_email_and_roles_validation() -> None:
+    assert normalize_email("  Ada@Example.com ") == "Ada@Example.com"
+    with pytest.raises(InvalidArgument):
+        normalize_email("no-at-sign")
+    assert validate_roles(["b", "a", "a"]) == ("a", "b")
+    with pytest.raises(InvalidArgument):
+        validate_roles(["Admin"])
