@@ -20,7 +20,6 @@ from typing import Any
 
 import asyncpg
 import grpc
-
 from shop_common.auth import TokenIssuer, generate_signing_key
 from shop_protos.echo.v1 import echo_pb2, echo_pb2_grpc
 from shop_protos.user.v1 import user_pb2, user_pb2_grpc
@@ -123,7 +122,9 @@ async def bench(rounds: int, seconds: float) -> dict[str, Any]:
             echo = echo_pb2_grpc.EchoServiceStub(echo_ch)
             users = user_pb2_grpc.UserServiceStub(user_ch)
             created = await users.CreateUser(
-                user_pb2.CreateUserRequest(email="bench@example.com", name="Bench", password="bench password"),
+                user_pb2.CreateUserRequest(
+                    email="bench@example.com", name="Bench", password="bench password"
+                ),
                 metadata=metadata,
                 timeout=10,
             )
@@ -142,7 +143,10 @@ async def bench(rounds: int, seconds: float) -> dict[str, Any]:
                 for name, call in (("echo", echo_call), ("user_get", get_call)):
                     rps, lat, errors = await _round(call, seconds)
                     results[name].append((rps, lat, errors))
-                    print(f"round {index + 1} {name:8s} rps={rps:8.0f} p50={_pct(lat, 50):6.2f}ms p99={_pct(lat, 99):6.2f}ms errors={errors}", flush=True)
+                    print(
+                        f"round {index + 1} {name:8s} rps={rps:8.0f} p50={_pct(lat, 50):6.2f}ms p99={_pct(lat, 99):6.2f}ms errors={errors}",
+                        flush=True,
+                    )
     finally:
         stop.set()
         for proc in procs:
@@ -158,7 +162,9 @@ async def bench(rounds: int, seconds: float) -> dict[str, Any]:
     echo_rps, echo_lat, _ = summary("echo")
     user_rps, user_lat, user_errors = summary("user_get")
     print(f"echo     mean rps={echo_rps:.0f} p50={_pct(echo_lat, 50)}ms p99={_pct(echo_lat, 99)}ms")
-    print(f"user_get mean rps={user_rps:.0f} p50={_pct(user_lat, 50)}ms p99={_pct(user_lat, 99)}ms errors={user_errors}")
+    print(
+        f"user_get mean rps={user_rps:.0f} p50={_pct(user_lat, 50)}ms p99={_pct(user_lat, 99)}ms errors={user_errors}"
+    )
     return {
         "bench": "user_get",
         "rps": round(user_rps),
