@@ -1,0 +1,65 @@
+"""Transactional outbox: the event row commits with the business change; a relay publishes it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from shop_common.messaging.context import context_headers
+from shop_common.messaging.events import EventEnvelope
+
+OUTBOX_DDL: list[str] = [
+    """CREATE TABLE outbox (
+  id BIGSERIAL PRIMARY KEY,
+  event_id UUID NOT NULL UNIQUE,
+  exchange TEXT NOT NULL,
+  routing_key TEXT NOT NULL,
+  aggregate_id TEXT NOT NULL,
+  envelope JSONB NOT NULL,
+  headers JSONB NOT NULL DEFAULT '{}'::jsonb,
+  created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+  sent_at TIMESTAMPTZ,
+  attempts INT NOT NULL DEFAULT 0,
+  last_error TEXT
+)""",
+    "CREATE INDEX outbox_unsent_idx ON outbox (id) WHERE sent_at IS NULL",
+    "CREATE INDEX outbox_sent_at_idx ON outbox (sent_at) WHERE sent_at IS NOT NULL",
+    """CREATE OR REPLACE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM pg_notify('outbox', ''); RETURN NULL; END $$""",
+    "CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT "
+    "EXECUTE FUNCTION outbox_notify()",
+]
+
+OUTBOX_CHANNEL = "outbox"
+
+_INSERT = text(
+    "INSERT INTO outbox (event_id, exchange, routing_key, aggregate_id, envelope, headers) "
+    "VALUES (:event_id, :exchange, :routing_key, :aggregate_id, :envelope, :headers)"
+).bindparams(bindparam("envelope", type_=JSONB), bindparam("headers", type_=JSONB))
+
+
+async def add_to_outbox(
+    session: AsyncSession | AsyncConnection,
+    envelope: EventEnvelope,
+    *,
+    exchange: str,
+    aggregate_id: str,
+    routing_key: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """Insert the event into the outbox in the caller's transaction (commit is the caller's)."""
+    row_headers = {**context_headers(), **(headers or {})}
+    await session.execute(
+        _INSERT,
+        {
+            "event_id": envelope.event_id,
+            "exchange": exchange,
+            "routing_key": routing_key or envelope.event_type,
+            "aggregate_id": aggregate_id,
+            "envelope": envelope.model_dump(mode="json"),
+            "headers": row_headers,
+        },
+    )
