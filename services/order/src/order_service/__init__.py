@@ -1,0 +1,1 @@
+"""Order service: orders, their lifecycle and the payment saga."""

@@ -1,0 +1,1 @@
+"""Pure domain of the order service: money, order lines, lifecycle."""

@@ -1,0 +1,130 @@
+"""The Order aggregate and its lifecycle; every change returns the event it must emit."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+from order_service.domain.money import MoneyError, check_amount, check_currency
+
+
+class OrderStatus(enum.StrEnum):
+    """States of an order."""
+
+    PENDING = "PENDING"
+    PAID = "PAID"
+    PAYMENT_FAILED = "PAYMENT_FAILED"
+    CANCELLED = "CANCELLED"
+    CANCELLED_REFUND_PENDING = "CANCELLED_REFUND_PENDING"
+    REFUNDED = "REFUNDED"
+
+
+# The whole state machine: anything not listed here is an illegal transition (409 at the edge).
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.PENDING: frozenset(
+        {OrderStatus.PAID, OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELLED}
+    ),
+    OrderStatus.PAID: frozenset({OrderStatus.CANCELLED_REFUND_PENDING}),
+    OrderStatus.CANCELLED_REFUND_PENDING: frozenset({OrderStatus.REFUNDED}),
+    OrderStatus.PAYMENT_FAILED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
+    OrderStatus.REFUNDED: frozenset(),
+}
+
+# Routing key of the event each arrival state emits (DESIGN.md's order.* keys).
+EVENT_OF_STATUS: dict[OrderStatus, str] = {
+    OrderStatus.PAID: "order.paid",
+    OrderStatus.PAYMENT_FAILED: "order.payment_failed",
+    OrderStatus.CANCELLED: "order.cancelled",
+    OrderStatus.CANCELLED_REFUND_PENDING: "order.cancelled",
+    OrderStatus.REFUNDED: "order.refunded",
+}
+
+
+class IllegalTransitionError(Exception):
+    """A transition the state machine does not allow."""
+
+    def __init__(self, current: OrderStatus, target: OrderStatus) -> None:
+        super().__init__(f"cannot move an order from {current} to {target}")
+        self.current = current
+        self.target = target
+
+
+class InvalidOrderError(ValueError):
+    """Order input that breaks a domain rule (empty, bad quantity, bad money)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    """One line: SKU, quantity and exact unit price."""
+
+    sku: str
+    quantity: int
+    unit_price: Decimal
+
+    @property
+    def subtotal(self) -> Decimal:
+        """Quantity times unit price, exact."""
+        return self.unit_price * self.quantity
+
+
+MAX_LINES = 100
+
+
+def order_total(lines: list[OrderLine], currency: str) -> Decimal:
+    """Validate the lines and return the server-side total in the currency's minor unit."""
+    if not lines:
+        raise InvalidOrderError("an order needs at least one line")
+    if len(lines) > MAX_LINES:
+        raise InvalidOrderError(f"an order has at most {MAX_LINES} lines")
+    try:
+        check_currency(currency)
+        for line in lines:
+            if line.quantity <= 0:
+                raise InvalidOrderError(f"quantity of {line.sku} must be greater than 0")
+            check_amount(line.unit_price, currency)
+        return check_amount(sum((line.subtotal for line in lines), Decimal(0)), currency)
+    except MoneyError as exc:
+        raise InvalidOrderError(str(exc)) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order as the domain sees it (immutable; transitions return a new one)."""
+
+    id: UUID
+    user_id: int
+    lines: tuple[OrderLine, ...]
+    currency: str
+    total: Decimal
+    status: OrderStatus
+    created_at: datetime
+    updated_at: datetime
+    failure_reason: str | None = None
+    version: int = 1
+
+    def transition(self, target: OrderStatus, *, at: datetime, reason: str | None = None) -> Order:
+        """Return the order in `target`, or raise IllegalTransitionError."""
+        if target not in TRANSITIONS[self.status]:
+            raise IllegalTransitionError(self.status, target)
+        return replace(
+            self,
+            status=target,
+            updated_at=at,
+            failure_reason=reason if reason is not None else self.failure_reason,
+            version=self.version + 1,
+        )
+
+    def cancel(self, *, at: datetime) -> Order:
+        """Cancel: PENDING → CANCELLED, PAID → CANCELLED_REFUND_PENDING (refund requested)."""
+        if self.status is OrderStatus.PAID:
+            return self.transition(OrderStatus.CANCELLED_REFUND_PENDING, at=at)
+        return self.transition(OrderStatus.CANCELLED, at=at)
+
+    @property
+    def refund_required(self) -> bool:
+        """True when the cancellation needs the payment service to refund."""
+        return self.status is OrderStatus.CANCELLED_REFUND_PENDING

@@ -1,0 +1,1 @@
+"""Payment service: exactly one charge per order through a simulated provider."""

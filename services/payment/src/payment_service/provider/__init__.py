@@ -1,0 +1,1 @@
+"""Payment provider adapter: the protocol and a simulated provider with fault switches."""
