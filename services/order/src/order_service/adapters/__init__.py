@@ -1,0 +1,1 @@
+"""Adapters: PostgreSQL repository."""

@@ -1,0 +1,145 @@
+"""Orders in PostgreSQL: rows to domain objects and back, keyset listing, optimistic versions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from order_service.domain.order import Order, OrderLine, OrderStatus
+
+_SELECT = (
+    "SELECT id, user_id, status, currency, total, failure_reason, version, created_at, updated_at "
+    "FROM orders"
+)
+
+
+class ConcurrentUpdateError(Exception):
+    """The row changed between read and write (optimistic version check failed)."""
+
+
+def _to_order(row: Any, lines: list[OrderLine]) -> Order:
+    return Order(
+        id=row.id,
+        user_id=row.user_id,
+        lines=tuple(lines),
+        currency=row.currency,
+        total=Decimal(row.total),
+        status=OrderStatus(row.status),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        failure_reason=row.failure_reason,
+        version=row.version,
+    )
+
+
+class OrderRepository:
+    """Reads and writes orders inside the caller's transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self, order: Order, *, idempotency_key: str | None, request_hash: str | None
+    ) -> None:
+        """Insert a new order and its lines."""
+        await self._session.execute(
+            text(
+                "INSERT INTO orders (id, user_id, status, currency, total, version, idempotency_key,"
+                " request_hash, created_at, updated_at) VALUES (:id, :user_id, :status, :currency,"
+                " :total, :version, :key, :hash, :created_at, :updated_at)"
+            ),
+            {
+                "id": order.id,
+                "user_id": order.user_id,
+                "status": order.status.value,
+                "currency": order.currency,
+                "total": order.total,
+                "version": order.version,
+                "key": idempotency_key,
+                "hash": request_hash,
+                "created_at": order.created_at,
+                "updated_at": order.updated_at,
+            },
+        )
+        await self._session.execute(
+            text(
+                "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price)"
+                " VALUES (:order_id, :line_no, :sku, :quantity, :unit_price)"
+            ),
+            [
+                {
+                    "order_id": order.id,
+                    "line_no": n,
+                    "sku": line.sku,
+                    "quantity": line.quantity,
+                    "unit_price": line.unit_price,
+                }
+                for n, line in enumerate(order.lines)
+            ],
+        )
+
+    async def _lines(self, order_id: UUID) -> list[OrderLine]:
+        rows = await self._session.execute(
+            text(
+                "SELECT sku, quantity, unit_price FROM order_lines WHERE order_id = :id ORDER BY line_no"
+            ),
+            {"id": order_id},
+        )
+        return [OrderLine(r.sku, r.quantity, Decimal(r.unit_price)) for r in rows]
+
+    async def get(self, order_id: UUID, *, for_update: bool = False) -> Order | None:
+        """The order, optionally locked for the rest of the transaction."""
+        lock = " FOR UPDATE" if for_update else ""
+        row = (
+            await self._session.execute(text(f"{_SELECT} WHERE id = :id{lock}"), {"id": order_id})
+        ).first()
+        return None if row is None else _to_order(row, await self._lines(order_id))
+
+    async def by_idempotency_key(self, user_id: int, key: str) -> tuple[Order, str] | None:
+        """The order created earlier with this key by this user, with its request hash."""
+        row = (
+            await self._session.execute(
+                text(
+                    f"{_SELECT.replace('FROM', ', request_hash FROM')} WHERE user_id = :u AND idempotency_key = :k"
+                ),
+                {"u": user_id, "k": key},
+            )
+        ).first()
+        if row is None:
+            return None
+        return _to_order(row, await self._lines(row.id)), row.request_hash
+
+    async def save_transition(self, before: Order, after: Order) -> None:
+        """Write the new status if nobody changed the row since `before` was read."""
+        result = await self._session.execute(
+            text(
+                "UPDATE orders SET status = :status, failure_reason = :reason, version = :version,"
+                " updated_at = :at WHERE id = :id AND version = :expected"
+            ),
+            {
+                "status": after.status.value,
+                "reason": after.failure_reason,
+                "version": after.version,
+                "at": after.updated_at,
+                "id": after.id,
+                "expected": before.version,
+            },
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConcurrentUpdateError(str(after.id))
+
+    async def pending_older_than(self, cutoff: datetime, limit: int) -> list[UUID]:
+        """Ids of PENDING orders created before cutoff (saga timeout candidates)."""
+        rows = await self._session.execute(
+            text(
+                "SELECT id FROM orders WHERE status = 'PENDING' AND created_at < :cutoff"
+                " ORDER BY created_at LIMIT :limit FOR UPDATE SKIP LOCKED"
+            ),
+            {"cutoff": cutoff, "limit": limit},
+        )
+        return [r.id for r in rows]

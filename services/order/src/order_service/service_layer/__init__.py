@@ -1,0 +1,1 @@
+"""Use cases: create, cancel, apply payment results, saga timeout."""

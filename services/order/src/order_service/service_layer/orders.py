@@ -1,0 +1,185 @@
+"""Order use cases; each runs in one transaction with its outbox rows (and inbox claim)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel
+from shop_common.messaging.events import (
+    EventEnvelope,
+    OrderCancelled,
+    OrderCreated,
+    OrderItem,
+    OrderStatusChanged,
+    new_event,
+)
+from shop_common.messaging.inbox import claim_once
+from shop_common.messaging.outbox import add_to_outbox
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from order_service.adapters.repository import OrderRepository
+from order_service.domain.order import (
+    EVENT_OF_STATUS,
+    TRANSITIONS,
+    Order,
+    OrderLine,
+    OrderStatus,
+    order_total,
+)
+
+ORDERS_EXCHANGE = "orders"
+INBOX_CONSUMER = "order.payment-results"
+SAGA_TIMEOUT_REASON = "payment timed out"
+
+
+class IdempotencyConflictError(Exception):
+    """The Idempotency-Key was used before with a different request body."""
+
+
+class OrderNotFoundError(Exception):
+    """No such order visible to the caller."""
+
+
+def request_hash(lines: list[OrderLine], currency: str) -> str:
+    """Stable hash of a create request (same key + same body → same order)."""
+    body = {"currency": currency, "items": [[x.sku, x.quantity, str(x.unit_price)] for x in lines]}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+async def _emit(
+    session: AsyncSession,
+    event_type: str,
+    payload: BaseModel,
+    order_id: UUID,
+    causation: EventEnvelope | None = None,
+) -> None:
+    envelope = new_event(
+        event_type,
+        payload,
+        correlation_id=str(order_id),
+        causation_id=str(causation.event_id) if causation else None,
+    )
+    await add_to_outbox(session, envelope, exchange=ORDERS_EXCHANGE, aggregate_id=str(order_id))
+
+
+async def _emit_status(
+    session: AsyncSession, order: Order, causation: EventEnvelope | None = None
+) -> None:
+    event_type = EVENT_OF_STATUS[order.status]
+    if event_type == "order.cancelled":
+        payload: BaseModel = OrderCancelled(
+            order_id=order.id, user_id=order.user_id, refund_required=order.refund_required
+        )
+    else:
+        payload = OrderStatusChanged(order_id=order.id, status=order.status.value)
+    await _emit(session, event_type, payload, order.id, causation)
+
+
+class OrderService:
+    """Application service of the order aggregate."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def create(
+        self,
+        user_id: int,
+        lines: list[OrderLine],
+        currency: str,
+        idempotency_key: str | None = None,
+    ) -> tuple[Order, bool]:
+        """Create the order (or return the one made with this key); True when newly created."""
+        total = order_total(lines, currency)
+        digest = request_hash(lines, currency)
+        async with self._sessions.begin() as session:
+            repo = OrderRepository(session)
+            if idempotency_key is not None:
+                earlier = await repo.by_idempotency_key(user_id, idempotency_key)
+                if earlier is not None:
+                    if earlier[1] != digest:
+                        raise IdempotencyConflictError(idempotency_key)
+                    return earlier[0], False
+            now = datetime.now(UTC)
+            order = Order(
+                uuid4(), user_id, tuple(lines), currency, total, OrderStatus.PENDING, now, now
+            )
+            await repo.add(order, idempotency_key=idempotency_key, request_hash=digest)
+            items = [
+                OrderItem(sku=x.sku, quantity=x.quantity, unit_price=x.unit_price) for x in lines
+            ]
+            payload = OrderCreated(
+                order_id=order.id, user_id=user_id, items=items, total=total, currency=currency
+            )
+            await _emit(session, "order.created", payload, order.id)
+        return order, True
+
+    async def get(self, order_id: UUID, *, user_id: int, is_admin: bool) -> Order:
+        """The order if the caller owns it or is admin; otherwise not found (no existence leak)."""
+        async with self._sessions() as session:
+            order = await OrderRepository(session).get(order_id)
+        if order is None or (order.user_id != user_id and not is_admin):
+            raise OrderNotFoundError(str(order_id))
+        return order
+
+    async def cancel(self, order_id: UUID, *, user_id: int, is_admin: bool) -> Order:
+        """Cancel; a paid order goes to CANCELLED_REFUND_PENDING and the payment service refunds."""
+        async with self._sessions.begin() as session:
+            repo = OrderRepository(session)
+            order = await repo.get(order_id, for_update=True)
+            if order is None or (order.user_id != user_id and not is_admin):
+                raise OrderNotFoundError(str(order_id))
+            cancelled = order.cancel(at=datetime.now(UTC))
+            await repo.save_transition(order, cancelled)
+            await _emit_status(session, cancelled)
+        return cancelled
+
+    async def apply_payment_result(
+        self,
+        envelope: EventEnvelope,
+        order_id: UUID,
+        target: OrderStatus,
+        reason: str | None = None,
+    ) -> bool:
+        """Apply payment.* once (inbox); False when a duplicate or no longer applicable."""
+        async with self._sessions.begin() as session:
+            if not await claim_once(session, envelope.event_id, INBOX_CONSUMER):
+                return False
+            repo = OrderRepository(session)
+            order = await repo.get(order_id, for_update=True)
+            if order is None or target not in _allowed(order.status):
+                return False
+            moved = order.transition(target, at=datetime.now(UTC), reason=reason)
+            await repo.save_transition(order, moved)
+            await _emit_status(session, moved, envelope)
+        return True
+
+    async def expire_pending(self, older_than: timedelta, *, limit: int = 100) -> int:
+        """Saga timeout: fail PENDING orders with no payment result and ask for compensation."""
+        cutoff = datetime.now(UTC) - older_than
+        async with self._sessions.begin() as session:
+            repo = OrderRepository(session)
+            ids = await repo.pending_older_than(cutoff, limit)
+            for order_id in ids:
+                order = await repo.get(order_id)
+                if order is None:
+                    continue
+                failed = order.transition(
+                    OrderStatus.PAYMENT_FAILED, at=datetime.now(UTC), reason=SAGA_TIMEOUT_REASON
+                )
+                await repo.save_transition(order, failed)
+                await _emit_status(session, failed)
+                # Compensation: a charge that lands after the timeout must be refunded.
+                await _emit(
+                    session,
+                    "order.cancelled",
+                    OrderCancelled(order_id=order.id, user_id=order.user_id, refund_required=True),
+                    order.id,
+                )
+        return len(ids)
+
+
+def _allowed(status: OrderStatus) -> frozenset[OrderStatus]:
+    return TRANSITIONS[status]
