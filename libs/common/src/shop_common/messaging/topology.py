@@ -1,0 +1,150 @@
+"""Exchanges, queues, bindings, delay tiers and DLQs as data, declared idempotently."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractQueue
+
+# Retries go through the default exchange straight to one queue, so a retry of a message that
+# was fanned out to several queues (pub/sub) is seen again by the failing consumer only.
+DEFAULT_EXCHANGE = ""
+DEFAULT_RETRY_DELAYS_MS: tuple[int, ...] = (1_000, 5_000, 25_000, 125_000)
+
+
+def exponential_delays(first_ms: int, factor: int, tiers: int) -> tuple[int, ...]:
+    """Delay tiers first_ms, first_ms*factor, ... (one queue per tier)."""
+    if first_ms <= 0 or factor < 1 or tiers < 1:
+        raise ValueError("need first_ms > 0, factor >= 1, tiers >= 1")
+    return tuple(first_ms * factor**n for n in range(tiers))
+
+
+@dataclass(frozen=True)
+class ExchangeSpec:
+    """A durable exchange (topic unless stated)."""
+
+    name: str
+    type: aio_pika.ExchangeType = aio_pika.ExchangeType.TOPIC
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Route messages of exchange matching routing_key (topic pattern) to the queue."""
+
+    exchange: str
+    routing_key: str
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """A durable work queue with its delay-tier queues `<name>.retry.<n>` and `<name>.dlq`."""
+
+    name: str
+    bindings: tuple[Binding, ...]
+    retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_DELAYS_MS
+    max_priority: int | None = None
+
+    def retry_queue(self, tier: int) -> str:
+        """Name of the delay queue of tier (0-based)."""
+        return f"{self.name}.retry.{tier}"
+
+    @property
+    def dlq(self) -> str:
+        """Name of the dead-letter queue."""
+        return f"{self.name}.dlq"
+
+    def work_arguments(self) -> dict[str, Any]:
+        """Work-queue arguments: a reject without requeue dead-letters to the DLQ, never drops."""
+        arguments: dict[str, Any] = {
+            "x-dead-letter-exchange": DEFAULT_EXCHANGE,
+            "x-dead-letter-routing-key": self.dlq,
+        }
+        if self.max_priority is not None:
+            arguments["x-max-priority"] = self.max_priority
+        return arguments
+
+    def retry_arguments(self, tier: int) -> dict[str, Any]:
+        """Delay-queue arguments: queue-level TTL, then dead-letter back to the work queue."""
+        arguments: dict[str, Any] = {
+            "x-message-ttl": self.retry_delays_ms[tier],
+            "x-dead-letter-exchange": DEFAULT_EXCHANGE,
+            "x-dead-letter-routing-key": self.name,
+        }
+        if self.max_priority is not None:
+            arguments["x-max-priority"] = self.max_priority
+        return arguments
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Everything one system declares; every service declares all of it (idempotent)."""
+
+    exchanges: tuple[ExchangeSpec, ...]
+    queues: tuple[QueueSpec, ...]
+    # Default per-routing-key priority for queues declared with x-max-priority.
+    priorities: Mapping[str, int] = field(default_factory=dict)
+
+    def queue(self, name: str) -> QueueSpec:
+        """The queue spec called name (KeyError when absent)."""
+        for spec in self.queues:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"queue {name!r} is not in the topology")
+
+    def only(self, queue_name: str) -> Topology:
+        """The part of the topology one queue needs: its spec and the exchanges it binds."""
+        spec = self.queue(queue_name)
+        bound = {binding.exchange for binding in spec.bindings}
+        exchanges = tuple(ex for ex in self.exchanges if ex.name in bound)
+        return Topology(exchanges=exchanges, queues=(spec,), priorities=self.priorities)
+
+    def queue_of_dlq(self, dlq: str) -> QueueSpec:
+        """The work queue whose DLQ is dlq."""
+        for spec in self.queues:
+            if spec.dlq == dlq:
+                return spec
+        raise KeyError(f"{dlq!r} is not the DLQ of a queue in the topology")
+
+
+PRIORITY_REFUND = 9
+PRIORITY_NORMAL = 0
+
+SHOP_TOPOLOGY = Topology(
+    exchanges=(ExchangeSpec("users"), ExchangeSpec("orders"), ExchangeSpec("payments")),
+    queues=(
+        QueueSpec("order.user-changes", (Binding("users", "user.*"),)),
+        QueueSpec("gateway.user-changes", (Binding("users", "user.*"),)),
+        QueueSpec(
+            "payment.order-events",
+            (Binding("orders", "order.created"), Binding("orders", "order.cancelled")),
+            max_priority=10,
+        ),
+        QueueSpec("order.payment-results", (Binding("payments", "payment.*"),)),
+    ),
+    # A cancellation may carry a refund: it overtakes the queue of new charges.
+    priorities={"order.cancelled": PRIORITY_REFUND},
+)
+
+
+async def declare(channel: AbstractChannel, topology: Topology) -> dict[str, AbstractQueue]:
+    """Declare exchanges, queues (work, delay tiers, DLQ) and bindings; safe to repeat."""
+    exchanges = {
+        spec.name: await channel.declare_exchange(spec.name, spec.type, durable=True)
+        for spec in topology.exchanges
+    }
+    queues: dict[str, AbstractQueue] = {}
+    for spec in topology.queues:
+        queues[spec.dlq] = await channel.declare_queue(spec.dlq, durable=True)
+        for tier in range(len(spec.retry_delays_ms)):
+            name = spec.retry_queue(tier)
+            queues[name] = await channel.declare_queue(
+                name, durable=True, arguments=spec.retry_arguments(tier)
+            )
+        work = await channel.declare_queue(spec.name, durable=True, arguments=spec.work_arguments())
+        for binding in spec.bindings:
+            await work.bind(exchanges[binding.exchange], binding.routing_key)
+        queues[spec.name] = work
+    return queues
