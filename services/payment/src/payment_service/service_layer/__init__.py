@@ -1,0 +1,1 @@
+"""Use cases: charge and refund once per order."""

@@ -1,0 +1,217 @@
+"""Charge once per order, refund on cancellation; inbox + unique (order_id, kind) + own outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel
+from shop_common.messaging.events import (
+    EventEnvelope,
+    OrderCancelled,
+    OrderCreated,
+    PaymentFailed,
+    PaymentRefunded,
+    PaymentSucceeded,
+    new_event,
+)
+from shop_common.messaging.inbox import claim_once
+from shop_common.messaging.outbox import add_to_outbox
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from payment_service.provider.simulated import PaymentDeclinedError, PaymentProvider
+
+PAYMENTS_EXCHANGE = "payments"
+INBOX_CONSUMER = "payment.order-events"
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRow:
+    """A stored charge or refund."""
+
+    id: UUID
+    order_id: UUID
+    kind: str
+    status: str
+    amount: Decimal
+    currency: str
+    provider_ref: str | None
+    reason: str | None
+
+
+_INSERT = text(
+    "INSERT INTO payments (id, order_id, kind, status, amount, currency, provider_ref, reason)"
+    " VALUES (:id, :order_id, :kind, :status, :amount, :currency, :ref, :reason)"
+    " ON CONFLICT (order_id, kind) DO NOTHING RETURNING id"
+)
+_SELECT = "SELECT id, order_id, kind, status, amount, currency, provider_ref, reason FROM payments"
+
+
+def _row(r: object) -> PaymentRow:
+    return PaymentRow(**{k: getattr(r, k) for k in PaymentRow.__slots__})
+
+
+class PaymentService:
+    """Handles order events; every effect commits with its inbox claim and outbox row."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], provider: PaymentProvider
+    ) -> None:
+        self._sessions = sessions
+        self._provider = provider
+
+    async def _emit(
+        self,
+        session: AsyncSession,
+        event_type: str,
+        payload: BaseModel,
+        order_id: UUID,
+        cause: EventEnvelope,
+    ) -> None:
+        envelope = new_event(
+            event_type,
+            payload,
+            correlation_id=cause.correlation_id,
+            causation_id=str(cause.event_id),
+        )
+        await add_to_outbox(
+            session, envelope, exchange=PAYMENTS_EXCHANGE, aggregate_id=str(order_id)
+        )
+
+    async def _existing(
+        self, session: AsyncSession, order_id: UUID, kind: str
+    ) -> PaymentRow | None:
+        row = (
+            await session.execute(
+                text(f"{_SELECT} WHERE order_id = :o AND kind = :k"), {"o": order_id, "k": kind}
+            )
+        ).first()
+        return None if row is None else _row(row)
+
+    async def handle_order_created(self, envelope: EventEnvelope, event: OrderCreated) -> bool:
+        """Charge the order once. ProviderUnavailableError propagates (→ retry tier)."""
+        async with self._sessions() as session:
+            if await self._existing(session, event.order_id, "charge") is not None:
+                return False
+        # The provider call happens outside the transaction; its idempotency key is the order id,
+        # so a crash after charging and before commit never charges twice.
+        status, ref, reason = "succeeded", None, None
+        try:
+            receipt = await self._provider.charge(
+                idempotency_key=event.order_id, amount=event.total, currency=event.currency
+            )
+            ref = receipt.provider_ref
+        except PaymentDeclinedError as exc:
+            status, reason = "declined", exc.reason
+        async with self._sessions.begin() as session:
+            if not await claim_once(session, envelope.event_id, INBOX_CONSUMER):
+                return False
+            payment_id = uuid4()
+            inserted = (
+                await session.execute(
+                    _INSERT,
+                    {
+                        "id": payment_id,
+                        "order_id": event.order_id,
+                        "kind": "charge",
+                        "status": status,
+                        "amount": event.total,
+                        "currency": event.currency,
+                        "ref": ref,
+                        "reason": reason,
+                    },
+                )
+            ).first()
+            if inserted is None:
+                return False
+            if status == "succeeded":
+                await self._emit(
+                    session,
+                    "payment.succeeded",
+                    PaymentSucceeded(
+                        payment_id=payment_id,
+                        order_id=event.order_id,
+                        amount=event.total,
+                        currency=event.currency,
+                    ),
+                    event.order_id,
+                    envelope,
+                )
+            else:
+                await self._emit(
+                    session,
+                    "payment.failed",
+                    PaymentFailed(order_id=event.order_id, reason=reason or "declined"),
+                    event.order_id,
+                    envelope,
+                )
+        return True
+
+    async def handle_order_cancelled(self, envelope: EventEnvelope, event: OrderCancelled) -> bool:
+        """Refund a succeeded charge once; nothing to do when there is none."""
+        if not event.refund_required:
+            return False
+        async with self._sessions() as session:
+            charge = await self._existing(session, event.order_id, "charge")
+            if charge is None or charge.status != "succeeded":
+                return False
+            if await self._existing(session, event.order_id, "refund") is not None:
+                return False
+        receipt = await self._provider.refund(
+            idempotency_key=charge.id,
+            provider_ref=charge.provider_ref or "",
+            amount=charge.amount,
+            currency=charge.currency,
+        )
+        async with self._sessions.begin() as session:
+            if not await claim_once(session, envelope.event_id, INBOX_CONSUMER):
+                return False
+            refund_id = uuid4()
+            inserted = (
+                await session.execute(
+                    _INSERT,
+                    {
+                        "id": refund_id,
+                        "order_id": event.order_id,
+                        "kind": "refund",
+                        "status": "succeeded",
+                        "amount": charge.amount,
+                        "currency": charge.currency,
+                        "ref": receipt.provider_ref,
+                        "reason": None,
+                    },
+                )
+            ).first()
+            if inserted is None:
+                return False
+            await self._emit(
+                session,
+                "payment.refunded",
+                PaymentRefunded(
+                    payment_id=refund_id,
+                    order_id=event.order_id,
+                    amount=charge.amount,
+                    currency=charge.currency,
+                ),
+                event.order_id,
+                envelope,
+            )
+        return True
+
+    async def get(self, payment_id: UUID) -> PaymentRow | None:
+        """One payment by id."""
+        async with self._sessions() as session:
+            row = (
+                await session.execute(text(f"{_SELECT} WHERE id = :id"), {"id": payment_id})
+            ).first()
+        return None if row is None else _row(row)
+
+    async def for_order(self, order_id: UUID) -> list[PaymentRow]:
+        """The charge and refund of one order."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                text(f"{_SELECT} WHERE order_id = :o ORDER BY created_at"), {"o": order_id}
+            )
+            return [_row(r) for r in rows]

@@ -1,0 +1,152 @@
+"""Payment use cases against real PostgreSQL: one charge per order, decline, refund, competition."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from uuid import uuid4
+
+import pytest
+from payment_service.migrate import migrate
+from payment_service.provider.simulated import (
+    ProviderFaults,
+    ProviderUnavailableError,
+    SimulatedProvider,
+)
+from payment_service.service_layer.payments import PaymentService
+from shop_common.messaging.events import (
+    EventEnvelope,
+    OrderCancelled,
+    OrderCreated,
+    OrderItem,
+    new_event,
+)
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+pytestmark = pytest.mark.infra
+
+
+@pytest.fixture
+async def engines(database_url: str) -> AsyncIterator[list[AsyncEngine]]:
+    await migrate(database_url)
+    # Two engines stand for two payment instances sharing the payments database.
+    pair = [create_async_engine(database_url), create_async_engine(database_url)]
+    yield pair
+    for eng in pair:
+        await eng.dispose()
+
+
+@pytest.fixture
+def provider() -> SimulatedProvider:
+    return SimulatedProvider(
+        ProviderFaults(latency_ms=1, decline_above=Decimal("500.00")), rng=random.Random(3)
+    )
+
+
+def services(engines: list[AsyncEngine], provider: SimulatedProvider) -> list[PaymentService]:
+    return [
+        PaymentService(async_sessionmaker(e, expire_on_commit=False), provider) for e in engines
+    ]
+
+
+def order_created(total: str) -> tuple[EventEnvelope, OrderCreated]:
+    event = OrderCreated(
+        order_id=uuid4(),
+        user_id=7,
+        items=[OrderItem(sku="A", quantity=1, unit_price=Decimal(total))],
+        total=Decimal(total),
+        currency="EUR",
+    )
+    return new_event("order.created", event, correlation_id=str(event.order_id)), event
+
+
+async def outbox(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        return [
+            r.routing_key
+            for r in await conn.execute(text("SELECT routing_key FROM outbox ORDER BY id"))
+        ]
+
+
+async def test_triple_delivery_on_two_instances_charges_once(
+    engines: list[AsyncEngine], provider: SimulatedProvider
+) -> None:
+    envelope, event = order_created("12.30")
+    a, b = services(engines, provider)
+    results = await asyncio.gather(
+        a.handle_order_created(envelope, event),
+        b.handle_order_created(envelope, event),
+        a.handle_order_created(envelope, event),
+    )
+    assert sorted(results) == [False, False, True]
+    assert provider.charge_count == 1
+    rows = await a.for_order(event.order_id)
+    assert [(r.kind, r.status, r.amount) for r in rows] == [
+        ("charge", "succeeded", Decimal("12.30"))
+    ]
+    assert await outbox(engines[0]) == ["payment.succeeded"]
+
+
+async def test_distinct_events_for_one_order_still_one_charge(
+    engines: list[AsyncEngine], provider: SimulatedProvider
+) -> None:
+    envelope, event = order_created("1.00")
+    replay = new_event("order.created", event)  # a different event id for the same order
+    a, b = services(engines, provider)
+    await asyncio.gather(
+        a.handle_order_created(envelope, event), b.handle_order_created(replay, event)
+    )
+    assert len(await a.for_order(event.order_id)) == 1
+    assert await outbox(engines[0]) == ["payment.succeeded"]
+
+
+async def test_decline_records_failure_without_charge(
+    engines: list[AsyncEngine], provider: SimulatedProvider
+) -> None:
+    envelope, event = order_created("900.00")
+    (svc, _) = services(engines, provider)
+    assert await svc.handle_order_created(envelope, event)
+    [row] = await svc.for_order(event.order_id)
+    assert row.status == "declined"
+    assert "card limit" in (row.reason or "")
+    assert provider.charge_count == 0
+    assert await outbox(engines[0]) == ["payment.failed"]
+
+
+async def test_provider_down_raises_and_leaves_no_trace(
+    engines: list[AsyncEngine], provider: SimulatedProvider
+) -> None:
+    envelope, event = order_created("3.00")
+    (svc, _) = services(engines, provider)
+    provider.set_faults(down=True)
+    with pytest.raises(ProviderUnavailableError):
+        await svc.handle_order_created(envelope, event)
+    assert await svc.for_order(event.order_id) == []
+    provider.set_faults(down=False)
+    assert await svc.handle_order_created(envelope, event)  # the retried delivery succeeds
+
+
+async def test_cancel_of_paid_order_refunds_once(
+    engines: list[AsyncEngine], provider: SimulatedProvider
+) -> None:
+    envelope, event = order_created("4.00")
+    (svc, other) = services(engines, provider)
+    await svc.handle_order_created(envelope, event)
+    cancel = new_event(
+        "order.cancelled", OrderCancelled(order_id=event.order_id, user_id=7, refund_required=True)
+    )
+    results = await asyncio.gather(
+        svc.handle_order_cancelled(cancel, cancel_payload(cancel)),
+        other.handle_order_cancelled(cancel, cancel_payload(cancel)),
+    )
+    assert sorted(results) == [False, True]
+    kinds = [r.kind for r in await svc.for_order(event.order_id)]
+    assert kinds == ["charge", "refund"]
+    assert await outbox(engines[0]) == ["payment.succeeded", "payment.refunded"]
+
+
+def cancel_payload(envelope: EventEnvelope) -> OrderCancelled:
+    return OrderCancelled.model_validate(envelope.payload)
