@@ -1,0 +1,99 @@
+"""Fixtures for the messaging tests: a connection to the test's own vhost and a fast topology."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import subprocess
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import unquote, urlsplit
+
+import aio_pika
+import pytest_asyncio
+from aio_pika.abc import AbstractQueue, AbstractRobustConnection
+from shop_common.messaging import SHOP_TOPOLOGY, Topology, connect, declare
+
+# Delay tiers of a few tens of milliseconds so a retry test takes well under a second.
+FAST_TOPOLOGY = Topology(
+    exchanges=SHOP_TOPOLOGY.exchanges,
+    queues=tuple(
+        dataclasses.replace(spec, retry_delays_ms=(20, 40, 80)) for spec in SHOP_TOPOLOGY.queues
+    ),
+    priorities=SHOP_TOPOLOGY.priorities,
+)
+
+
+@pytest_asyncio.fixture
+async def connection(amqp_vhost_url: str) -> AsyncIterator[AbstractRobustConnection]:
+    """A robust connection to the test's fresh vhost with the topology declared."""
+    conn = await connect(amqp_vhost_url, attempts=3, name="messaging-test", reconnect_interval=0.2)
+    channel = await conn.channel()
+    await declare(channel, FAST_TOPOLOGY)
+    await channel.close()
+    yield conn
+    await conn.close()
+
+
+async def wait_for(
+    predicate: Callable[[], Awaitable[bool]], *, timeout: float = 20.0, what: str = "condition"
+) -> None:
+    """Poll predicate until true or fail after timeout (a deadline, not a sleep)."""
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def queue_depth(conn: AbstractRobustConnection, name: str) -> int:
+    """Messages ready in a queue (passive declare)."""
+    channel = await conn.channel()
+    try:
+        queue: AbstractQueue = await channel.declare_queue(name, passive=True)
+        return int(queue.declaration_result.message_count or 0)
+    finally:
+        await channel.close()
+
+
+async def get_one(
+    conn: AbstractRobustConnection, name: str, *, timeout: float = 20.0
+) -> aio_pika.abc.AbstractIncomingMessage:
+    """Fetch (and ack) one message from a queue, waiting up to timeout."""
+    channel = await conn.channel()
+    try:
+        queue = await channel.declare_queue(name, passive=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            message = await queue.get(fail=False, no_ack=True)
+            if message is not None:
+                return message
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no message in {name}")
+            await asyncio.sleep(0.02)
+    finally:
+        await channel.close()
+
+
+def close_vhost_connections(amqp_vhost_url: str) -> int:
+    """Close only the broker connections of this test's vhost (others' tests share the broker)."""
+    vhost = unquote(urlsplit(amqp_vhost_url).path.lstrip("/"))
+    listing = subprocess.run(
+        ["rabbitmqctl", "-q", "list_connections", "pid", "vhost"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
+    closed = 0
+    for line in listing.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 2 and parts[1] == vhost:
+            subprocess.run(
+                ["rabbitmqctl", "-q", "close_connection", parts[0], "test: dropped connection"],
+                check=False,
+                capture_output=True,
+                timeout=30,
+            )
+            closed += 1
+    return closed

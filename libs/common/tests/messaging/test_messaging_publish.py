@@ -1,0 +1,178 @@
+"""Publisher: message properties, confirms, returns, priority, expiration, topic fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from decimal import Decimal
+
+import pytest
+import structlog
+from aio_pika.abc import AbstractRobustConnection
+from shop_common.messaging import (
+    EventEnvelope,
+    OrderCancelled,
+    OrderCreated,
+    OrderItem,
+    Publisher,
+    UnroutableError,
+    UserChanged,
+    connect,
+    declare,
+    new_event,
+)
+from shop_common.messaging.connection import BrokerUnavailableError
+
+from .conftest import FAST_TOPOLOGY, get_one, queue_depth, wait_for
+
+pytestmark = pytest.mark.infra
+
+
+def order_created() -> EventEnvelope:
+    return new_event(
+        "order.created",
+        OrderCreated(
+            order_id=uuid.uuid4(),
+            user_id=7,
+            items=[OrderItem(sku="SKU-1", quantity=2, unit_price=Decimal("9.95"))],
+            total=Decimal("19.90"),
+            currency="EUR",
+        ),
+        correlation_id="corr-1",
+    )
+
+
+async def test_published_message_carries_event_id_correlation_trace_and_is_persistent(
+    connection: AbstractRobustConnection,
+) -> None:
+    publisher = Publisher(connection)
+    envelope = order_created()
+    structlog.contextvars.bind_contextvars(request_id="req-42")
+    try:
+        await publisher.publish("orders", envelope)
+    finally:
+        structlog.contextvars.unbind_contextvars("request_id")
+    message = await get_one(connection, "payment.order-events")
+    assert message.message_id == str(envelope.event_id)
+    assert message.correlation_id == "corr-1"
+    assert message.content_type == "application/json"
+    assert message.delivery_mode == 2
+    assert message.type == "order.created"
+    assert message.timestamp is not None
+    assert message.headers["x-request-id"] == "req-42"
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", str(message.headers["traceparent"]))
+    decoded = EventEnvelope.from_json(message.body)
+    assert decoded == envelope
+    assert decoded.payload["total"] == "19.90"  # money travels as a string
+    await publisher.close()
+
+
+async def test_unroutable_message_raises_instead_of_being_dropped(
+    connection: AbstractRobustConnection,
+) -> None:
+    publisher = Publisher(connection)
+    with pytest.raises(UnroutableError, match=r"order\.shipped"):
+        await publisher.publish("orders", order_created(), routing_key="order.shipped")
+    await publisher.publish("orders", order_created())  # the channel survives the return
+    await publisher.close()
+
+
+async def test_declaring_the_topology_twice_is_harmless(
+    connection: AbstractRobustConnection,
+) -> None:
+    channel = await connection.channel()
+    first = await declare(channel, FAST_TOPOLOGY)
+    second = await declare(channel, FAST_TOPOLOGY)
+    assert first.keys() == second.keys()
+    assert "payment.order-events.retry.2" in first
+    assert "payment.order-events.dlq" in first
+    await channel.close()
+
+
+async def test_refunds_overtake_queued_charges_on_the_priority_queue(
+    connection: AbstractRobustConnection,
+) -> None:
+    publisher = Publisher(connection)
+    for _ in range(5):
+        await publisher.publish("orders", order_created())
+    cancel = new_event(
+        "order.cancelled",
+        OrderCancelled(order_id=uuid.uuid4(), user_id=7, refund_required=True),
+    )
+    await publisher.publish("orders", cancel)  # topology gives order.cancelled priority 9
+    first = await get_one(connection, "payment.order-events")
+    assert first.message_id == str(cancel.event_id)
+    assert first.priority == 9
+    await publisher.close()
+
+
+async def test_expired_message_is_dead_lettered_not_dropped(
+    connection: AbstractRobustConnection,
+) -> None:
+    publisher = Publisher(connection)
+    envelope = order_created()
+    await publisher.publish("orders", envelope, expiration=0.05)
+
+    async def in_dlq() -> bool:
+        return await queue_depth(connection, "payment.order-events.dlq") == 1
+
+    await wait_for(in_dlq, what="expired message in the DLQ")
+    message = await get_one(connection, "payment.order-events.dlq")
+    assert message.message_id == str(envelope.event_id)
+    await publisher.close()
+
+
+async def test_user_events_fan_out_to_every_bound_queue(
+    connection: AbstractRobustConnection,
+) -> None:
+    publisher = Publisher(connection)
+    event = new_event(
+        "user.updated", UserChanged(user_id=1, email="a@example.com", name="A", roles=["user"])
+    )
+    await publisher.publish("users", event)
+    for queue in ("order.user-changes", "gateway.user-changes"):
+        message = await get_one(connection, queue)
+        assert message.message_id == str(event.event_id)
+    assert await queue_depth(connection, "payment.order-events") == 0
+    await publisher.close()
+
+
+async def test_first_connect_is_retried_until_the_broker_answers(amqp_vhost_url: str) -> None:
+    """A proxy that starts listening late stands in for a broker that is not up yet."""
+    parts = amqp_vhost_url.split("@", 1)
+    host_port, vhost = parts[1].split("/", 1)
+    broker_host, broker_port = host_port.split(":") if ":" in host_port else (host_port, "5672")
+    probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = probe.sockets[0].getsockname()[1]
+    probe.close()
+    await probe.wait_closed()
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def forward(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        broker_r, broker_w = await asyncio.open_connection(broker_host, int(broker_port))
+        await asyncio.gather(pipe(client_r, broker_w), pipe(broker_r, client_w))
+
+    late_url = f"{parts[0]}@127.0.0.1:{port}/{vhost}"
+    connecting = asyncio.create_task(
+        connect(late_url, attempts=50, initial_delay=0.05, max_delay=0.1)
+    )
+    await asyncio.sleep(0.3)  # the broker "comes up" after a few refused attempts
+    assert not connecting.done()
+    server = await asyncio.start_server(forward, "127.0.0.1", port)
+    conn = await asyncio.wait_for(connecting, 20)
+    assert not conn.is_closed
+    await conn.close()
+    server.close()
+
+
+async def test_connect_gives_up_with_a_named_error(amqp_vhost_url: str) -> None:
+    with pytest.raises(BrokerUnavailableError, match="after 2 attempts"):
+        await connect("amqp://guest:guest@127.0.0.1:1/", attempts=2, initial_delay=0.01)
