@@ -64,6 +64,7 @@ class SimulatedProvider:
         # Like a real PSP: the same idempotency key never charges twice.
         self._charges: dict[UUID, ProviderReceipt] = {}
         self._refunds: dict[UUID, ProviderReceipt] = {}
+        self.unavailable_count = 0
 
     @property
     def faults(self) -> ProviderFaults:
@@ -85,8 +86,10 @@ class SimulatedProvider:
         if faults.latency_ms > 0:
             await asyncio.sleep(faults.latency_ms / 1000)
         if faults.down:
+            self.unavailable_count += 1
             raise ProviderUnavailableError("payment provider is down")
         if faults.transient_failure_rate > 0 and self._rng.random() < faults.transient_failure_rate:
+            self.unavailable_count += 1
             raise ProviderUnavailableError("payment provider transient failure")
 
     async def charge(
