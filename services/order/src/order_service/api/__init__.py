@@ -1,0 +1,1 @@
+"""HTTP API of the order service: schemas (routers wait for shop_common.web)."""
