@@ -18,7 +18,7 @@ from shop_common.messaging.events import (
     new_event,
 )
 from shop_common.messaging.inbox import INBOX_DDL, claim_once
-from shop_common.messaging.outbox import OUTBOX_DDL, add_to_outbox
+from shop_common.messaging.outbox import OUTBOX_DDL, OutboxRelay, add_to_outbox
 from shop_common.messaging.outcomes import DeliveryInfo, Handler, PermanentError, RetryableError
 from shop_common.messaging.publisher import Publisher, PublishError, UnroutableError
 from shop_common.messaging.topology import (
@@ -51,6 +51,7 @@ __all__ = (
     "OrderCreated",
     "OrderItem",
     "OrderStatusChanged",
+    "OutboxRelay",
     "PaymentFailed",
     "PaymentRefunded",
     "PaymentSucceeded",

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shop_common.messaging.context import context_headers
 from shop_common.messaging.events import EventEnvelope
+from shop_common.messaging.relay import OUTBOX_CHANNEL, OutboxRelay
 
 OUTBOX_DDL: list[str] = [
     """CREATE TABLE outbox (
@@ -32,8 +33,6 @@ OUTBOX_DDL: list[str] = [
     "CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT "
     "EXECUTE FUNCTION outbox_notify()",
 ]
-
-OUTBOX_CHANNEL = "outbox"
 
 _INSERT = text(
     "INSERT INTO outbox (event_id, exchange, routing_key, aggregate_id, envelope, headers) "
@@ -63,3 +62,6 @@ async def add_to_outbox(
             "headers": row_headers,
         },
     )
+
+
+__all__ = ("OUTBOX_CHANNEL", "OUTBOX_DDL", "OutboxRelay", "add_to_outbox")

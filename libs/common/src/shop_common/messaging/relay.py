@@ -1,0 +1,235 @@
+"""The outbox relay: claims unsent rows, publishes with confirms, marks them sent after the confirm.
+
+Several relays may run: rows are claimed FOR UPDATE SKIP LOCKED, and an aggregate is published
+by one relay at a time (transaction-scoped advisory lock) and only from its oldest unsent row, so
+per-aggregate order holds. A crash before the mark rolls the claim back: the rows are published
+again (at least once; the consumer's inbox absorbs the duplicate).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+from prometheus_client import Counter, Gauge
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shop_common.logging import get_logger
+from shop_common.messaging.events import EventEnvelope
+from shop_common.messaging.publisher import Publisher, PublishError
+
+log = get_logger(__name__)
+
+OUTBOX_CHANNEL = "outbox"  # the channel the DDL's trigger notifies
+PRIORITY_HEADER = "x-priority"
+OUTBOX_PUBLISHED = Counter("shop_outbox_published_total", "Outbox rows published and marked sent.")
+OUTBOX_PENDING = Gauge("shop_outbox_pending", "Unsent outbox rows at the last check.")
+OUTBOX_LAG = Gauge("shop_outbox_lag_seconds", "Age of the oldest unsent outbox row.")
+
+_CLAIM = text(
+    "SELECT id, exchange, routing_key, aggregate_id, envelope, headers FROM outbox "
+    "WHERE sent_at IS NULL ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
+)
+_LOCK_AGGREGATE = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:aggregate_id, 7))")
+_UNSENT_OF = text(
+    "SELECT aggregate_id, id FROM outbox WHERE sent_at IS NULL "
+    "AND aggregate_id = ANY(:aggregates) ORDER BY id"
+)
+_MARK_SENT = text(
+    "UPDATE outbox SET sent_at = now(), attempts = attempts + 1, last_error = NULL "
+    "WHERE id = ANY(:ids)"
+)
+_MARK_FAILED = text("UPDATE outbox SET attempts = attempts + 1, last_error = :error WHERE id = :id")
+_PRUNE = text("DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => :seconds)")
+_LAG = text(
+    "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
+    "FROM outbox WHERE sent_at IS NULL"
+)
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    exchange: str
+    routing_key: str
+    aggregate_id: str
+    envelope: dict[str, Any]
+    headers: dict[str, Any]
+
+
+class OutboxRelay:
+    """Publishes a service's outbox; start() runs it in the background, stop() drains it."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        publisher: Publisher,
+        *,
+        batch_size: int = 200,
+        poll_interval: float = 1.0,
+        retention: timedelta = timedelta(days=7),
+        prune_interval: float = 60.0,
+    ) -> None:
+        self._engine = engine
+        self._publisher = publisher
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._retention = retention
+        self._prune_interval = prune_interval
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncpg.Connection | None = None
+
+    async def start(self) -> None:
+        """Start listening on the outbox channel and relaying in a background task."""
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Finish the batch in hand, publish what is pending (drain), then stop."""
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self._unlisten()
+
+    async def relay_once(self) -> int:
+        """Claim, publish and mark one batch; returns how many rows were marked sent."""
+        async with self._engine.connect() as conn, conn.begin():
+            rows = [_row(r) for r in (await conn.execute(_CLAIM, {"limit": self._batch_size}))]
+            if not rows:
+                return 0
+            publishable = await self._in_order_and_owned(conn, rows)
+            sent, failed = await self._publish(publishable)
+            if sent:
+                await conn.execute(_MARK_SENT, {"ids": sent})
+            for row_id, error in failed.items():
+                await conn.execute(_MARK_FAILED, {"id": row_id, "error": error[:500]})
+        OUTBOX_PUBLISHED.inc(len(sent))
+        return len(sent)
+
+    async def prune(self) -> int:
+        """Delete rows sent longer ago than the retention; returns how many."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(_PRUNE, {"seconds": self._retention.total_seconds()})
+        return int(result.rowcount or 0)
+
+    async def measure_lag(self) -> tuple[int, float]:
+        """Unsent rows and the age in seconds of the oldest (also exported as gauges)."""
+        async with self._engine.connect() as conn:
+            pending, lag = (await conn.execute(_LAG)).one()
+        OUTBOX_PENDING.set(pending)
+        OUTBOX_LAG.set(float(lag))
+        return int(pending), float(lag)
+
+    async def _in_order_and_owned(self, conn: AsyncConnection, rows: list[_Row]) -> list[_Row]:
+        """Keep rows of aggregates we lock whose claimed rows start at the oldest unsent one."""
+        by_aggregate: dict[str, list[_Row]] = defaultdict(list)
+        for row in rows:
+            by_aggregate[row.aggregate_id].append(row)
+        owned = [
+            aggregate
+            for aggregate in by_aggregate
+            if (await conn.execute(_LOCK_AGGREGATE, {"aggregate_id": aggregate})).scalar()
+        ]
+        unsent: dict[str, list[int]] = defaultdict(list)
+        for aggregate, row_id in await conn.execute(_UNSENT_OF, {"aggregates": owned}):
+            unsent[aggregate].append(row_id)
+        keep: list[_Row] = []
+        for aggregate in owned:
+            # Another relay may hold an older row of this aggregate (or skipped one we lack):
+            # publish only the unbroken prefix so that nothing overtakes it.
+            for row, expected in zip(by_aggregate[aggregate], unsent[aggregate], strict=False):
+                if row.id != expected:
+                    break
+                keep.append(row)
+        return keep
+
+    async def _publish(self, rows: list[_Row]) -> tuple[list[int], dict[int, str]]:
+        chains: dict[str, list[_Row]] = defaultdict(list)
+        for row in rows:
+            chains[row.aggregate_id].append(row)
+        sent: list[int] = []
+        failed: dict[int, str] = {}
+
+        async def publish_chain(chain: list[_Row]) -> None:
+            for row in chain:  # in order; the first failure holds back the rest of its aggregate
+                try:
+                    await self._publish_row(row)
+                except PublishError as error:
+                    failed[row.id] = str(error)
+                    return
+                sent.append(row.id)
+
+        await asyncio.gather(*(publish_chain(chain) for chain in chains.values()))
+        return sent, failed
+
+    async def _publish_row(self, row: _Row) -> None:
+        headers = {k: v for k, v in row.headers.items() if isinstance(v, str | int)}
+        priority = headers.pop(PRIORITY_HEADER, None)
+        await self._publisher.publish(
+            row.exchange,
+            EventEnvelope.model_validate(row.envelope),
+            routing_key=row.routing_key,
+            headers=headers,
+            priority=int(priority) if priority is not None else None,
+        )
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_prune = loop.time()
+        while True:
+            await self._listen()
+            self._wake.clear()
+            try:
+                while await self.relay_once() > 0:
+                    pass
+                if loop.time() >= next_prune:
+                    await self.prune()
+                    await self.measure_lag()
+                    next_prune = loop.time() + self._prune_interval
+            except Exception as error:  # database or broker down: keep going, poll again
+                log.warning("outbox relay pass failed", error=repr(error))
+            if self._stopping.is_set():
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+
+    async def _listen(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        dsn = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        try:
+            self._listener = await asyncpg.connect(dsn)
+            await self._listener.add_listener(OUTBOX_CHANNEL, self._on_notify)
+        except (OSError, asyncpg.PostgresError) as error:
+            # Polling still relays; the next pass tries to listen again.
+            log.warning("outbox LISTEN failed; polling", error=repr(error))
+            self._listener = None
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _unlisten(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            await self._listener.close()
+        self._listener = None
+
+
+def _row(record: Any) -> _Row:
+    return _Row(
+        id=record.id,
+        exchange=record.exchange,
+        routing_key=record.routing_key,
+        aggregate_id=record.aggregate_id,
+        envelope=dict(record.envelope),
+        headers=dict(record.headers or {}),
+    )
