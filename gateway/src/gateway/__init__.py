@@ -1,0 +1,1 @@
+"""The API gateway: one front door for every request from outside."""
