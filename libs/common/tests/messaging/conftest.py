@@ -97,3 +97,60 @@ def close_vhost_connections(amqp_vhost_url: str) -> int:
             )
             closed += 1
     return closed
+
+
+class CuttableProxy:
+    """A loopback TCP proxy to the broker that the test can cut (refuse + reset) and restore."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        """Stop listening and reset every open connection."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        try:
+            broker_r, broker_w = await asyncio.open_connection(*self.target)
+        except OSError:
+            client_w.transport.abort()
+            return
+        self._writers.update({client_w, broker_w})
+        await asyncio.gather(self._pipe(client_r, broker_w), self._pipe(broker_r, client_w))
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.transport.abort()
+            self._writers.discard(writer)
+
+
+def via_proxy(amqp_vhost_url: str, port: int) -> str:
+    """The vhost URL rewritten to go through a local proxy port."""
+    parts = urlsplit(amqp_vhost_url)
+    netloc = f"{parts.username}:{parts.password}@127.0.0.1:{port}"
+    return parts._replace(netloc=netloc).geturl()
+
+
+def broker_address(amqp_vhost_url: str) -> tuple[str, int]:
+    """Host and port of the broker under test."""
+    parts = urlsplit(amqp_vhost_url)
+    return parts.hostname or "127.0.0.1", parts.port or 5672
