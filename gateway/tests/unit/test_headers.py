@@ -1,0 +1,65 @@
+from gateway.headers import strip_hop_by_hop, upstream_request_headers
+
+
+def _names(headers: list[tuple[str, str]]) -> set[str]:
+    return {n.lower() for n, _ in headers}
+
+
+def test_hop_by_hop_and_connection_named_fields_are_removed() -> None:
+    out = strip_hop_by_hop(
+        [
+            ("Connection", "keep-alive, X-Secret-Hop"),
+            ("Keep-Alive", "timeout=5"),
+            ("X-Secret-Hop", "1"),
+            ("Transfer-Encoding", "chunked"),
+            ("Upgrade", "h2c"),
+            ("Accept", "application/json"),
+        ]
+    )
+    assert out == [("Accept", "application/json")]
+
+
+def test_spoofed_identity_is_replaced_by_the_gateway() -> None:
+    out = upstream_request_headers(
+        [("X-User-ID", "1"), ("x-user-roles", "admin"), ("Accept", "*/*")],
+        client_ip="10.0.0.9",
+        scheme="http",
+        host="shop.local",
+        request_id="rid",
+        user_id="42",
+        roles=["customer"],
+    )
+    assert [v for n, v in out if n.lower() == "x-user-id"] == ["42"]
+    assert [v for n, v in out if n.lower() == "x-user-roles"] == ["customer"]
+
+
+def test_anonymous_request_carries_no_identity() -> None:
+    out = upstream_request_headers(
+        [("X-User-ID", "1")],
+        client_ip="10.0.0.9",
+        scheme="https",
+        host="h",
+        request_id="rid",
+        user_id=None,
+        roles=[],
+    )
+    assert "x-user-id" not in _names(out)
+    assert "x-user-roles" not in _names(out)
+
+
+def test_forwarding_headers_are_appended_and_request_id_set() -> None:
+    out = upstream_request_headers(
+        [("X-Forwarded-For", "1.2.3.4"), ("X-Request-ID", "client"), ("Host", "x")],
+        client_ip="10.0.0.9",
+        scheme="https",
+        host="shop.local",
+        request_id="gw-rid",
+        user_id=None,
+        roles=[],
+    )
+    values = {n.lower(): v for n, v in out}
+    assert values["x-forwarded-for"] == "1.2.3.4, 10.0.0.9"
+    assert values["x-forwarded-proto"] == "https"
+    assert values["x-forwarded-host"] == "shop.local"
+    assert values["x-request-id"] == "gw-rid"
+    assert "host" not in values
