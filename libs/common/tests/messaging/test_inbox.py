@@ -98,6 +98,7 @@ async def test_the_same_message_delivered_three_times_charges_once(
                 await conn.execute(
                     text("INSERT INTO charges VALUES (:e)"), {"e": envelope.event_id}
                 )
+        handled += 1
 
     worker = Consumer(connection, "order.payment-results", charge, topology=FAST_TOPOLOGY)
     await worker.start()
