@@ -96,6 +96,15 @@ bench: install ## run every benchmark (prints figures and one JSON line each)
 	@for b in bench/bench_*.py; do echo "==> $$b"; $(RUN) python $$b || exit 1; done
 
 .PHONY: migrate
+.PHONY: dlq
+dlq: install ## list a DLQ: make dlq QUEUE=payment.order-events; replay: make dlq QUEUE=... REPLAY="--all" (or REPLAY="--id <message id>")
+	@if [ -n "$(REPLAY)" ]; then uv run python -m shop_common.messaging.dlq replay $(QUEUE) $(REPLAY); \
+	else uv run python -m shop_common.messaging.dlq list $(QUEUE); fi
+
+.PHONY: events-schema
+events-schema: install ## regenerate docs/events/events.schema.json from the event models
+	uv run python -m shop_common.messaging.schema
+
 migrate: install ## apply the user service's migrations to DATABASE_URL
 	$(RUN) python -m user_service.migrate
 
