@@ -130,6 +130,8 @@ async def test_cli_lists_and_replays(
     listed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
     assert [row["message_id"] for row in listed] == [str(event.event_id)]
     assert await main(["--url", amqp_vhost_url, "replay", f"{QUEUE}.dlq"]) == 2
+    assert await main(["--url", amqp_vhost_url, "list", "no.such-queue"]) == 1
+    assert "no such queue: no.such-queue.dlq" in capsys.readouterr().err
     assert await main(["--url", amqp_vhost_url, "replay", QUEUE, "--all", "--to-queue"]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1]) == {
         "replayed": [str(event.event_id)]

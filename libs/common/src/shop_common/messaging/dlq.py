@@ -15,6 +15,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 
 import aio_pika
+import aiormq
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from shop_common.messaging.connection import connect
@@ -184,16 +185,22 @@ async def main(argv: Sequence[str] | None = None) -> int:
     url = args.url or ServiceSettings().amqp_url
     connection = await connect(url, attempts=3)
     try:
-        if args.command == "list":
-            for letter in await list_dead_letters(connection, args.queue, limit=args.limit):
-                sys.stdout.write(json.dumps(asdict(letter)) + "\n")
-        else:
-            done = await replay(
-                connection, args.queue, ids=None if args.all else args.ids, to_queue=args.to_queue
-            )
-            sys.stdout.write(json.dumps({"replayed": done}) + "\n")
+        return await _run(connection, args)
+    except aiormq.exceptions.ChannelNotFoundEntity as error:
+        sys.stderr.write(f"no such queue: {dlq_name(args.queue)} ({error})\n")
+        return 1
     finally:
         await connection.close()
+
+
+async def _run(connection: AbstractRobustConnection, args: argparse.Namespace) -> int:
+    if args.command == "list":
+        for letter in await list_dead_letters(connection, args.queue, limit=args.limit):
+            sys.stdout.write(json.dumps(asdict(letter)) + "\n")
+    else:
+        ids = None if args.all else args.ids
+        done = await replay(connection, args.queue, ids=ids, to_queue=args.to_queue)
+        sys.stdout.write(json.dumps({"replayed": done}) + "\n")
     return 0
 
 
