@@ -1,0 +1,76 @@
+import asyncio
+import socket
+
+import pytest
+from aiohttp import web
+from gateway.proxy import Proxy, UpstreamError
+
+pytestmark = pytest.mark.infra
+
+
+async def _backend() -> tuple[web.AppRunner, int]:
+    async def echo(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"path": request.path, "connection_header": request.headers.get("X-Hop")},
+            headers={"Connection": "X-Back-Hop", "X-Back-Hop": "1", "X-Kept": "yes"},
+        )
+
+    async def stall(request: web.Request) -> web.Response:
+        await asyncio.Event().wait()  # never answers: the proxy's timeout must fire
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_get("/stall", stall)
+    app.router.add_get("/{tail:.*}", echo)
+    runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, port
+
+
+async def test_forwards_and_strips_backend_hop_by_hop_headers() -> None:
+    runner, port = await _backend()
+    proxy = Proxy()
+    try:
+        status, headers, body = await proxy.forward(
+            "GET", f"http://127.0.0.1:{port}/api/orders/1", [], None, timeout_seconds=2
+        )
+        data = b"".join([chunk async for chunk in body])
+        names = {k.lower() for k, _ in headers}
+        assert status == 200
+        assert b"/api/orders/1" in data
+        assert "x-kept" in names
+        assert "x-back-hop" not in names
+        assert "connection" not in names
+    finally:
+        await proxy.close()
+        await runner.cleanup()
+
+
+async def test_connection_refused_is_502() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proxy = Proxy()
+    try:
+        with pytest.raises(UpstreamError) as caught:
+            await proxy.forward("GET", f"http://127.0.0.1:{port}/", [], None, timeout_seconds=2)
+        assert caught.value.status == 502
+    finally:
+        await proxy.close()
+
+
+async def test_backend_timeout_is_504() -> None:
+    runner, port = await _backend()
+    proxy = Proxy()
+    try:
+        with pytest.raises(UpstreamError) as caught:
+            await proxy.forward(
+                "GET", f"http://127.0.0.1:{port}/stall", [], None, timeout_seconds=0.2
+            )
+        assert caught.value.status == 504
+    finally:
+        await proxy.close()
+        await runner.cleanup()
