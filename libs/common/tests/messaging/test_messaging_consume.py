@@ -221,3 +221,39 @@ async def test_stop_finishes_the_messages_in_flight(connection: AbstractRobustCo
     await asyncio.wait_for(stopping, 20)
     assert finished == [event.event_id]
     assert await queue_depth(connection, QUEUE) == 0
+
+
+async def test_competing_consumers_share_a_queue_without_double_handling(
+    connection: AbstractRobustConnection,
+) -> None:
+    handled: dict[str, list[uuid.UUID]] = {"a": [], "b": []}
+    both_busy = asyncio.Event()
+    gate = asyncio.Event()
+
+    def handler_for(name: str):  # type: ignore[no-untyped-def]
+        async def handle(envelope: EventEnvelope, info: DeliveryInfo) -> None:
+            handled[name].append(envelope.event_id)
+            if handled["a"] and handled["b"]:
+                both_busy.set()
+            await gate.wait()
+
+        return handle
+
+    workers = [consumer(connection, handler_for(n), prefetch=1, concurrency=1) for n in "ab"]
+    for worker in workers:
+        await worker.start()
+    events = [payment_failed() for _ in range(30)]
+    publisher = Publisher(connection)
+    for event in events:
+        await publisher.publish("payments", event)
+    # prefetch=1: neither can take the second message while holding the first, so both get work.
+    await asyncio.wait_for(both_busy.wait(), 20)
+    gate.set()
+
+    async def all_handled() -> bool:
+        return len(handled["a"]) + len(handled["b"]) == 30
+
+    await wait_for(all_handled, what="thirty messages handled")
+    for worker in workers:
+        await worker.stop()
+    assert sorted(handled["a"] + handled["b"]) == sorted(e.event_id for e in events)

@@ -15,6 +15,7 @@ from shop_common.messaging import (
     OrderCancelled,
     OrderCreated,
     OrderItem,
+    OrderStatusChanged,
     Publisher,
     UnroutableError,
     UserChanged,
@@ -176,3 +177,14 @@ async def test_first_connect_is_retried_until_the_broker_answers(amqp_vhost_url:
 async def test_connect_gives_up_with_a_named_error(amqp_vhost_url: str) -> None:
     with pytest.raises(BrokerUnavailableError, match="after 2 attempts"):
         await connect("amqp://guest:guest@127.0.0.1:1/", attempts=2, initial_delay=0.01)
+
+
+async def test_order_status_events_are_routable_to_the_bounded_tap(
+    connection: AbstractRobustConnection,
+) -> None:
+    publisher = Publisher(connection)
+    event = new_event("order.paid", OrderStatusChanged(order_id=uuid.uuid4(), status="PAID"))
+    await publisher.publish("orders", event)  # mandatory: would raise without a binding
+    message = await get_one(connection, "order.status-events")
+    assert message.message_id == str(event.event_id)
+    await publisher.close()

@@ -65,6 +65,10 @@ class Consumer:
             raise ValueError("prefetch, concurrency and max_attempts must be >= 1")
         self._connection = connection
         self._spec: QueueSpec = topology.queue(queue_name)
+        if self._spec.tap:
+            raise ValueError(
+                f"{queue_name} is a tap (no retry tiers, no DLQ): declare a work queue"
+            )
         self._topology = topology
         self._handler = handler
         self._prefetch = prefetch

@@ -46,6 +46,11 @@ class QueueSpec:
     bindings: tuple[Binding, ...]
     retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_DELAYS_MS
     max_priority: int | None = None
+    # A tap is a bounded subscription point nobody must drain (no tiers, no DLQ): it makes events
+    # without a consumer yet routable, so mandatory publishing still catches real misroutes.
+    tap: bool = False
+    tap_max_length: int = 100_000
+    tap_ttl_ms: int = 7 * 24 * 3600 * 1000
 
     def retry_queue(self, tier: int) -> str:
         """Name of the delay queue of tier (0-based)."""
@@ -58,6 +63,8 @@ class QueueSpec:
 
     def work_arguments(self) -> dict[str, Any]:
         """Work-queue arguments: a reject without requeue dead-letters to the DLQ, never drops."""
+        if self.tap:
+            return {"x-max-length": self.tap_max_length, "x-message-ttl": self.tap_ttl_ms}
         arguments: dict[str, Any] = {
             "x-dead-letter-exchange": DEFAULT_EXCHANGE,
             "x-dead-letter-routing-key": self.dlq,
@@ -123,6 +130,15 @@ SHOP_TOPOLOGY = Topology(
             max_priority=10,
         ),
         QueueSpec("order.payment-results", (Binding("payments", "payment.*"),)),
+        QueueSpec(
+            "order.status-events",
+            (
+                Binding("orders", "order.paid"),
+                Binding("orders", "order.payment_failed"),
+                Binding("orders", "order.refunded"),
+            ),
+            tap=True,
+        ),
     ),
     # A cancellation may carry a refund: it overtakes the queue of new charges.
     priorities={"order.cancelled": PRIORITY_REFUND},
@@ -137,8 +153,9 @@ async def declare(channel: AbstractChannel, topology: Topology) -> dict[str, Abs
     }
     queues: dict[str, AbstractQueue] = {}
     for spec in topology.queues:
-        queues[spec.dlq] = await channel.declare_queue(spec.dlq, durable=True)
-        for tier in range(len(spec.retry_delays_ms)):
+        if not spec.tap:
+            queues[spec.dlq] = await channel.declare_queue(spec.dlq, durable=True)
+        for tier in range(0 if spec.tap else len(spec.retry_delays_ms)):
             name = spec.retry_queue(tier)
             queues[name] = await channel.declare_queue(
                 name, durable=True, arguments=spec.retry_arguments(tier)
