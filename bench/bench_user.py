@@ -56,6 +56,7 @@ def _user_server(database_url: str, kid: str, public_pem: str, ports: Any, stop:
             jwt_public_keys={kid: public_pem},
             rate_limit_per_second=1e9,
             rate_limit_burst=10**9,
+            outbox_relay_enabled=False,  # GetUser writes nothing
         )
         configure_logging(settings.service_name, settings.log_level, settings.log_json)
         running, port = await create_server(settings, "127.0.0.1:0")

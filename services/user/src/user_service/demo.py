@@ -93,7 +93,11 @@ async def main() -> int:
     await admin_conn.execute(f'CREATE DATABASE "{name}"')
     database_url = SERVER_URL.rsplit("/", 1)[0] + f"/{name}"
     key = generate_signing_key("demo")
-    settings = Settings(database_url=database_url, jwt_public_keys={key.kid: key.public_pem})
+    settings = Settings(
+        database_url=database_url,
+        jwt_public_keys={key.kid: key.public_pem},
+        outbox_relay_enabled=False,
+    )
     say("Start the user service", f"fresh database {name}; migrations applied on start")
     server, port = await create_server(settings, "127.0.0.1:0")
     print(f"   listening on 127.0.0.1:{port} (grpc.health.v1, reflection, JWT auth)")

@@ -7,11 +7,14 @@ import signal
 from dataclasses import dataclass
 
 import grpc
+from aio_pika.abc import AbstractRobustConnection
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from shop_common.auth import TokenVerifier
 from shop_common.logging import configure_logging, get_logger
+from shop_common.messaging import SHOP_TOPOLOGY, OutboxRelay, Publisher, connect, declare
 from shop_protos.user.v1 import user_pb2, user_pb2_grpc
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from user_service.adapters.database import asyncpg_dsn, create_engine, create_read_pool
 from user_service.adapters.repository import UserRepository
@@ -52,6 +55,8 @@ class UserServer:
     health: DatabaseHealth
     repository: UserRepository
     pipeline: CallPipeline
+    relay: OutboxRelay | None = None
+    broker: AbstractRobustConnection | None = None
 
     def calls_in_flight(self) -> int:
         """Calls being handled now (health checks included)."""
@@ -64,6 +69,11 @@ class UserServer:
         # Streams that would never end on their own (subscriptions) are ended first.
         await self.hub.stop()
         await self.server.stop(grace)
+        if self.relay is not None:
+            # Drain: what was committed before the stop is published before the pool closes.
+            await self.relay.stop()
+        if self.broker is not None:
+            await self.broker.close()
         await self.repository.engine.dispose()
         if self.repository.read_pool is not None:
             await self.repository.read_pool.close()
@@ -109,11 +119,32 @@ async def create_server(settings: Settings, address: str | None = None) -> tuple
         interval=settings.health_check_interval,
         timeout=settings.health_check_timeout,
     )
+    relay, broker = (
+        await start_outbox_relay(settings, engine)
+        if settings.outbox_relay_enabled
+        else (None, None)
+    )
     await hub.start()
     await db_health.start()
     await server.start()
     log.info("user service started", port=port, health_service=SERVICE_NAME)
-    return UserServer(server, port, settings, hub, db_health, repository, pipeline), port
+    running = UserServer(
+        server, port, settings, hub, db_health, repository, pipeline, relay, broker
+    )
+    return running, port
+
+
+async def start_outbox_relay(
+    settings: Settings, engine: AsyncEngine
+) -> tuple[OutboxRelay, AbstractRobustConnection]:
+    """Connect to RabbitMQ, declare the topology and relay user.* events from the outbox."""
+    broker = await connect(settings.amqp_url, name=settings.service_name)
+    channel = await broker.channel()
+    await declare(channel, SHOP_TOPOLOGY)
+    await channel.close()
+    relay = OutboxRelay(engine, Publisher(broker))
+    await relay.start()
+    return relay, broker
 
 
 async def serve(settings: Settings | None = None) -> None:

@@ -34,6 +34,8 @@ class Settings(ServiceSettings):
     keepalive_timeout_ms: int = 10_000
     max_concurrent_streams: int = 1000
     apply_migrations_on_start: bool = True
+    # Publish the outbox (user.* events) to RabbitMQ's `users` exchange from this process.
+    outbox_relay_enabled: bool = True
 
     @model_validator(mode="after")
     def _refuse_dev_page_secret_in_production(self) -> Settings:

@@ -36,7 +36,7 @@ def make_settings(database_url: str, signing_key: SigningKey, **overrides: Any) 
         health_check_interval=0.2,
         grace_period=3.0,
         log_json=True,
-        **overrides,
+        **{"outbox_relay_enabled": False, **overrides},
     )
 
 
