@@ -1,0 +1,71 @@
+"""Through a real uvicorn: the middleware stack streams (no buffering) and limits chunked bodies."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import httpx
+from prometheus_client import REGISTRY
+from shop_common.web import PROBLEM_MEDIA_TYPE
+
+if TYPE_CHECKING:
+    from conftest import Harness
+
+
+async def test_streamed_response_reaches_the_client_chunk_by_chunk(
+    server_url: str, harness: Harness
+) -> None:
+    before = (
+        REGISTRY.get_sample_value(
+            "http_requests_total", {"method": "GET", "route": "/stream", "status": "200"}
+        )
+        or 0.0
+    )
+    async with (
+        httpx.AsyncClient(base_url=server_url) as client,
+        client.stream("GET", "/stream", headers={"X-Request-ID": "s-1"}) as response,
+    ):
+        assert response.headers["x-request-id"] == "s-1"
+        lines = response.aiter_lines()
+        # The second chunk cannot exist until the gate opens: a buffering middleware
+        # would hold the first one back and this read would hit the deadline.
+        async with asyncio.timeout(10):
+            assert await anext(lines) == "first"
+        assert not harness.stream_gate.is_set()
+        harness.stream_gate.set()
+        async with asyncio.timeout(10):
+            assert [line async for line in lines] == ["second"]
+    async with asyncio.timeout(10):
+        while not harness.access_lines():
+            await asyncio.sleep(0.01)
+    (line,) = harness.access_lines()
+    assert (line["route"], line["status"], line["request_id"]) == ("/stream", 200, "s-1")
+    after = REGISTRY.get_sample_value(
+        "http_requests_total", {"method": "GET", "route": "/stream", "status": "200"}
+    )
+    assert after == before + 1
+
+
+async def test_chunked_upload_over_the_limit_is_a_413_problem(server_url: str) -> None:
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(8):
+            yield b"z" * 256
+
+    async with httpx.AsyncClient(base_url=server_url) as client:
+        response = await client.post("/upload", content=chunks())
+        assert response.status_code == 413
+        assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+        assert response.json()["detail"] == f"request body exceeds {1024} bytes"
+        small = await client.post("/upload", content=b"a" * 1024)
+        assert small.json() == {"size": 1024}
+
+
+async def test_problem_responses_over_a_real_server(server_url: str) -> None:
+    async with httpx.AsyncClient(base_url=server_url) as client:
+        missing = await client.get("/nope")
+        boom = await client.get("/boom")
+        oversized = await client.post("/upload", content=b"x" * (1024 + 1))
+    assert (missing.status_code, missing.headers["content-type"]) == (404, PROBLEM_MEDIA_TYPE)
+    assert (boom.status_code, boom.headers["content-type"]) == (500, PROBLEM_MEDIA_TYPE)
+    assert oversized.status_code == 413
