@@ -138,6 +138,23 @@ class CircuitBreaker:
         """Failure rate over the window (0 when the window is empty)."""
         return self._window_failures / len(self._window) if self._window else 0.0
 
+    @property
+    def admits_calls(self) -> bool:
+        """Whether a call made now would be let through; reads the state without changing it.
+
+        Load balancers use it to skip an instance whose breaker would reject (outlier ejection)
+        and to send it traffic again once the recovery timeout has passed.
+        """
+        state = self._state
+        if state is CircuitState.CLOSED or state is CircuitState.DISABLED:
+            return True
+        if state is CircuitState.FORCED_OPEN:
+            return False
+        if state is CircuitState.OPEN:
+            # Past the timeout the next call turns the breaker HALF_OPEN with a fresh trial budget.
+            return self._clock() >= self._open_until
+        return self._trials_admitted < self.config.half_open_max_calls
+
     def add_listener(self, listener: Listener) -> None:
         """Call listener(name, old, new) on every state change."""
         self._listeners.append(listener)
