@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 import structlog
 import uvicorn
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from shop_common.auth import Principal, SigningKey, TokenIssuer, TokenVerifier, generate_signing_key
@@ -112,6 +112,10 @@ def build_app(verifier: TokenVerifier, logs: LogCapture) -> Harness:
             "bound": structlog.contextvars.get_contextvars().get("request_id"),
             "state": request.state.request_id,
         }
+
+    @app.get("/sets-own-id")
+    async def sets_own_id() -> Response:
+        return Response("ok", headers={"X-Request-ID": "set-by-the-app"})
 
     @app.get("/me")
     async def me(principal: Annotated[Principal, Depends(auth)]) -> dict[str, Any]:

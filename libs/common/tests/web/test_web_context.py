@@ -81,3 +81,8 @@ async def test_access_line_names_the_authenticated_subject(
     token = issuer.issue("42", ["customer"])
     await client.get("/me", headers={"Authorization": f"Bearer {token}"})
     assert harness.access_lines()[-1]["subject"] == "42"
+
+
+async def test_an_id_set_by_the_app_is_replaced_not_duplicated(client: httpx.AsyncClient) -> None:
+    response = await client.get("/sets-own-id", headers={"X-Request-ID": "edge-1"})
+    assert response.headers.get_list("x-request-id") == ["edge-1"]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
 import structlog
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,8 +22,8 @@ _access_log = structlog.get_logger("shop.http.access")
 
 
 def new_request_id() -> str:
-    """A fresh request id (32 hex characters)."""
-    return uuid.uuid4().hex
+    """A fresh request id (32 hex characters, 128 random bits)."""
+    return os.urandom(16).hex()
 
 
 def request_id_from(scope: Scope, header: str = REQUEST_ID_HEADER) -> str | None:
@@ -57,6 +56,7 @@ class RequestContextMiddleware:
     ) -> None:
         self.app = app
         self.header = header
+        self._header_key = header.lower().encode("latin-1")
         self.quiet_paths = frozenset(quiet_paths)
         self.log = logger if logger is not None else _access_log
 
@@ -69,24 +69,31 @@ class RequestContextMiddleware:
         status: int | None = None
         started = time.perf_counter()
 
+        header_key = self._header_key
+        id_value = request_id.encode("latin-1")
+
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)[self.header] = request_id
+                # Replace, never duplicate, an id the app (e.g. a proxied backend) already set.
+                headers = [h for h in message.get("headers", ()) if h[0].lower() != header_key]
+                headers.append((header_key, id_value))
+                message["headers"] = headers
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            try:
-                await self.app(scope, receive, send_with_id)
-            except Exception as exc:
-                self.log.error("unhandled_exception", path=scope.get("path"), exc_info=exc)
-                if status is not None:
-                    raise  # the response is under way; only a broken connection can say so now
-                response = problem_response(Request(scope), 500)
-                await response(scope, receive, send_with_id)
-            finally:
-                self._log_access(scope, status, time.perf_counter() - started)
+        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            self.log.error("unhandled_exception", path=scope.get("path"), exc_info=exc)
+            if status is not None:
+                raise  # the response is under way; only a broken connection can say so now
+            response = problem_response(Request(scope), 500)
+            await response(scope, receive, send_with_id)
+        finally:
+            self._log_access(scope, status, time.perf_counter() - started)
+            structlog.contextvars.reset_contextvars(**tokens)
 
     def _log_access(self, scope: Scope, status: int | None, seconds: float) -> None:
         path = scope.get("path", "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
@@ -41,6 +42,9 @@ class HttpMetricsMiddleware:
     ) -> None:
         self.app = app
         self.route_label = route_label
+        # labels() hashes and locks on every call; the label sets are few, so keep the children.
+        self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._in_flight = {m: HTTP_IN_FLIGHT.labels(m) for m in (*_KNOWN_METHODS, "OTHER")}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,15 +60,21 @@ class HttpMetricsMiddleware:
                 status = message["status"]
             await send(message)
 
-        in_flight = HTTP_IN_FLIGHT.labels(method)
+        in_flight = self._in_flight[method]
         in_flight.inc()
         try:
             await self.app(scope, receive, send_with_status)
         finally:
             in_flight.dec()
-            route = self.route_label(scope)
-            HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)
+            key = (method, self.route_label(scope), str(status))
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = (
+                    HTTP_REQUESTS.labels(*key),
+                    HTTP_DURATION.labels(key[0], key[1]),
+                )
+            series[0].inc()
+            series[1].observe(time.perf_counter() - started)
 
 
 def metrics_router(registry: CollectorRegistry = REGISTRY) -> APIRouter:
