@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aio_pika
@@ -107,6 +107,19 @@ class Topology:
         bound = {binding.exchange for binding in spec.bindings}
         exchanges = tuple(ex for ex in self.exchanges if ex.name in bound)
         return Topology(exchanges=exchanges, queues=(spec,), priorities=self.priorities)
+
+    def with_retry_delays(self, delays_ms: tuple[int, ...]) -> Topology:
+        """The same topology with other delay tiers on every work queue (tests use short ones).
+
+        Every process of one vhost must declare the same tiers (queue arguments must match).
+        """
+        if not delays_ms or any(delay <= 0 for delay in delays_ms):
+            raise ValueError("need at least one delay tier, each > 0 ms")
+        queues = tuple(
+            spec if spec.tap else replace(spec, retry_delays_ms=tuple(delays_ms))
+            for spec in self.queues
+        )
+        return replace(self, queues=queues)
 
     def queue_of_dlq(self, dlq: str) -> QueueSpec:
         """The work queue whose DLQ is dlq."""
