@@ -8,6 +8,9 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+# Put .tools/bin first on PATH, so that what the targets run (the Dockerfile consistency test
+# replays `uv sync`) finds the uv installed there on a machine that had none.
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
 RUN := $(UV) run --frozen --all-packages
 PYTHON_SOURCES := $(wildcard libs services gateway tools deploy tests bench scripts)
 TYPED_PACKAGES := $(wildcard libs/common/src/shop_common services/*/src/*_service gateway/src/gateway tools/devstack/src/shop_devstack)
