@@ -163,6 +163,8 @@ async def run_foreground(
         "ready": False,
         "processes": {},
         **direct,  # the real brokers (not the fault proxies): for operator tools such as the DLQ
+        "postgres_admin_url": config.postgres_admin_url,
+        "database_prefix": config.database_prefix,
     }
     write_state(config.state_file, state)
     state["fault_proxies"] = {name: proxy.port for name, proxy in proxies.items()}

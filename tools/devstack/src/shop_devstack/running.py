@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from shop_devstack.control import ControlError, send_command
 from shop_devstack.layout import REPO_ROOT, StackConfig
@@ -38,6 +39,14 @@ class RunningSystem:
     def controllable(self) -> bool:
         """True when we can stop, start and kill processes and cut dependencies."""
         return self.control_socket is not None
+
+    def database_url(self, base: str) -> str:
+        """asyncpg URL of a service's database (users, orders, payments) in a system we run."""
+        admin = self.state.get("postgres_admin_url")
+        if not admin:
+            raise ControlError("this system is not run by our launcher: no database access")
+        name = f"{self.state.get('database_prefix', '')}{base}"
+        return urlunsplit(urlsplit(str(admin))._replace(path=f"/{name}"))
 
     async def ctl(self, cmd: str, name: str | None = None) -> dict[str, Any]:
         """Send a control command (stop/start/kill a process, cut/restore a dependency)."""
