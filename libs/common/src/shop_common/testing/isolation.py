@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import uuid
@@ -114,6 +115,36 @@ class VhostAdmin:
                 {"configure": ".*", "write": ".*", "read": ".*"},
             )
         return self.url_for(vhost)
+
+    def close_connections(self, vhost: str) -> int:
+        """Close every client connection of one vhost (other tests share the broker); how many."""
+        if self.use_ctl:
+            listing = subprocess.run(
+                ["rabbitmqctl", "-q", "list_connections", "pid", "vhost"],  # noqa: S607
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout
+            pids = [
+                parts[0]
+                for parts in (line.split("\t") for line in listing.splitlines())
+                if len(parts) == 2 and parts[1] == vhost
+            ]
+            for pid in pids:  # a connection gone meanwhile is not an error
+                with contextlib.suppress(subprocess.CalledProcessError):
+                    self._ctl("close_connection", pid, "test: connections of the vhost dropped")
+            return len(pids)
+        response = httpx.get(
+            f"http://{self.host}:15672/api/vhosts/{quote(vhost, safe='')}/connections",
+            auth=(self.user, self.password),
+            timeout=10,
+        )
+        response.raise_for_status()
+        names = [str(connection["name"]) for connection in response.json()]
+        for name in names:
+            self._api("DELETE", f"/connections/{quote(name, safe='')}")
+        return len(names)
 
     def delete(self, vhost: str) -> None:
         """Delete a vhost and everything in it."""
