@@ -78,19 +78,15 @@ status: install ## state of the running system (processes, pids, restarts)
 	$(RUN) python -m shop_devstack status
 
 .PHONY: demo
-# `make demo` runs the part of the system that is complete today: the user service, started
-# against real PostgreSQL, with a narrated gRPC client session. The whole-system walkthrough
-# (through the gateway) is `make demo-system`; it becomes `make demo` once the gateway, order and
-# payment services are runnable (issues 4-6).
-demo: demo-user ## the narrated walkthrough (today: the user service; see demo-system)
+demo: install ## the narrated whole-system walkthrough through the gateway (starts `make up` if needed)
+	$(RUN) python -m shop_devstack.demo $(DEMO_ARGS)
 
 .PHONY: demo-user
 demo-user: install ## the user service alone: a narrated gRPC client session
 	$(RUN) python -m user_service.demo
 
 .PHONY: demo-system
-demo-system: install ## whole-system walkthrough through the gateway (needs issues 4-6 finished)
-	$(RUN) python -m shop_devstack.demo $(DEMO_ARGS)
+demo-system: demo ## the same as `make demo` (kept for old notes)
 
 LOAD_ARGS ?=
 .PHONY: load
