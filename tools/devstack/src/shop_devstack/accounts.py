@@ -8,6 +8,8 @@ gateway, and from then on everyone logs in with a password at POST /auth/token l
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,9 +61,24 @@ async def admin_token(client: ShopClient, run_dir: Path | None) -> str:
     return await client.token(ADMIN_EMAIL, ADMIN_PASSWORD)
 
 
-async def new_user(client: ShopClient, admin: str, name: str = "Demo User") -> Account:
-    """Create a fresh user (unique email) and return it with its password."""
+async def new_user(
+    client: ShopClient, admin: str, name: str = "Demo User", *, patience: float = 90.0
+) -> Account:
+    """Create a fresh user (unique email) and return it with its password.
+
+    The admin shares the gateway's per-caller rate limit with everyone else the admin does; a
+    429 is honoured as a well-behaved client would (wait Retry-After, try again) for `patience` s.
+    """
     email = f"{name.lower().replace(' ', '.')}.{uuid.uuid4().hex[:8]}@shop.example"
     password = f"pw-{uuid.uuid4().hex[:12]}"
-    user = await client.create_user(admin, email, name, password)
-    return Account(int(user["id"]), email, password, name)
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            user = await client.create_user(admin, email, name, password)
+        except ApiError as exc:
+            wait = float(exc.response.headers.get("retry-after") or 1)
+            if exc.status != 429 or time.monotonic() + wait > deadline:
+                raise
+            await asyncio.sleep(wait)
+        else:
+            return Account(int(user["id"]), email, password, name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from uuid import UUID, uuid4
 
@@ -39,14 +40,20 @@ class PaymentRow:
     currency: str
     provider_ref: str | None
     reason: str | None
+    user_id: int | None
+    created_at: datetime
 
 
 _INSERT = text(
-    "INSERT INTO payments (id, order_id, kind, status, amount, currency, provider_ref, reason)"
-    " VALUES (:id, :order_id, :kind, :status, :amount, :currency, :ref, :reason)"
+    "INSERT INTO payments"
+    " (id, order_id, user_id, kind, status, amount, currency, provider_ref, reason)"
+    " VALUES (:id, :order_id, :user_id, :kind, :status, :amount, :currency, :ref, :reason)"
     " ON CONFLICT (order_id, kind) DO NOTHING RETURNING id"
 )
-_SELECT = "SELECT id, order_id, kind, status, amount, currency, provider_ref, reason FROM payments"
+_SELECT = (
+    "SELECT id, order_id, user_id, kind, status, amount, currency, provider_ref, reason, created_at"
+    " FROM payments"
+)
 
 
 def _row(r: object) -> PaymentRow:
@@ -115,6 +122,7 @@ class PaymentService:
                     {
                         "id": payment_id,
                         "order_id": event.order_id,
+                        "user_id": event.user_id,
                         "kind": "charge",
                         "status": status,
                         "amount": event.total,
@@ -175,6 +183,7 @@ class PaymentService:
                     {
                         "id": refund_id,
                         "order_id": event.order_id,
+                        "user_id": charge.user_id,
                         "kind": "refund",
                         "status": "succeeded",
                         "amount": charge.amount,

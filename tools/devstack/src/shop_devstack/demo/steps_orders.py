@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from shop_devstack.client import check
 from shop_devstack.demo.context import DemoContext, poll
 from shop_devstack.demo.narration import expect
 
 Observe = Callable[[str], None]
+
+
+async def charges(ctx: DemoContext, order_id: str) -> list[dict[str, Any]]:
+    """The order's successful charges, as the payment service records them (read as the admin)."""
+    payments = await ctx.client.payments_for(await ctx.admin(), order_id)
+    return [p for p in payments if p.get("kind") == "charge" and p.get("status") == "succeeded"]
 
 
 async def orders_become_paid(ctx: DemoContext, observe: Observe) -> None:
@@ -22,11 +29,11 @@ async def orders_become_paid(ctx: DemoContext, observe: Observe) -> None:
     )
     for order in orders:
         paid = await ctx.wait_for_status(token, order["id"], "PAID")
-        payments = await ctx.client.payments_for(token, order["id"])
+        charged = await charges(ctx, order["id"])
         observe(
-            f"order {order['id'][:8]}… {paid['status']} total {paid.get('total')}; {len(payments)} charge(s)"
+            f"order {order['id'][:8]}… {paid['status']} total {paid.get('total')}; {len(charged)} charge(s)"
         )
-        expect(len(payments) == 1, f"order {order['id']} has {len(payments)} payments")
+        expect(len(charged) == 1, f"order {order['id']} has {len(charged)} charges")
     response = await ctx.client.place_order(token, [], idempotency_key="demo-same-key")
     observe(
         f"an empty order is refused: {response.status_code} {response.headers.get('content-type')}"
@@ -42,8 +49,13 @@ async def cancel_and_refund(ctx: DemoContext, observe: Observe) -> None:
     cancelled = await ctx.client.cancel_order(token, order["id"])
     observe(f"cancel {order['id'][:8]}…: {cancelled['status']}")
     refunded = await ctx.wait_for_status(token, order["id"], "REFUNDED")
-    payments = await ctx.client.payments_for(token, order["id"])
-    observe(f"order {refunded['status']}; payment records: {[p.get('status') for p in payments]}")
+    payments = await ctx.client.payments_for(await ctx.admin(), order["id"])
+    records = [f"{p.get('kind')} {p.get('status')} {p.get('amount')}" for p in payments]
+    observe(f"order {refunded['status']}; payment records: {records}")
+    expect(
+        sorted(str(p.get("kind")) for p in payments) == ["charge", "refund"],
+        f"expected one charge and one refund, got {records}",
+    )
     again = await ctx.client.http.post(
         f"/api/orders/{order['id']}/cancel", headers={"Authorization": f"Bearer {token}"}
     )
@@ -69,9 +81,9 @@ async def provider_outage(ctx: DemoContext, observe: Observe) -> None:
         observe(f"payment provider back: {state}")
     for order in orders:
         await ctx.wait_for_status(token, order["id"], "PAID", within=60)
-    charges = [len(await ctx.client.payments_for(token, o["id"])) for o in orders]
-    observe(f"all {len(orders)} PAID; charges per order: {charges}")
-    expect(charges == [1] * len(orders), f"charges per order: {charges}")
+    counts = [len(await charges(ctx, o["id"])) for o in orders]
+    observe(f"all {len(orders)} PAID; charges per order: {counts}")
+    expect(counts == [1] * len(orders), f"charges per order: {counts}")
 
 
 async def user_instance_down(ctx: DemoContext, observe: Observe) -> None:

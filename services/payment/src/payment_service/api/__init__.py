@@ -1,0 +1,1 @@
+"""HTTP edge of the payment service: read API and the provider's admin fault switches."""
