@@ -66,6 +66,8 @@ def create_app(
         app, checks={"database": database, "broker": broker}, max_body_bytes=settings.max_body_bytes
     )
     auth = bearer_principal(token_verifier(settings))
-    app.include_router(payments_router(auth))
-    app.include_router(provider_admin_router(auth))
+    for router in (payments_router(auth), provider_admin_router(auth)):
+        app.include_router(router)
+        # The gateway may forward /api/payments/** with or without its prefix (as for orders).
+        app.include_router(router, prefix="/api", include_in_schema=False)
     return app

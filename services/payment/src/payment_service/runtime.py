@@ -24,7 +24,7 @@ from shop_common.messaging import (
     declare,
     is_connected,
 )
-from shop_common.messaging.depth import DepthSampler
+from shop_common.messaging.monitor import MessagingMonitor
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -80,7 +80,7 @@ class PaymentRuntime:
     service: PaymentService
     consumer: Consumer
     relay: OutboxRelay
-    sampler: DepthSampler
+    monitor: MessagingMonitor
     registration: ServiceRegistration
     _stack: contextlib.AsyncExitStack
 
@@ -126,16 +126,19 @@ class PaymentRuntime:
             )
             await consumer.start()
             stack.push_async_callback(consumer.stop)
-            sampler = DepthSampler(
+            spec = topology.queue(ORDER_EVENTS_QUEUE)
+            monitor = MessagingMonitor(
                 broker,
-                [topology.queue(ORDER_EVENTS_QUEUE)],
+                [spec.name, spec.dlq],
+                relay,
                 interval=settings.broker_metrics_interval_seconds,
-                probes=[relay.measure_lag],
             )
-            sampler.start()
-            stack.push_async_callback(sampler.stop)
+            await monitor.start()
+            stack.push_async_callback(monitor.stop)
+            registry = _registry_from_settings(settings)
+            stack.push_async_callback(registry.close)
             registration = ServiceRegistration(
-                _registry_from_settings(settings),
+                registry,
                 local_instance(settings.service_name, settings.host, settings.http_port),
                 HealthCheck.http("/ready"),
             )
@@ -149,7 +152,7 @@ class PaymentRuntime:
                 service,
                 consumer,
                 relay,
-                sampler,
+                monitor,
                 registration,
                 stack.pop_all(),
             )
