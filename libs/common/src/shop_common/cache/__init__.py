@@ -1,0 +1,30 @@
+"""Caches: in-process LRU, Redis (single or Cluster), multi-level with coherence, patterns."""
+
+from shop_common.cache.base import MISS, NEGATIVE
+from shop_common.cache.memory import MemoryCache
+from shop_common.cache.multilevel import MultiLevelCache
+from shop_common.cache.redis import RedisCache, RedisClient, is_redis_outage, redis_breaker
+from shop_common.cache.serializers import (
+    JsonSerializer,
+    MsgpackSerializer,
+    PickleSerializer,
+    Serializer,
+)
+from shop_common.cache.stampede import RedisLoadLock, SingleFlight
+
+__all__ = (
+    "MISS",
+    "NEGATIVE",
+    "JsonSerializer",
+    "MemoryCache",
+    "MsgpackSerializer",
+    "MultiLevelCache",
+    "PickleSerializer",
+    "RedisCache",
+    "RedisClient",
+    "RedisLoadLock",
+    "Serializer",
+    "SingleFlight",
+    "is_redis_outage",
+    "redis_breaker",
+)

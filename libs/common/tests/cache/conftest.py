@@ -1,0 +1,97 @@
+"""Cache tests run against a single Redis and a Redis Cluster (the `target` fixture)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from shop_common.cache import MemoryCache, MultiLevelCache, RedisCache, RedisClient
+
+
+@dataclass
+class Target:
+    """One Redis deployment under test: its client, URL, kind and a per-test namespace."""
+
+    kind: str
+    url: str
+    client: RedisClient
+    namespace: str
+    extra_clients: list[RedisClient] = field(default_factory=list)
+
+    def new_client(self) -> RedisClient:
+        """Another client to the same deployment (a second 'instance'), closed after the test."""
+        client: RedisClient = (
+            RedisCluster.from_url(self.url)
+            if self.kind == "cluster"
+            else aioredis.from_url(self.url)
+        )
+        self.extra_clients.append(client)
+        return client
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest_asyncio.fixture(params=["single"])
+async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
+    """A client and a unique namespace on a single Redis, then on the session's Redis Cluster."""
+    if request.param == "single":
+        url = request.getfixturevalue("redis_url")
+        namespace = request.getfixturevalue("redis_namespace").rstrip(":")
+        client: RedisClient = aioredis.from_url(url)
+    else:
+        url = request.getfixturevalue("redis_cluster_url")
+        namespace = request.getfixturevalue("redis_namespace").rstrip(":")
+        client = RedisCluster.from_url(url)
+    found = Target(request.param, url, client, namespace)
+    yield found
+    if request.param == "cluster":
+        await RedisCache(client, namespace).delete_pattern("*")
+    for extra in found.extra_clients:
+        await extra.aclose()
+    await client.aclose()
+
+
+MakeCache = Callable[..., MultiLevelCache]
+
+
+@pytest_asyncio.fixture
+async def make_cache(target: Target) -> AsyncIterator[MakeCache]:
+    """Factory of MultiLevelCache instances on the target; each is closed after the test."""
+    made: list[MultiLevelCache] = []
+
+    def make(
+        client: RedisClient | None = None,
+        *,
+        l1_ttl: float | None = 60.0,
+        coherence: bool = True,
+        clock: Callable[[], float] | None = None,
+        **options: object,
+    ) -> MultiLevelCache:
+        client = client or target.client
+        l1 = MemoryCache(
+            max_entries=1000, default_ttl=l1_ttl, **({"clock": clock} if clock else {})
+        )
+        l2 = RedisCache(client, namespace=f"{target.namespace}:c", default_ttl=300.0)
+        cache = MultiLevelCache(
+            l1,
+            l2,
+            coherence_channel=f"{target.namespace}:inval" if coherence else None,
+            redis=client,
+            **options,  # type: ignore[arg-type]
+        )
+        made.append(cache)
+        return cache
+
+    yield make
+    for cache in made:
+        await cache.close()

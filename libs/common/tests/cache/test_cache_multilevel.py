@@ -1,0 +1,117 @@
+"""MultiLevelCache: read-through with backfill at L2's remaining TTL, writes, coherence."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from shop_common.cache import MISS, NEGATIVE
+
+from .conftest import FakeClock, MakeCache, Target
+
+pytestmark = pytest.mark.infra
+
+
+async def eventually(check: object, timeout: float = 2.0) -> None:
+    """Poll an async predicate until it holds (fails after timeout)."""
+    deadline = time.monotonic() + timeout
+    while not await check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.005)
+
+
+async def test_read_through_backfills_l1_with_l2_remaining_ttl(
+    make_cache: MakeCache, target: Target
+) -> None:
+    clock = FakeClock()
+    cache = make_cache(l1_ttl=None, clock=clock)
+    await cache.l2.set("user:1", {"name": "Ada"}, ttl=100.0)
+    assert cache.l1.lookup("user:1") is MISS
+    assert await cache.get("user:1") == {"name": "Ada"}
+    remaining = cache.l1.remaining_ttl("user:1")
+    assert remaining is not None and 99.0 < remaining <= 100.0
+    # The L1 TTL still caps what L2 would allow.
+    short = make_cache(l1_ttl=5.0, clock=clock)
+    assert await short.get("user:1") == {"name": "Ada"}
+    assert short.l1.remaining_ttl("user:1") == pytest.approx(5.0)
+
+
+async def test_set_and_delete_reach_both_levels(make_cache: MakeCache) -> None:
+    cache = make_cache()
+    await cache.set("k", {"v": 1}, ttl=50.0)
+    assert cache.l1.get("k") == {"v": 1}
+    assert await cache.l2.get("k") == {"v": 1}
+    remaining = await cache.l2.remaining_ttl("k")
+    assert remaining is not None and 49.0 < remaining <= 50.0
+    await cache.delete("k")
+    assert cache.l1.lookup("k") is MISS and await cache.l2.lookup("k") is MISS
+    assert await cache.get("k", "absent") == "absent"
+
+
+async def test_set_on_one_instance_evicts_the_others_l1(
+    make_cache: MakeCache, target: Target
+) -> None:
+    a = make_cache(target.new_client())
+    b = make_cache(target.new_client())
+    await a.start()
+    await b.start()
+    await a.set("user:7", {"v": 1})
+    assert await b.get("user:7") == {"v": 1}
+    assert b.l1.get("user:7") == {"v": 1}  # B now holds it in L1 for 60 s
+
+    await a.set("user:7", {"v": 2})
+
+    async def b_sees_new_value() -> bool:
+        return await b.get("user:7") == {"v": 2}
+
+    await eventually(b_sees_new_value, timeout=1.0)  # bound: pub/sub delivery, not L1 TTL
+    await a.delete("user:7")
+
+    async def b_sees_deletion() -> bool:
+        return await b.get("user:7") is None
+
+    await eventually(b_sees_deletion, timeout=1.0)
+
+
+async def test_pattern_invalidation_clears_l2_and_every_l1(
+    make_cache: MakeCache, target: Target
+) -> None:
+    a = make_cache(target.new_client())
+    b = make_cache(target.new_client())
+    await a.start()
+    await b.start()
+    for i in range(30):
+        await a.set(f"user:{i}", {"i": i})
+    await a.set("order:1", {"o": 1})
+    assert await b.get("user:3") == {"i": 3}
+    assert await a.invalidate_pattern("user:*") == 30
+    assert await a.l2.lookup("user:3") is MISS and await a.get("order:1") == {"o": 1}
+
+    async def b_flushed() -> bool:
+        return b.l1.lookup("user:3") is MISS
+
+    await eventually(b_flushed, timeout=1.0)
+    assert await b.get("user:3") is None
+
+
+async def test_negative_result_is_cached_with_its_own_ttl(make_cache: MakeCache) -> None:
+    cache = make_cache(negative_ttl=7.0)
+    calls = 0
+
+    async def missing() -> dict[str, int] | None:
+        nonlocal calls
+        calls += 1
+        return None
+
+    assert await cache.get_or_load("user:404", missing) is None
+    assert await cache.get_or_load("user:404", missing) is None
+    cache.l1.clear()
+    assert await cache.get_or_load("user:404", missing) is None  # from L2's negative entry
+    assert calls == 1
+    assert await cache.l2.lookup("user:404") is NEGATIVE
+    remaining = await cache.l2.remaining_ttl("user:404")
+    assert remaining is not None and remaining <= 7.0
+    assert await cache.get_or_load("user:405", missing, negative_ttl=1.0) is None
+    remaining = await cache.l2.remaining_ttl("user:405")
+    assert remaining is not None and remaining <= 1.0
