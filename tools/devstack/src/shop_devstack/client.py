@@ -3,6 +3,7 @@ load generator use). Every path of the API is here, in one place."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -113,23 +114,22 @@ class ShopClient:
                 if line.strip():
                     yield json.loads(line)
 
+    @contextlib.asynccontextmanager
     async def user_updates(
         self, token: str, user_ids: Sequence[int]
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Server-Sent Events of updates to these users (ends when the caller stops iterating)."""
+    ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        """Server-Sent Events of updates to these users.
+
+        Entering returns once the response headers arrived, which the gateway sends only after
+        the user service attached the subscription: every change made from then on is delivered.
+        """
         params = {"ids": ",".join(map(str, user_ids))}
         headers = {**bearer(token), "Accept": "text/event-stream"}
         async with self.http.stream(
             "GET", f"{USERS_PATH}/updates", params=params, headers=headers, timeout=None
         ) as response:
             check(response, 200)
-            data: list[str] = []
-            async for line in response.aiter_lines():
-                if line.startswith("data:"):
-                    data.append(line.removeprefix("data:").strip())
-                elif not line.strip() and data:
-                    yield json.loads("\n".join(data))
-                    data = []
+            yield _sse_events(response)
 
     async def place_order(
         self,
@@ -170,3 +170,14 @@ class ShopClient:
         response = await self.http.put(PROVIDER_PATH, json=switches, headers=bearer(admin_token))
         state: dict[str, Any] = check(response, 200).json()
         return state
+
+
+async def _sse_events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """The JSON `data` of each event of a text/event-stream response (comments skipped)."""
+    data: list[str] = []
+    async for line in response.aiter_lines():
+        if line.startswith("data:"):
+            data.append(line.removeprefix("data:").strip())
+        elif not line.strip() and data:
+            yield json.loads("\n".join(data))
+            data = []

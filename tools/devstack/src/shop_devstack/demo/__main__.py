@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from shop_devstack.client import ShopClient
 from shop_devstack.demo.context import DemoContext
 from shop_devstack.demo.narration import run_steps, summary
 from shop_devstack.demo.steps import STEPS
-from shop_devstack.launcher import say, start_detached, stop_running
-from shop_devstack.layout import StackConfig
+from shop_devstack.launcher import config_for_run_dir, say, start_detached, stop_running
 from shop_devstack.running import RunningSystem, find_running
 
 
@@ -35,8 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--step", action="append", default=[], help="run only steps whose title contains this"
     )
+    parser.add_argument("--run-dir", type=Path, help="the run directory of the system to use")
     args = parser.parse_args(argv)
-    config = StackConfig()
+    config = config_for_run_dir(args.run_dir)
     system = find_running(config)
     started_here = False
     if system is None:

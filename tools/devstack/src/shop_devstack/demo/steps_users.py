@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 
+import httpx
 import jwt
 
 from shop_devstack.accounts import new_user
@@ -66,22 +68,13 @@ async def stream_users(ctx: DemoContext, observe: Observe) -> None:
 async def sse_update(ctx: DemoContext, observe: Observe) -> None:
     """Subscribe to a user's updates over Server-Sent Events and watch a change arrive."""
     account, token = await ctx.user()
-    received: asyncio.Queue[dict[str, object]] = asyncio.Queue()
-
-    async def listen() -> None:
-        async for event in ctx.client.user_updates(await ctx.admin(), [account.id]):
-            await received.put(event)
-
-    listener = asyncio.create_task(listen())
-    try:
-        await asyncio.sleep(0.5)  # let the subscription reach the user service
+    async with ctx.client.user_updates(await ctx.admin(), [account.id]) as events:
+        observe(f"subscribed: GET /api/users/updates?ids={account.id} (text/event-stream)")
         await ctx.client.update_user(token, account.id, {"name": "Grace Updated"})
-        observe(f"PATCH /api/users/{account.id} name='Grace Updated'")
-        event = await asyncio.wait_for(received.get(), timeout=10)
-        observe(f"SSE event: {event}")
-        expect("Grace Updated" in str(event), "the event does not carry the new name")
-    finally:
-        listener.cancel()
+        observe(f"PATCH /api/users/{account.id} name='Grace Updated' (another connection)")
+        event = await asyncio.wait_for(anext(events), timeout=10)
+    observe(f"SSE event: {str(event)[:200]}")
+    expect("Grace Updated" in str(event), "the event does not carry the new name")
 
 
 async def cache_hit_and_eviction(ctx: DemoContext, observe: Observe) -> None:
@@ -107,26 +100,41 @@ async def cache_hit_and_eviction(ctx: DemoContext, observe: Observe) -> None:
     observe(f"next GET: X-Cache {fresh.headers.get('x-cache')}, name={fresh.json()['name']!r}")
 
 
+def remaining_budget(response: httpx.Response) -> int | None:
+    """r= of the RateLimit header ('"default";r=599;t=60'), when the gateway sent one."""
+    match = re.search(r"\br=(\d+)", response.headers.get("ratelimit", ""))
+    return int(match.group(1)) if match else None
+
+
 async def rate_limit(ctx: DemoContext, observe: Observe) -> None:
     """Too many requests from one caller: 429 problem+json with Retry-After and RateLimit headers."""
     account = await new_user(ctx.client, await ctx.admin(), "Rita Ratelimited")  # its own budget
     token = await ctx.client.token(account.email, account.password)
-    statuses: list[int] = []
+    first = await ctx.client.get_user(token, account.id, **{"Cache-Control": "no-cache"})
+    budget = remaining_budget(first)
+    observe(
+        f"RateLimit-Policy: {first.headers.get('ratelimit-policy')}  RateLimit: {first.headers.get('ratelimit')}"
+    )
+    expect(budget is not None, "the gateway sent no RateLimit header")
+    assert budget is not None
+    statuses: list[int] = [first.status_code]
     limited = None
-    for _ in range(40):
+    while limited is None and len(statuses) < budget + 100:
         batch = await asyncio.gather(
             *(
                 ctx.client.get_user(token, account.id, **{"Cache-Control": "no-cache"})
-                for _ in range(25)
+                for _ in range(50)
             )
         )
         statuses += [r.status_code for r in batch]
         limited = next((r for r in batch if r.status_code == 429), None)
-        if limited is not None:
-            break
-    expect(limited is not None, f"no 429 after {len(statuses)} requests")
+    expect(limited is not None, f"no 429 after {len(statuses)} requests (budget was {budget})")
     assert limited is not None
     observe(f"{statuses.count(200)} requests passed, then 429 after {len(statuses)} in a burst")
+    expect(
+        statuses.count(200) <= budget + 1,
+        f"{statuses.count(200)} passed, more than the budget of {budget + 1}",
+    )
     observe(
         f"Retry-After: {limited.headers.get('retry-after')}  RateLimit: {limited.headers.get('ratelimit')}"
     )
