@@ -1,0 +1,95 @@
+"""Redis cut off mid-test: callers keep getting values, nothing escapes, then it recovers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+from prometheus_client import REGISTRY
+from shop_common.cache import MISS, MemoryCache, MultiLevelCache, RedisCache
+from shop_common.resilience import CircuitState
+from shop_devstack.faults import TcpProxy
+
+pytestmark = pytest.mark.infra
+
+
+@pytest_asyncio.fixture
+async def proxy(redis_url: str) -> AsyncIterator[TcpProxy]:
+    """A loopback proxy in front of the test Redis that the test can cut."""
+    parts = urlsplit(redis_url)
+    found = TcpProxy("redis", parts.hostname or "127.0.0.1", parts.port or 6379)
+    await found.start()
+    yield found
+    await found.stop()
+
+
+async def test_cache_serves_through_an_outage_and_recovers(
+    proxy: TcpProxy, redis_url: str, redis_namespace: str
+) -> None:
+    client = aioredis.from_url(proxy.url_for(redis_url), socket_timeout=1.0)
+    direct = aioredis.from_url(redis_url)
+    l2 = RedisCache(client, namespace=f"{redis_namespace}c")
+    cache = MultiLevelCache(
+        MemoryCache(default_ttl=60.0),
+        l2,
+        coherence_channel=f"{redis_namespace}inv",
+        ping_interval=0.2,
+    )
+    loads = 0
+
+    async def loader() -> dict[str, int]:
+        nonlocal loads
+        loads += 1
+        return {"n": loads}
+
+    try:
+        await cache.start()
+        assert await cache.get_or_load("user:1", loader) == {"n": 1}
+        errors_before = (
+            REGISTRY.get_sample_value(
+                "cache_errors_total", {"cache": cache.name, "operation": "get"}
+            )
+            or 0.0
+        )
+
+        assert cache.l1.get("user:1") == {"n": 1}
+        proxy.cut()
+        assert cache.coherence is not None
+        deadline = time.monotonic() + 3.0
+        while cache.coherence.connected.is_set():  # noticed within 2 x ping_interval
+            assert time.monotonic() < deadline, "lost invalidation channel not noticed"
+            await asyncio.sleep(0.01)
+        assert cache.l1.lookup("user:1") is MISS  # flushed: invalidations may have been missed
+        # Every call returns a value (L1 or the loader); none raises.
+        for i in range(20):
+            assert await cache.get_or_load(f"user:{i % 4}", loader) is not None
+            await cache.set(f"written:{i}", {"i": i})
+            await cache.delete(f"gone:{i}")
+            assert await cache.get(f"absent:{i}") is None
+        assert l2.breaker.state is CircuitState.OPEN  # Redis is no longer hammered
+        errors = REGISTRY.get_sample_value(
+            "cache_errors_total", {"cache": cache.name, "operation": "get"}
+        )
+        assert errors is not None and errors > errors_before
+
+        proxy.restore()
+        deadline = time.monotonic() + 10.0
+        while await direct.get(l2.key("after")) is None:
+            assert time.monotonic() < deadline, "cache did not write to Redis after recovery"
+            await cache.set("after", {"back": True})
+            await asyncio.sleep(0.05)
+        assert l2.breaker.state is CircuitState.CLOSED
+        await asyncio.wait_for(cache.coherence.connected.wait(), 5.0)
+        assert cache.coherence.subscriptions >= 2  # resubscribed (and flushed L1) after the cut
+        await cache.delete("user:1")
+        assert await cache.get_or_load("user:1", loader) == {"n": loads}
+        assert await direct.get(l2.key("user:1")) is not None
+    finally:
+        await cache.close()
+        await client.aclose()
+        await direct.aclose()
