@@ -137,6 +137,62 @@ class UserUpdateEvent:
     user: UserRecord | None
     occurred_at: datetime
 
+    @classmethod
+    def from_proto(cls, message: user_pb2.SubscribeToUpdatesResponse) -> UserUpdateEvent:
+        """From the protobuf message (no user for a deletion)."""
+        deleted = message.event_type == user_pb2.USER_EVENT_TYPE_DELETED
+        return cls(
+            event_type=EVENT_NAMES.get(message.event_type, "unknown"),
+            user_id=message.user_id,
+            user=None if deleted else UserRecord.from_proto(message.user),
+            occurred_at=_datetime(message.occurred_at),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict."""
+        return {
+            "event_type": self.event_type,
+            "user_id": self.user_id,
+            "user": None if self.user is None else self.user.to_dict(),
+            "occurred_at": self.occurred_at.isoformat(),
+        }
+
+
+class UpdateStream:
+    """A running SubscribeToUpdates call: attach first (errors surface), then read events.
+
+    The servicer sends initial metadata once its subscription is registered, so `attached()`
+    returning means every change committed from then on reaches this stream. `cancel()`
+    ends the RPC, and with it the server's subscription.
+    """
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+
+    async def attached(self) -> None:
+        """Wait until the server has registered the subscription; AioRpcError if it refused."""
+        await self._call.initial_metadata()
+        if self._call.done():
+            await self._call.read()  # raises the call's AioRpcError (returns EOF on OK)
+
+    async def next_event(self) -> UserUpdateEvent | None:
+        """The next event; None when the server ended the stream (AioRpcError on a failed end)."""
+        message = await self._call.read()
+        return None if message is grpc.aio.EOF else UserUpdateEvent.from_proto(message)
+
+    async def events(self) -> AsyncGenerator[UserUpdateEvent, None]:
+        """The events until the server ends the stream (AioRpcError on a failed end)."""
+        while (event := await self.next_event()) is not None:
+            yield event
+
+    def cancel(self) -> None:
+        """Cancel the RPC (idempotent)."""
+        self._call.cancel()
+
+    def done(self) -> bool:
+        """Whether the RPC has ended (by the server, an error or cancel())."""
+        return bool(self._call.done())
+
 
 @dataclass(frozen=True)
 class UserPage:
@@ -266,11 +322,12 @@ class UserClient:
         page_token: str = "",
         filter: str = "",
         timeout: float | None = None,
+        request_id: str | None = None,
     ) -> UserPage:
         """One ListUsers page and the next page token ("" at the end)."""
         call = self._stub.ListUsers(
             user_pb2.ListUsersRequest(page_size=page_size, page_token=page_token, filter=filter),
-            metadata=self._metadata(token, None),
+            metadata=self._metadata(token, request_id),
             timeout=self._timeout(timeout),
         )
         users = [UserRecord.from_proto(message.user) async for message in call]
@@ -301,26 +358,33 @@ class UserClient:
                 return
             page_token = page.next_page_token
 
+    def open_updates(
+        self,
+        user_ids: Sequence[int] = (),
+        *,
+        token: str | None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> UpdateStream:
+        """Start SubscribeToUpdates for user_ids (empty = all); no deadline unless `timeout`."""
+        return UpdateStream(
+            self._stub.SubscribeToUpdates(
+                user_pb2.SubscribeToUpdatesRequest(user_ids=list(user_ids)),
+                metadata=self._metadata(token, request_id),
+                timeout=timeout,
+            )
+        )
+
     async def subscribe(
         self, user_ids: Sequence[int] = (), *, token: str | None, timeout: float | None = None
     ) -> AsyncGenerator[UserUpdateEvent, None]:
         """Events for user_ids (empty = all); no deadline unless `timeout` is given."""
-        call = self._stub.SubscribeToUpdates(
-            user_pb2.SubscribeToUpdatesRequest(user_ids=list(user_ids)),
-            metadata=self._metadata(token, None),
-            timeout=timeout,
-        )
+        stream = self.open_updates(user_ids, token=token, timeout=timeout)
         try:
-            async for message in call:
-                deleted = message.event_type == user_pb2.USER_EVENT_TYPE_DELETED
-                yield UserUpdateEvent(
-                    event_type=EVENT_NAMES.get(message.event_type, "unknown"),
-                    user_id=message.user_id,
-                    user=None if deleted else UserRecord.from_proto(message.user),
-                    occurred_at=_datetime(message.occurred_at),
-                )
+            async for event in stream.events():
+                yield event
         finally:
-            call.cancel()
+            stream.cancel()
 
     async def authenticate(
         self, email: str, password: str, *, timeout: float | None = None
