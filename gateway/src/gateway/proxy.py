@@ -18,12 +18,58 @@ class UpstreamError(Exception):
         self.detail = detail
 
 
+class ResponseBody:
+    """The backend's body as an async iterator; the connection returns to the pool at its end.
+
+    `release()` gives the connection back without reading (a retried or abandoned answer).
+    """
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self._pending: list[bytes] = []
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            pending, self._pending = self._pending, []
+            for chunk in pending:
+                yield chunk
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except (TimeoutError, aiohttp.ClientError):
+            return  # the client sees a short body; the access log shows the status sent
+        finally:
+            self._response.release()
+
+    async def buffer(self, limit: int) -> bytes | None:
+        """The whole body if it is at most limit bytes; else None, and iteration still yields all."""
+        size = sum(map(len, self._pending))
+        try:
+            while size <= limit:
+                chunk = await self._response.content.readany()
+                if not chunk:
+                    self._response.release()
+                    body, self._pending = b"".join(self._pending), []
+                    return body
+                self._pending.append(chunk)
+                size += len(chunk)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            self._response.release()
+            raise UpstreamError(502, "the backend's answer broke off") from exc
+        return None
+
+    def release(self) -> None:
+        """Give the connection back without reading the body."""
+        self._response.release()
+
+
 class Proxy:
-    """Forwards a request to base_url + path; the caller owns the session's lifetime via close()."""
+    """Forwards a request to a URL; the caller owns the session's lifetime via close()."""
 
     def __init__(self, *, pool_size: int = 200) -> None:
         connector = aiohttp.TCPConnector(limit=pool_size, keepalive_timeout=30)
-        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        self._session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+        )
 
     async def forward(
         self,
@@ -33,8 +79,8 @@ class Proxy:
         body: bytes | None,
         *,
         timeout_seconds: float,
-    ) -> tuple[int, list[tuple[str, str]], AsyncIterator[bytes]]:
-        """Status, cleaned response headers and a body iterator (closes the upstream at its end)."""
+    ) -> tuple[int, list[tuple[str, str]], ResponseBody]:
+        """Status, cleaned response headers and the body (Content-Length kept: bytes unchanged)."""
         try:
             response = await self._session.request(
                 method,
@@ -48,22 +94,11 @@ class Proxy:
             raise UpstreamError(504, "the backend did not answer in time") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamError(502, "the backend could not be reached") from exc
-        response_headers = [
-            (k, v)
-            for k, v in strip_hop_by_hop(list(response.headers.items()))
-            if k.lower() != "content-length"
-        ]
-
-        async def body_chunks() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in response.content.iter_any():
-                    yield chunk
-            except (TimeoutError, aiohttp.ClientError):
-                return
-            finally:
-                response.release()
-
-        return response.status, response_headers, body_chunks()
+        return (
+            response.status,
+            strip_hop_by_hop(list(response.headers.items())),
+            ResponseBody(response),
+        )
 
     async def close(self) -> None:
         """Close the shared session and its pool."""

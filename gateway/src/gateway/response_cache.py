@@ -119,13 +119,21 @@ class ResponseCache:
         raw = await self._client.get(key)
         return CachedResponse.loads(raw) if raw is not None else None
 
-    async def put(self, key: str, scope: str, response: CachedResponse, ttl_seconds: float) -> None:
-        """Store with a TTL and remember the key under its scope."""
+    async def put(
+        self,
+        key: str,
+        scope: str,
+        response: CachedResponse,
+        ttl_seconds: float,
+        tags: Iterable[str] = (),
+    ) -> None:
+        """Store with a TTL and remember the key under its scope and each tag (evict_scope(tag))."""
         ttl_ms = max(1, int(ttl_seconds * 1000))
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.set(key, response.dumps(), px=ttl_ms)
-            pipe.sadd(self._index(scope), key)
-            pipe.pexpire(self._index(scope), ttl_ms * 2)
+            for index in (scope, *tags):
+                pipe.sadd(self._index(index), key)
+                pipe.pexpire(self._index(index), ttl_ms * 2)
             await pipe.execute()
 
     async def evict_scope(self, scope: str) -> int:

@@ -37,6 +37,8 @@ class Route(BaseModel):
     timeout_seconds: float = Field(default=5.0, gt=0)
     retries: int = Field(default=0, ge=0, le=5)
     cache_ttl_seconds: float = Field(default=0, ge=0)
+    # Removed from the path before it goes upstream ("/api" maps /api/orders/1 to /orders/1).
+    strip_prefix: str = ""
 
     @field_validator("path")
     @classmethod

@@ -75,4 +75,16 @@ def test_unknown_keys_and_duplicate_names_are_refused() -> None:
 
 def test_shipped_route_file_loads() -> None:
     table = load_routes(Path(DEFAULT_ROUTES_FILE))
-    assert {r.name for r in table.routes} == {"users", "orders", "payments"}
+    assert {r.backend for r in table.routes} == {"user-service", "order-service", "payment-service"}
+    # Every public path of shop_devstack.client matches a route.
+    for method, path in [
+        ("GET", "/api/users/7"),
+        ("GET", "/api/users/updates"),
+        ("POST", "/api/users"),
+        ("POST", "/api/orders"),
+        ("GET", "/api/orders/abc"),
+        ("POST", "/api/orders/abc/cancel"),
+        ("GET", "/api/payments"),
+        ("PUT", "/api/payments/admin/provider"),
+    ]:
+        assert isinstance(table.match(method, path), RouteMatch), (method, path)

@@ -1,0 +1,196 @@
+"""The request pipeline as pure ASGI: route → auth → rate limit → cache → upstream → reply.
+
+Paths the route table does not know fall through to the FastAPI app (its own endpoints, and
+its 404). Transcoded routes run their pipeline here too and then call the FastAPI app, where
+the transcoding router answers with the principal in `scope["state"]`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import Counter
+from shop_common.auth import Principal
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.access import ForbiddenError, UnauthorizedError, authorize
+from gateway.caching import CacheStep
+from gateway.headers import upstream_request_headers
+from gateway.proxy import UpstreamError
+from gateway.ratelimit import RateLimiterUnavailableError
+from gateway.replies import Reply, header_value, send_problem, send_reply
+from gateway.routes import MethodNotAllowed, NoRoute, RouteMatch
+from gateway.state import Runtime, RuntimeHolder
+from gateway.transcoded import call_app
+from gateway.upstream import ServiceUnavailableError
+
+RATE_LIMITED = Counter(
+    "gateway_rate_limit_rejections_total",
+    "Requests refused by the rate limit, by route.",
+    ["route"],
+)
+_CONDITIONAL = frozenset({"if-none-match", "if-modified-since"})
+
+
+@dataclass(frozen=True, slots=True)
+class RouteLabel:
+    """Stands in scope["route"] so metrics and logs label by the gateway route's pattern."""
+
+    path_format: str
+
+
+def _identity(principal: Principal | None, scope: Scope) -> str:
+    if principal is not None:
+        return f"user:{principal.subject}"
+    client = scope.get("client")
+    return f"ip:{client[0] if client else 'unknown'}"
+
+
+class GatewayPipeline:
+    """ASGI middleware in front of the FastAPI router."""
+
+    def __init__(self, app: ASGIApp, *, holder: RuntimeHolder) -> None:
+        self.app = app
+        self.holder = holder
+        self._labels: dict[str, RouteLabel] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        runtime = self.holder.runtime
+        if scope["type"] != "http" or runtime is None:
+            await self.app(scope, receive, send)
+            return
+        found = runtime.routes.match(scope["method"], scope["path"])
+        if isinstance(found, NoRoute):
+            await self.app(scope, receive, send)
+            return
+        if isinstance(found, MethodNotAllowed):
+            allow = ", ".join(found.allowed)
+            await send_problem(scope, receive, send, 405, headers={"Allow": allow})
+            return
+        route = found.route
+        label = self._labels.get(route.path)
+        if label is None:
+            label = self._labels[route.path] = RouteLabel(route.path)
+        scope["route"] = label
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        try:
+            principal = authorize(route, header_value(headers, "authorization"), runtime.verifier)
+        except UnauthorizedError as exc:
+            challenge = {"WWW-Authenticate": exc.www_authenticate}
+            await send_problem(scope, receive, send, 401, exc.reason, headers=challenge)
+            return
+        except ForbiddenError as exc:
+            await send_problem(scope, receive, send, 403, str(exc))
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        limit_headers: list[tuple[str, str]] = []
+        if route.rate_limit is not None:
+            try:
+                decision = await runtime.limiter.check(
+                    _identity(principal, scope), route.name, route.rate_limit
+                )
+            except RateLimiterUnavailableError:
+                await send_problem(
+                    scope,
+                    receive,
+                    send,
+                    503,
+                    "the rate limiter is unavailable",
+                    headers={"Retry-After": "1"},
+                )
+                return
+            limit_headers = list(decision.headers().items())
+            if not decision.allowed:
+                RATE_LIMITED.labels(route.name).inc()
+                await send_problem(
+                    scope, receive, send, 429, "rate limit exceeded", extra=limit_headers
+                )
+                return
+        try:
+            reply = await self._reply(runtime, found, principal, headers, scope, receive, send)
+        except ServiceUnavailableError as exc:
+            retry_after = {"Retry-After": str(exc.retry_after_seconds)}
+            await send_problem(
+                scope, receive, send, 503, exc.detail, headers=retry_after, extra=limit_headers
+            )
+            return
+        except UpstreamError as exc:
+            await send_problem(scope, receive, send, exc.status, exc.detail, extra=limit_headers)
+            return
+        if reply is not None:
+            reply.extra.extend(limit_headers)
+            await send_reply(send, reply, head_only=scope["method"] == "HEAD")
+
+    async def _reply(
+        self,
+        runtime: Runtime,
+        match: RouteMatch,
+        principal: Principal | None,
+        headers: list[tuple[str, str]],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> Reply | None:
+        route = match.route
+        cacheable = scope["method"] == "GET" and route.cache_ttl_seconds > 0
+        if route.transcode is not None and not cacheable:
+            await call_app(self.app, scope, receive, send)  # streams straight to the client
+            return None
+        if route.transcode is not None:
+
+            async def fetch() -> Reply:
+                return await call_app(self.app, scope, receive, None)
+
+        else:
+            body = await _read_body(receive) if scope["method"] not in ("GET", "HEAD") else None
+            upstream_headers = upstream_request_headers(
+                [(k, v) for k, v in headers if not (cacheable and k.lower() in _CONDITIONAL)],
+                client_ip=(scope.get("client") or ("unknown",))[0],
+                scheme=scope.get("scheme", "http"),
+                host=header_value(headers, "host") or "",
+                request_id=scope["state"].get("request_id", ""),
+                user_id=principal.subject if principal is not None else None,
+                roles=sorted(principal.roles) if principal is not None else (),
+            )
+            raw_path = scope.get("raw_path") or scope["path"].encode()
+            path_qs = raw_path.decode("latin-1")
+            if route.strip_prefix:
+                path_qs = path_qs.removeprefix(route.strip_prefix) or "/"
+            if scope["query_string"]:
+                path_qs += "?" + scope["query_string"].decode("latin-1")
+            backend = runtime.upstreams[route.backend]
+
+            async def fetch() -> Reply:
+                answer = await backend.call(
+                    scope["method"],
+                    path_qs,
+                    upstream_headers,
+                    body,
+                    timeout_seconds=route.timeout_seconds,
+                    retries=route.retries,
+                )
+                return Reply(answer.status, answer.headers, answer.body)
+
+        if not cacheable:
+            return await fetch()
+        return await CacheStep(runtime.cache).serve(
+            match,
+            scope["path"],
+            scope["query_string"].decode("latin-1"),
+            headers,
+            principal.subject if principal is not None else None,
+            fetch,
+        )
+
+
+async def _read_body(receive: Receive) -> bytes:
+    """The request body (the body-size middleware outside has already bounded it)."""
+    parts: list[bytes] = []
+    more = True
+    while more:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        parts.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(parts)

@@ -1,0 +1,80 @@
+"""What the pipeline sends: replies buffered or streamed, and problem+json, over raw ASGI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from shop_common.web import problem_response
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from gateway.proxy import ResponseBody
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+@dataclass
+class Reply:
+    """A response on its way out: the body is bytes (buffered) or streamed from the backend."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes | ResponseBody
+    extra: list[tuple[str, str]] = field(default_factory=list)
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header (case-insensitive)."""
+        return header_value(self.headers, name)
+
+
+def header_value(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    """The first value of header name in a list of (name, value)."""
+    wanted = name.lower()
+    for key, value in headers:
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+def encode(headers: Iterable[tuple[str, str]]) -> RawHeaders:
+    """ASGI header pairs (lower-case latin-1 names)."""
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+
+
+async def send_reply(send: Send, reply: Reply, *, head_only: bool = False) -> None:
+    """Send reply; a buffered body gets its Content-Length, a streamed one is passed through."""
+    headers = encode(reply.headers) + encode(reply.extra)
+    body = reply.body
+    if isinstance(body, bytes):
+        headers = [h for h in headers if h[0] != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if head_only else body})
+        return
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    if head_only:
+        body.release()
+        await send({"type": "http.response.body", "body": b""})
+        return
+    async for chunk in body:
+        if chunk:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def send_problem(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    detail: str | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    extra: Sequence[tuple[str, str]] = (),
+) -> None:
+    """A problem+json answer (with the request id and the path as instance)."""
+    response = problem_response(Request(scope), status, detail=detail, headers=headers)
+    for name, value in extra:
+        response.headers.append(name, value)
+    await response(scope, receive, send)

@@ -1,0 +1,78 @@
+"""Response-cache eviction from the users exchange (queue gateway.user-changes).
+
+A user.updated or user.deleted event evicts what is cached for and about that user. The consumer
+runs in the background: the gateway serves while the broker is down (entries still expire by
+their TTL) and starts consuming once it connects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from aio_pika.abc import AbstractRobustConnection
+from shop_common.messaging import Consumer, DeliveryInfo, EventEnvelope, Handler, connect
+from shop_common.messaging.events import UserChanged, UserDeleted
+
+from gateway.caching import CacheStep
+
+QUEUE = "gateway.user-changes"
+EVICTING_EVENTS = frozenset({"user.updated", "user.deleted"})
+_log = structlog.get_logger(__name__)
+
+
+def eviction_handler(step: CacheStep) -> Handler:
+    """A consumer handler evicting the user's entries (a Redis error is retried by the consumer)."""
+
+    async def handle(envelope: EventEnvelope, info: DeliveryInfo) -> None:
+        if envelope.event_type not in EVICTING_EVENTS:
+            return
+        if envelope.event_type == "user.deleted":
+            user_id = envelope.payload_as(UserDeleted).user_id
+        else:
+            user_id = envelope.payload_as(UserChanged).user_id
+        evicted = await step.evict_user(user_id)
+        _log.info("cache_evicted", event=envelope.event_type, user_id=user_id, entries=evicted)
+
+    return handle
+
+
+class UserEventsListener:
+    """Connects (retrying), consumes QUEUE with the eviction handler, stops cleanly."""
+
+    def __init__(self, amqp_url: str, step: CacheStep) -> None:
+        self._url = amqp_url
+        self._step = step
+        self._task: asyncio.Task[None] | None = None
+        self._connection: AbstractRobustConnection | None = None
+        self._consumer: Consumer | None = None
+        self.started = asyncio.Event()
+
+    def start(self) -> None:
+        """Begin connecting in the background."""
+        self._task = asyncio.create_task(self._run(), name="gateway-user-events")
+        self._task.add_done_callback(_log_failure)
+
+    async def _run(self) -> None:
+        self._connection = await connect(self._url, attempts=1_000_000, name="gateway")
+        self._consumer = Consumer(self._connection, QUEUE, eviction_handler(self._step))
+        await self._consumer.start()
+        self.started.set()
+
+    async def stop(self) -> None:
+        """Stop consuming (in-flight evictions finish) and close the connection."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                await self._consumer.stop()
+        if self._connection is not None:
+            await self._connection.close()
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        _log.error("user_events_listener_failed", error=repr(task.exception()))

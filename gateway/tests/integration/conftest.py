@@ -1,0 +1,243 @@
+"""Fixtures: real backends (aiohttp on ephemeral ports), a real gateway (uvicorn in-process), keys."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+import uvicorn
+import yaml
+from aiohttp import web
+from fastapi import FastAPI
+from gateway.main import create_app
+from gateway.settings import Settings
+from shop_common.auth import SigningKey, TokenIssuer, generate_signing_key
+from shop_common.discovery import StaticRegistry
+
+ISSUER, AUDIENCE = "shop-gateway", "shop"
+
+ORDER_ROUTES: list[dict[str, Any]] = [
+    {
+        "name": "limited",
+        "path": "/api/orders/limited",
+        "methods": ["GET"],
+        "backend": "order-service",
+        "strip_prefix": "/api",
+        "auth": True,
+        "rate_limit": {"limit": 5, "window_seconds": 60, "fail": "closed"},
+    },
+    {
+        "name": "open-when-down",
+        "path": "/api/orders/lenient",
+        "methods": ["GET"],
+        "backend": "order-service",
+        "strip_prefix": "/api",
+        "auth": True,
+        "rate_limit": {"limit": 5, "window_seconds": 60, "fail": "open"},
+    },
+    {
+        "name": "cached",
+        "path": "/api/orders/cached/**",
+        "methods": ["GET"],
+        "backend": "order-service",
+        "strip_prefix": "/api",
+        "auth": False,
+        "cache_ttl_seconds": 30,
+    },
+    {
+        "name": "admin",
+        "path": "/api/orders/admin/**",
+        "methods": ["GET"],
+        "backend": "order-service",
+        "strip_prefix": "/api",
+        "roles": ["admin"],
+    },
+    {
+        "name": "orders",
+        "path": "/api/orders/**",
+        "methods": ["GET", "POST", "DELETE"],
+        "backend": "order-service",
+        "strip_prefix": "/api",
+        "auth": True,
+        "timeout_seconds": 2.0,
+        "retries": 2,
+    },
+]
+
+
+@dataclass
+class Backend:
+    """A real HTTP backend that records every request it sees."""
+
+    port: int
+    runner: web.AppRunner
+    seen: list[dict[str, Any]] = field(default_factory=list)
+    status: int = 200
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def hits(self, method: str, path: str) -> int:
+        return sum(1 for s in self.seen if s["method"] == method and s["path"] == path)
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_backend(name: str = "backend", port: int = 0) -> Backend:
+    """An aiohttp app: echoes what it received; /orders/status/{n} answers n; /orders/big streams."""
+    backend: Backend
+
+    async def echo(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        backend.seen.append(
+            {"method": request.method, "path": request.path, "headers": dict(request.headers)}
+        )
+        if request.path.startswith("/orders/status/"):
+            return web.json_response({"status": "x"}, status=int(request.path.rsplit("/", 1)[1]))
+        extra = {"Connection": "X-Back-Hop", "X-Back-Hop": "1", "X-Served-By": name}
+        if request.path.startswith("/orders/cached/nostore"):
+            extra["Cache-Control"] = "no-store"
+        return web.json_response(
+            {
+                "served_by": name,
+                "method": request.method,
+                "path": request.path,
+                "query": request.query_string,
+                "body_bytes": len(body),
+                "headers": {k.lower(): v for k, v in request.headers.items()},
+                "count": len(backend.seen),
+            },
+            status=backend.status,
+            headers=extra,
+        )
+
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app.router.add_route("*", "/{tail:.*}", echo)
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port, reuse_address=True)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    backend = Backend(bound, runner)
+    return backend
+
+
+@dataclass
+class RunningGateway:
+    """A gateway served by uvicorn on an ephemeral port."""
+
+    app: FastAPI
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+    url: str
+    registry: StaticRegistry
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, timeout=10)
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        await self.task
+
+
+async def serve(app: FastAPI, registry: StaticRegistry) -> RunningGateway:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="on", proxy_headers=False
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    async with asyncio.timeout(10):
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+    return RunningGateway(app, server, task, f"http://127.0.0.1:{port}", registry)
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> SigningKey:
+    return generate_signing_key("gw-test-1")
+
+
+@pytest.fixture(scope="session")
+def issuer(signing_key: SigningKey) -> TokenIssuer:
+    return TokenIssuer(signing_key, ISSUER, AUDIENCE)
+
+
+def routes_file(directory: Path, routes: list[dict[str, Any]]) -> Path:
+    path = directory / "routes.yaml"
+    path.write_text(yaml.safe_dump({"routes": routes}), encoding="utf-8")
+    return path
+
+
+def gateway_settings(
+    redis_url: str, redis_namespace: str, signing_key: SigningKey, routes: Path, **overrides: Any
+) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "redis_url": redis_url,
+        "rate_limit_prefix": f"{redis_namespace}rl:",
+        "cache_prefix": f"{redis_namespace}rc:",
+        "jwt_private_key": signing_key.private_pem,
+        "jwt_kid": signing_key.kid,
+        "jwt_issuer": ISSUER,
+        "jwt_audience": AUDIENCE,
+        "routes_file": routes,
+        "user_events_enabled": False,
+        "register_in_discovery": False,
+        "breaker_recovery_seconds": 0.5,
+        "log_json": True,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+StartGateway = Callable[..., Awaitable[RunningGateway]]
+
+
+@pytest_asyncio.fixture
+async def start_gateway(
+    redis_url: str, redis_namespace: str, signing_key: SigningKey, tmp_path: Path
+) -> AsyncIterator[StartGateway]:
+    """start_gateway(addresses={"order-service": "h:p,..."}, routes=[...], **settings)."""
+    running: list[RunningGateway] = []
+
+    async def start(
+        addresses: dict[str, str] | None = None,
+        routes: list[dict[str, Any]] | None = None,
+        **overrides: Any,
+    ) -> RunningGateway:
+        registry = StaticRegistry(addresses or {})
+        path = routes_file(tmp_path, routes if routes is not None else ORDER_ROUTES)
+        settings = gateway_settings(redis_url, redis_namespace, signing_key, path, **overrides)
+        gateway = await serve(create_app(settings, registry=registry), registry)
+        running.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in running:
+        await gateway.stop()
+
+
+@pytest_asyncio.fixture
+async def backend() -> AsyncIterator[Backend]:
+    started = await start_backend("a")
+    yield started
+    await started.stop()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
