@@ -12,7 +12,7 @@ import pytest
 from shop_devstack.layout import ProcessSpec
 from shop_devstack.preflight import port_is_free
 from shop_devstack.state import pid_alive
-from shop_devstack.supervisor import ChildState, StartupError, Supervisor
+from shop_devstack.supervisor import ChildState, StartupError, Supervisor, child_environment
 
 FAKE = str(Path(__file__).with_name("fake_service.py"))
 
@@ -131,3 +131,14 @@ async def test_children_die_with_the_launcher(tmp_path: Path) -> None:
     launcher.kill()
     await launcher.wait()
     await wait_for(lambda: not pid_alive(child_pid) and port_is_free(port))
+
+
+def test_the_shell_consul_address_is_not_inherited_only_the_launchers_choice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CONSUL_HTTP_ADDR", "http://127.0.0.1:1")  # set, but does not answer
+    monkeypatch.setenv("SOME_OTHER", "kept")
+    static = child_environment({"HTTP_PORT": "1"})
+    assert "CONSUL_HTTP_ADDR" not in static and static["SOME_OTHER"] == "kept"
+    consul = child_environment({"CONSUL_HTTP_ADDR": "http://127.0.0.1:8500"})
+    assert consul["CONSUL_HTTP_ADDR"] == "http://127.0.0.1:8500"

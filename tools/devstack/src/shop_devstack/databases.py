@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import asyncpg
 
 from shop_devstack.layout import ProcessSpec, StackConfig
+from shop_devstack.supervisor import child_environment
 
 
 class MigrationError(Exception):
@@ -50,7 +50,7 @@ async def migrate(process: ProcessSpec, log_file: Path, env: Mapping[str, str]) 
     with log_file.open("ab") as log:
         child = await asyncio.create_subprocess_exec(
             *process.migrate_command,
-            env={**os.environ, **env},
+            env=child_environment(env),
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,
         )

@@ -29,6 +29,7 @@ from shop_devstack.probes import is_ready
 PR_SET_PDEATHSIG = 1
 RESTART_LIMIT = 5  # crashes within RESTART_WINDOW before giving up on a process
 RESTART_WINDOW = 60.0
+NOT_INHERITED = frozenset({"CONSUL_HTTP_ADDR"})
 
 
 class ChildState(StrEnum):
@@ -50,6 +51,13 @@ def die_with_parent() -> None:
     libc_name = ctypes.util.find_library("c")
     if libc_name:
         ctypes.CDLL(libc_name, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def child_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The launcher's environment plus the process's own, minus the discovery switch: the
+    launcher decides static or Consul (CONSUL_HTTP_ADDR only when it answered), not the shell."""
+    inherited = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
+    return {**inherited, **env}
 
 
 def describe_exit(code: int) -> str:
@@ -113,7 +121,7 @@ class Supervisor:
             child.process = await asyncio.create_subprocess_exec(
                 *child.spec.command,
                 cwd=REPO_ROOT,
-                env={**os.environ, **child.spec.env},
+                env=child_environment(child.spec.env),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
