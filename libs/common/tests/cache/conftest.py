@@ -41,7 +41,7 @@ class FakeClock:
         return self.now
 
 
-@pytest_asyncio.fixture(params=["single"])
+@pytest_asyncio.fixture(params=["single", "cluster"])
 async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
     """A client and a unique namespace on a single Redis, then on the session's Redis Cluster."""
     if request.param == "single":

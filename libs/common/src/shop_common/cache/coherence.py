@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 import structlog
+from redis.asyncio.cluster import RedisCluster
 
 from shop_common.cache.redis import RedisClient
 
@@ -88,8 +89,11 @@ class CoherenceChannel:
     async def _run(self) -> None:
         backoff = 0.05
         while True:
-            pubsub = self.client.pubsub(ignore_subscribe_messages=False)
+            pubsub = None
             try:
+                if isinstance(self.client, RedisCluster):
+                    await self.client.initialize()  # its pubsub needs the slot map (idempotent)
+                pubsub = self.client.pubsub(ignore_subscribe_messages=False)
                 await pubsub.subscribe(self.channel)
                 last_seen = last_ping = time.monotonic()
                 while True:
@@ -119,7 +123,8 @@ class CoherenceChannel:
                 self._on_error("coherence")
                 _log.warning("cache_coherence_lost", channel=self.channel, error=repr(exc))
             finally:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)

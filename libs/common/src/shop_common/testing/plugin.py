@@ -9,7 +9,9 @@ that need the service skip with that same line.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
+import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
@@ -26,6 +28,7 @@ from shop_common.testing.isolation import (
     drop_database,
     unique_name,
 )
+from shop_common.testing.redis_cluster import LocalRedisCluster, RedisClusterError
 
 _containers = infra.Containers()
 _endpoints: dict[str, infra.Endpoint | str] = {}
@@ -114,6 +117,36 @@ async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.from_url(redis_url)
     yield client
     await client.aclose()
+
+
+# --- Redis Cluster ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalRedisCluster | None]:
+    """A local Redis Cluster (3 primaries, 1 replica each) for the session.
+
+    None when REDIS_CLUSTER_URL names an existing cluster (then nodes cannot be killed).
+    """
+    if os.environ.get("REDIS_CLUSTER_URL"):
+        yield None
+        return
+    cluster = LocalRedisCluster()
+    try:
+        cluster.start()
+    except RedisClusterError as exc:
+        if infra.infra_required():
+            pytest.exit(f"REQUIRE_INFRA=1: {exc}", returncode=3)
+        pytest.skip(str(exc))
+    atexit.register(cluster.stop)  # also on an interrupted session
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(redis_cluster: LocalRedisCluster | None) -> str:
+    """The URL of one node of the Redis Cluster under test (REDIS_CLUSTER_URL or local)."""
+    return os.environ.get("REDIS_CLUSTER_URL") or (redis_cluster.url if redis_cluster else "")
 
 
 # --- RabbitMQ ---------------------------------------------------------------------------
