@@ -77,6 +77,11 @@ class SimulatedProvider:
         return self._faults
 
     @property
+    def charged_keys(self) -> frozenset[UUID]:
+        """The idempotency keys (order ids) of the charges accepted so far."""
+        return frozenset(self._charges)
+
+    @property
     def charge_count(self) -> int:
         """Distinct charges accepted so far."""
         return len(self._charges)

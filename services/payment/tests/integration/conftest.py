@@ -1,0 +1,220 @@
+"""Fixtures: the payment app started in-process (its real lifespan) on a fresh database and vhost.
+
+`start_app(**overrides)` builds `create_app(settings)`, runs its lifespan (migrations, broker,
+consumer, relay) and returns an httpx client over ASGI; every app started is stopped at the end.
+`broker` publishes order events and `payment_results` collects what the app publishes on the
+`payments` exchange (through the queue `order.payment-results`, which nothing else drains here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+import pytest
+import pytest_asyncio
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from fastapi import FastAPI
+from payment_service.main import create_app
+from payment_service.provider.simulated import SimulatedProvider
+from payment_service.runtime import PaymentRuntime
+from payment_service.settings import Settings
+from shop_common.auth import SigningKey, TokenIssuer, generate_signing_key
+from shop_common.messaging import (
+    EventEnvelope,
+    OrderCancelled,
+    OrderCreated,
+    OrderItem,
+    Publisher,
+    connect,
+    new_event,
+)
+
+ISSUER = "shop-gateway"
+AUDIENCE = "shop"
+RESULTS_QUEUE = "order.payment-results"
+FAST_TIERS = (100, 200, 400)
+
+
+async def until(check: Callable[[], Awaitable[bool]], seconds: float = 20) -> None:
+    """Poll check until it holds; fail when the deadline passes."""
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached before the deadline"
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def eventually() -> Callable[..., Awaitable[None]]:
+    """The `until` poller (test modules cannot import conftest under importlib mode)."""
+    return until
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> SigningKey:
+    return generate_signing_key("payment-test-kid")
+
+
+@pytest.fixture(scope="session")
+def issuer(signing_key: SigningKey) -> TokenIssuer:
+    return TokenIssuer(signing_key, ISSUER, AUDIENCE)
+
+
+@pytest.fixture
+def admin_token(issuer: TokenIssuer) -> str:
+    return issuer.issue("1", ["admin"])
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def as_user(issuer: TokenIssuer) -> Callable[[int], dict[str, str]]:
+    """Authorization headers of a plain user."""
+    return lambda user_id: bearer(issuer.issue(str(user_id), ["user"]))
+
+
+@pytest.fixture
+def as_admin(admin_token: str) -> dict[str, str]:
+    return bearer(admin_token)
+
+
+def make_settings(
+    database_url: str, amqp_url: str, signing_key: SigningKey, **overrides: Any
+) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "amqp_url": amqp_url,
+        "jwt_public_keys": {signing_key.kid: signing_key.public_pem},
+        "jwt_issuer": ISSUER,
+        "jwt_audience": AUDIENCE,
+        "retry_delays_ms": FAST_TIERS,
+        "consumer_max_attempts": 30,
+        "outbox_poll_interval_seconds": 0.2,
+        "broker_metrics_interval_seconds": 0.2,
+        "breaker_recovery_seconds": 0.2,
+        "provider_latency_ms": 0,
+        "provider_decline_above": Decimal("500.00"),
+        "http_port": 0,
+    }
+    return Settings(**{**values, **overrides})
+
+
+@dataclass
+class PaymentApp:
+    """One started app and what tests reach into."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+    stack: contextlib.AsyncExitStack
+
+    @property
+    def runtime(self) -> PaymentRuntime:
+        runtime = self.app.state.runtime
+        assert isinstance(runtime, PaymentRuntime)
+        return runtime
+
+    @property
+    def provider(self) -> SimulatedProvider:
+        provider = self.runtime.simulated
+        assert provider is not None
+        return provider
+
+    async def stop(self) -> None:
+        await self.stack.aclose()
+
+
+StartApp = Callable[..., Awaitable[PaymentApp]]
+
+
+@pytest_asyncio.fixture
+async def start_app(
+    database_url: str, amqp_vhost_url: str, signing_key: SigningKey
+) -> AsyncIterator[StartApp]:
+    started: list[PaymentApp] = []
+
+    async def start(**overrides: Any) -> PaymentApp:
+        app = create_app(make_settings(database_url, amqp_vhost_url, signing_key, **overrides))
+        stack = contextlib.AsyncExitStack()
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        transport = httpx.ASGITransport(app=app)
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(transport=transport, base_url="http://payment")
+        )
+        running = PaymentApp(app, client, stack)
+        started.append(running)
+        return running
+
+    yield start
+    for running in reversed(started):
+        await running.stop()
+
+
+@pytest_asyncio.fixture
+async def payment_app(start_app: StartApp) -> PaymentApp:
+    return await start_app()
+
+
+@dataclass
+class Broker:
+    """The test's side of the vhost: publishes order events, collects payment results."""
+
+    connection: AbstractRobustConnection
+    publisher: Publisher
+    results: list[EventEnvelope] = field(default_factory=list)
+
+    async def publish(self, envelope: EventEnvelope) -> None:
+        await self.publisher.publish("orders", envelope)
+
+    async def order_created(self, total: str = "20.50", user_id: int = 7) -> OrderCreated:
+        event = OrderCreated(
+            order_id=uuid4(),
+            user_id=user_id,
+            items=[OrderItem(sku="SKU-1", quantity=1, unit_price=Decimal(total))],
+            total=Decimal(total),
+            currency="EUR",
+        )
+        await self.publish(new_event("order.created", event, correlation_id=str(event.order_id)))
+        return event
+
+    async def order_cancelled(self, order_id: UUID, user_id: int = 7) -> None:
+        event = OrderCancelled(order_id=order_id, user_id=user_id, refund_required=True)
+        await self.publish(new_event("order.cancelled", event, correlation_id=str(order_id)))
+
+    def results_for(self, order_id: UUID) -> list[EventEnvelope]:
+        return [e for e in self.results if e.payload.get("order_id") == str(order_id)]
+
+    async def result(self, order_id: UUID, event_type: str, seconds: float = 20) -> EventEnvelope:
+        """The first result of that type for the order, waiting up to seconds."""
+
+        async def arrived() -> bool:
+            return any(e.event_type == event_type for e in self.results_for(order_id))
+
+        await until(arrived, seconds)
+        return next(e for e in self.results_for(order_id) if e.event_type == event_type)
+
+
+@pytest_asyncio.fixture
+async def broker(payment_app: PaymentApp, amqp_vhost_url: str) -> AsyncIterator[Broker]:
+    """Needs the app first: its start declares the topology this consumes from."""
+    connection = await connect(amqp_vhost_url)
+    tap = Broker(connection, Publisher(connection))
+    channel = await connection.channel()
+    queue = await channel.declare_queue(RESULTS_QUEUE, passive=True)
+
+    async def collect(message: AbstractIncomingMessage) -> None:
+        tap.results.append(EventEnvelope.from_json(message.body))
+        await message.ack()
+
+    await queue.consume(collect)
+    yield tap
+    await channel.close()
+    await connection.close()
