@@ -30,7 +30,7 @@ from gateway.routes import RouteTable, load_routes
 from gateway.settings import Settings
 from gateway.state import Runtime, RuntimeHolder
 from gateway.token_api import router as token_router
-from gateway.transcoding_mount import mount_transcoding
+from gateway.transcoding import build_users_router, user_service_breaker
 from gateway.upstream import Backend, Upstreams
 from gateway.user_events import UserEventsListener
 
@@ -143,5 +143,18 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.add_middleware(GatewayPipeline, holder=holder)
     instrument_app(app, checks=readiness_checks(holder), max_body_bytes=settings.max_body_bytes)
     app.include_router(token_router)
-    mount_transcoding(app)
+    user_breaker = user_service_breaker(
+        config=BreakerConfig(
+            consecutive_failures=settings.service_breaker_failures,
+            failure_rate_threshold=None,
+            recovery_timeout=settings.breaker_recovery_seconds,
+        )
+    )
+    app.include_router(
+        build_users_router(
+            lambda: holder.get().users,
+            breaker=user_breaker,
+            timeout_seconds=settings.user_call_timeout_seconds,
+        )
+    )
     return app

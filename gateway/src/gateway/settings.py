@@ -37,6 +37,7 @@ class Settings(ServiceSettings):
     instance_breaker_failures: int = Field(default=3, gt=0)
     service_breaker_failures: int = Field(default=10, gt=0)
     breaker_recovery_seconds: float = Field(default=5.0, gt=0)
+    user_call_timeout_seconds: float = Field(default=2.0, gt=0)
     retry_initial_backoff_seconds: float = Field(default=0.02, ge=0)
     user_events_enabled: bool = True
     register_in_discovery: bool = True

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs
 
 import grpc
 import structlog
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 from shop_common.web import ProblemError, problem_responses
 
@@ -86,7 +86,7 @@ router = APIRouter(tags=["auth"])
         }
     },
 )
-async def issue_token(request: Request) -> TokenResponse:
+async def issue_token(request: Request, response: Response) -> TokenResponse:
     """OAuth2 password grant: the user service checks the password, the gateway signs."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != FORM_MEDIA_TYPE:
@@ -115,6 +115,7 @@ async def issue_token(request: Request) -> TokenResponse:
             503, detail="the user service is unavailable", headers={"Retry-After": "1"}
         ) from exc
     token = runtime.issuer.issue(str(user.id), list(user.roles))
+    response.headers["Cache-Control"] = "no-store"  # RFC 6749 §5.1
     return TokenResponse(access_token=token, expires_in=runtime.issuer.ttl_seconds)
 
 
