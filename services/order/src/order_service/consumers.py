@@ -1,4 +1,8 @@
-"""Handler of `order.payment-results`: payment.* events move the order (once, via the inbox)."""
+"""Handlers of the order service's queues.
+
+`order.payment-results`: payment.* events move the order (once, via the inbox).
+`order.user-changes`: user.* events evict the cached user (idempotent, so no inbox).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,14 @@ from shop_common.messaging.events import (
     PaymentFailed,
     PaymentRefunded,
     PaymentSucceeded,
+    UserChanged,
+    UserDeleted,
 )
 from shop_common.messaging.outcomes import DeliveryInfo, Handler, PermanentError
 
 from order_service.domain.order import OrderStatus
 from order_service.service_layer.orders import OrderService
+from order_service.user_lookup import UserLookup
 
 log = get_logger(__name__)
 
@@ -46,6 +53,30 @@ def payment_results_handler(service: OrderService) -> Handler:
             event_type=envelope.event_type,
             attempt=delivery.attempt,
             effect=done,
+        )
+
+    return handle
+
+
+def user_changes_handler(lookup: UserLookup) -> Handler:
+    """Evict the user named by user.created/updated/deleted (created clears a cached "not found")."""
+
+    async def handle(envelope: EventEnvelope, delivery: DeliveryInfo) -> None:
+        try:
+            if envelope.event_type in ("user.created", "user.updated"):
+                user_id = envelope.payload_as(UserChanged).user_id
+            elif envelope.event_type == "user.deleted":
+                user_id = envelope.payload_as(UserDeleted).user_id
+            else:
+                raise PermanentError(f"unexpected event type {envelope.event_type}")
+        except ValidationError as exc:
+            raise PermanentError(f"invalid {envelope.event_type} payload: {exc}") from exc
+        await lookup.evict(user_id)
+        log.info(
+            "cached user evicted",
+            event_id=str(envelope.event_id),
+            event_type=envelope.event_type,
+            user_id=user_id,
         )
 
     return handle

@@ -2,19 +2,67 @@
 
 from __future__ import annotations
 
-from shop_common.settings import ServiceSettings
+from pydantic import Field, model_validator
+from shop_common.messaging.topology import DEFAULT_RETRY_DELAYS_MS
+from shop_common.settings import PLACEHOLDER_SECRETS, ServiceSettings
+
+DEV_PAGE_TOKEN_SECRET = "dev-only-order-page-token-secret"
 
 
 class Settings(ServiceSettings):
-    """The order service's settings: HTTP address, user lookup, saga timeout."""
+    """The order service's settings: HTTP address, user lookup, saga timeout, messaging."""
 
     service_name: str = "order-service"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/orders"
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=5, ge=0)
     host: str = "127.0.0.1"
     http_port: int = 8001
-    user_service_addresses: str = "127.0.0.1:50051,127.0.0.1:50052"
-    # A PENDING order with no payment result after this long is failed and compensated.
-    saga_timeout_seconds: float = 300.0
-    saga_sweep_interval_seconds: float = 5.0
-    user_cache_ttl_seconds: float = 300.0
+    max_body_bytes: int = Field(default=65_536, ge=1)
     apply_migrations_on_start: bool = True
+
+    # User lookup (gRPC, round robin over the list) behind breaker, retry, deadline and cache.
+    user_service_addresses: str = "127.0.0.1:50051,127.0.0.1:50052"
+    user_lookup_deadline_seconds: float = Field(default=1.5, gt=0)
+    user_lookup_attempt_timeout_seconds: float = Field(default=0.5, gt=0)
+    user_lookup_attempts: int = Field(default=2, ge=1)
+    user_breaker_failures: int = Field(default=5, ge=1)
+    user_breaker_recovery_seconds: float = Field(default=10.0, gt=0)
+    user_cache_ttl_seconds: float = Field(default=300.0, gt=0)
+    user_cache_negative_ttl_seconds: float = Field(default=10.0, gt=0)
+    user_cache_l1_ttl_seconds: float = Field(default=30.0, gt=0)
+    user_cache_l1_size: int = Field(default=10_000, ge=1)
+    # Redis keys and the coherence channel of the user cache live under this prefix.
+    user_cache_namespace: str = Field(default="order-service:users", pattern=r"^[^{}]+$")
+    redis_max_connections: int = Field(default=50, ge=1)
+    redis_timeout_seconds: float = Field(default=0.5, gt=0)
+    # Retry-After (seconds) when the user service cannot answer and the breaker gives no hint.
+    user_unavailable_retry_after_seconds: int = Field(default=2, ge=1)
+
+    # A PENDING order with no payment result after this long is failed and compensated.
+    saga_timeout_seconds: float = Field(default=300.0, gt=0)
+    saga_sweep_interval_seconds: float = Field(default=5.0, gt=0)
+
+    consumer_prefetch: int = Field(default=64, ge=1)
+    consumer_concurrency: int = Field(default=32, ge=1)
+    consumer_max_attempts: int = Field(default=5, ge=1)
+    # Delay tiers of the work queues (JSON list in the environment, e.g. RETRY_DELAYS_MS=[100,200]).
+    # Every process declaring the queues must agree: RabbitMQ refuses a re-declare with another TTL.
+    retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_DELAYS_MS
+    outbox_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    broker_metrics_interval_seconds: float = Field(default=15.0, gt=0)
+    shutdown_grace_seconds: float = Field(default=10.0, gt=0)
+
+    # Signs the opaque page tokens of GET /orders (a tampered token is a 400, not a scan).
+    page_token_secret: str = DEV_PAGE_TOKEN_SECRET
+    page_size_default: int = Field(default=20, ge=1)
+    page_size_max: int = Field(default=100, ge=1)
+
+    @model_validator(mode="after")
+    def _refuse_dev_page_secret_in_production(self) -> Settings:
+        if self.environment == "production" and (
+            self.page_token_secret in PLACEHOLDER_SECRETS
+            or self.page_token_secret == DEV_PAGE_TOKEN_SECRET
+        ):
+            raise ValueError("PAGE_TOKEN_SECRET must be set in production")
+        return self

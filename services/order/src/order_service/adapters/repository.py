@@ -10,6 +10,8 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from order_service.domain.listing import Cursor, OrderFilter
+from order_service.domain.money import in_minor_units
 from order_service.domain.order import Order, OrderLine, OrderStatus
 
 _SELECT = (
@@ -23,12 +25,15 @@ class ConcurrentUpdateError(Exception):
 
 
 def _to_order(row: Any, lines: list[OrderLine]) -> Order:
+    currency = row.currency
     return Order(
         id=row.id,
         user_id=row.user_id,
-        lines=tuple(lines),
-        currency=row.currency,
-        total=Decimal(row.total),
+        lines=tuple(
+            OrderLine(x.sku, x.quantity, in_minor_units(x.unit_price, currency)) for x in lines
+        ),
+        currency=currency,
+        total=in_minor_units(Decimal(row.total), currency),
         status=OrderStatus(row.status),
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -143,3 +148,51 @@ class OrderRepository:
             {"cutoff": cutoff, "limit": limit},
         )
         return [r.id for r in rows]
+
+    async def list_page(
+        self, order_filter: OrderFilter, after: Cursor | None, limit: int
+    ) -> list[Order]:
+        """Up to limit orders matching the filter, newest first, strictly after the cursor."""
+        where: list[str] = []
+        params: dict[str, Any] = {"limit": limit}
+        if order_filter.user_id is not None:
+            where.append("user_id = :user_id")
+            params["user_id"] = order_filter.user_id
+        if order_filter.status is not None:
+            where.append("status = :status")
+            params["status"] = order_filter.status.value
+        if order_filter.created_from is not None:
+            where.append("created_at >= :created_from")
+            params["created_from"] = order_filter.created_from
+        if order_filter.created_to is not None:
+            where.append("created_at < :created_to")
+            params["created_to"] = order_filter.created_to
+        if after is not None:
+            where.append("(created_at, id) < (:after_t, :after_id)")
+            params["after_t"] = after.created_at
+            params["after_id"] = after.order_id
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = (
+            await self._session.execute(
+                text(f"{_SELECT}{clause} ORDER BY created_at DESC, id DESC LIMIT :limit"), params
+            )
+        ).all()
+        lines = await self._lines_of([r.id for r in rows])
+        return [_to_order(r, lines.get(r.id, [])) for r in rows]
+
+    async def _lines_of(self, order_ids: list[UUID]) -> dict[UUID, list[OrderLine]]:
+        if not order_ids:
+            return {}
+        rows = await self._session.execute(
+            text(
+                "SELECT order_id, sku, quantity, unit_price FROM order_lines"
+                " WHERE order_id = ANY(:ids) ORDER BY order_id, line_no"
+            ),
+            {"ids": order_ids},
+        )
+        found: dict[UUID, list[OrderLine]] = {}
+        for r in rows:
+            found.setdefault(r.order_id, []).append(
+                OrderLine(r.sku, r.quantity, Decimal(r.unit_price))
+            )
+        return found

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, PlainSerializer
 
 from order_service.domain.money import CURRENCY_EXPONENTS
 from order_service.domain.order import MAX_LINES, Order, OrderLine, OrderStatus
@@ -73,6 +73,19 @@ class OrderCreate(BaseModel):
         return [OrderLine(i.sku, i.quantity, i.unit_price) for i in self.items]
 
 
+ORDER_EXAMPLE: dict[str, JsonValue] = {
+    "id": "0b7e3f5c-6a0e-4a59-9a53-2f8f3b1a7c11",
+    "user_id": 42,
+    "status": "PENDING",
+    "items": [{"sku": "SKU-1", "quantity": 2, "unit_price": "10.25"}],
+    "currency": "EUR",
+    "total": "20.50",
+    "failure_reason": None,
+    "created_at": "2026-11-25T16:00:00Z",
+    "updated_at": "2026-11-25T16:00:00Z",
+}
+
+
 class OrderItemPublic(BaseModel):
     """One line as returned."""
 
@@ -83,6 +96,8 @@ class OrderItemPublic(BaseModel):
 
 class OrderPublic(BaseModel):
     """An order as returned to its owner or an admin."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ORDER_EXAMPLE]})
 
     id: UUID
     user_id: int
@@ -111,3 +126,16 @@ class OrderPublic(BaseModel):
             created_at=order.created_at,
             updated_at=order.updated_at,
         )
+
+
+class OrderPage(BaseModel):
+    """One page of GET /orders, newest first; pass next_page_token to get the next one."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [ORDER_EXAMPLE], "next_page_token": None}]}
+    )
+
+    items: list[OrderPublic]
+    next_page_token: str | None = Field(
+        description="Opaque; absent (null) on the last page. Valid only with the same filters."
+    )

@@ -49,3 +49,9 @@ def check_amount(amount: Decimal, currency: str) -> Decimal:
     if quantised != amount:
         raise MoneyError(f"amount {amount} has more than {exponent} decimal places for {currency}")
     return quantised
+
+
+def in_minor_units(amount: Decimal, currency: str) -> Decimal:
+    """The amount written with exactly the currency's decimals (the database keeps 4)."""
+    exponent = CURRENCY_EXPONENTS.get(currency, 4)
+    return amount.quantize(Decimal(1).scaleb(-exponent))

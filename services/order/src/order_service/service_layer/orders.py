@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel
@@ -18,9 +19,11 @@ from shop_common.messaging.events import (
 )
 from shop_common.messaging.inbox import claim_once
 from shop_common.messaging.outbox import add_to_outbox
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from order_service.adapters.repository import OrderRepository
+from order_service.domain.listing import Cursor, OrderFilter
 from order_service.domain.order import (
     EVENT_OF_STATUS,
     TRANSITIONS,
@@ -94,6 +97,23 @@ class OrderService:
         """Create the order (or return the one made with this key); True when newly created."""
         total = order_total(lines, currency)
         digest = request_hash(lines, currency)
+        try:
+            return await self._create_once(user_id, lines, currency, total, digest, idempotency_key)
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            # A concurrent request with the same key committed first: answer with its order.
+            return await self._create_once(user_id, lines, currency, total, digest, idempotency_key)
+
+    async def _create_once(
+        self,
+        user_id: int,
+        lines: list[OrderLine],
+        currency: str,
+        total: Decimal,
+        digest: str,
+        idempotency_key: str | None,
+    ) -> tuple[Order, bool]:
         async with self._sessions.begin() as session:
             repo = OrderRepository(session)
             if idempotency_key is not None:
@@ -123,6 +143,17 @@ class OrderService:
         if order is None or (order.user_id != user_id and not is_admin):
             raise OrderNotFoundError(str(order_id))
         return order
+
+    async def list_page(
+        self, order_filter: OrderFilter, after: Cursor | None, limit: int
+    ) -> tuple[list[Order], Cursor | None]:
+        """One page, newest first, and the cursor of the next page (None at the end)."""
+        async with self._sessions() as session:
+            orders = await OrderRepository(session).list_page(order_filter, after, limit + 1)
+        if len(orders) <= limit:
+            return orders, None
+        last = orders[limit - 1]
+        return orders[:limit], Cursor(last.created_at, last.id)
 
     async def cancel(self, order_id: UUID, *, user_id: int, is_admin: bool) -> Order:
         """Cancel; a paid order goes to CANCELLED_REFUND_PENDING and the payment service refunds."""

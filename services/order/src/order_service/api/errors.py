@@ -1,0 +1,137 @@
+"""Domain and lookup errors → problem+json (the only place that knows their HTTP statuses)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from shop_common.logging import get_logger
+from shop_common.web import problem_response
+from sqlalchemy import exc as sa
+from starlette.responses import Response
+
+from order_service.adapters.repository import ConcurrentUpdateError
+from order_service.domain.listing import InvalidPageTokenError
+from order_service.domain.order import IllegalTransitionError, InvalidOrderError
+from order_service.service_layer.orders import IdempotencyConflictError, OrderNotFoundError
+from order_service.user_lookup import (
+    UnknownUserError,
+    UserAccessDeniedError,
+    UserServiceUnavailableError,
+)
+
+PROBLEM_BASE = "https://shop.example/problems/"
+log = get_logger(__name__)
+
+
+async def _illegal_transition(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, IllegalTransitionError)
+    return problem_response(
+        request,
+        409,
+        detail=str(exc),
+        type=PROBLEM_BASE + "illegal-transition",
+        extensions={"current_status": exc.current.value, "target_status": exc.target.value},
+    )
+
+
+async def _concurrent_update(request: Request, exc: Exception) -> Response:
+    return problem_response(
+        request,
+        409,
+        detail="the order changed while this request ran; read it again and retry",
+        type=PROBLEM_BASE + "concurrent-update",
+    )
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    # Another user's order is indistinguishable from a missing one (no existence leak).
+    return problem_response(
+        request, 404, detail="no such order", type=PROBLEM_BASE + "order-not-found"
+    )
+
+
+async def _idempotency_conflict(request: Request, exc: Exception) -> Response:
+    return problem_response(
+        request,
+        422,
+        detail="this Idempotency-Key was used with a different request body",
+        type=PROBLEM_BASE + "idempotency-key-reused",
+    )
+
+
+async def _invalid_order(request: Request, exc: Exception) -> Response:
+    return problem_response(request, 422, detail=str(exc), type=PROBLEM_BASE + "invalid-order")
+
+
+async def _invalid_page_token(request: Request, exc: Exception) -> Response:
+    return problem_response(request, 400, detail=str(exc), type=PROBLEM_BASE + "invalid-page-token")
+
+
+async def _unknown_user(request: Request, exc: Exception) -> Response:
+    return problem_response(
+        request,
+        422,
+        detail="the calling user does not exist (deleted after the token was issued)",
+        type=PROBLEM_BASE + "unknown-user",
+    )
+
+
+async def _user_access_denied(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UserAccessDeniedError)
+    return problem_response(request, exc.status, detail=exc.reason)
+
+
+async def _user_service_unavailable(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UserServiceUnavailableError)
+    return problem_response(
+        request,
+        503,
+        detail=exc.reason,
+        type=PROBLEM_BASE + "user-service-unavailable",
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
+def _is_outage(exc: Exception) -> bool:
+    if isinstance(exc, sa.OperationalError | sa.InterfaceError | sa.TimeoutError):
+        return True
+    return isinstance(exc, sa.DBAPIError) and exc.connection_invalidated
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    if not _is_outage(exc):
+        log.error("database error", path=request.url.path, exc_info=exc)
+        return problem_response(request, 500)
+    log.warning("database unavailable", path=request.url.path, error=repr(exc))
+    return problem_response(
+        request,
+        503,
+        detail="the order database is unavailable",
+        type=PROBLEM_BASE + "database-unavailable",
+        headers={"Retry-After": "2"},
+    )
+
+
+async def _connection_refused(request: Request, exc: Exception) -> Response:
+    log.warning("dependency unreachable", path=request.url.path, error=repr(exc))
+    return problem_response(
+        request,
+        503,
+        detail="a dependency of the order service is unreachable",
+        headers={"Retry-After": "2"},
+    )
+
+
+def install_order_errors(app: FastAPI) -> None:
+    """Register the handlers (after shop_common.web's, which answer everything else)."""
+    app.add_exception_handler(IllegalTransitionError, _illegal_transition)
+    app.add_exception_handler(ConcurrentUpdateError, _concurrent_update)
+    app.add_exception_handler(OrderNotFoundError, _not_found)
+    app.add_exception_handler(IdempotencyConflictError, _idempotency_conflict)
+    app.add_exception_handler(InvalidOrderError, _invalid_order)
+    app.add_exception_handler(InvalidPageTokenError, _invalid_page_token)
+    app.add_exception_handler(UnknownUserError, _unknown_user)
+    app.add_exception_handler(UserAccessDeniedError, _user_access_denied)
+    app.add_exception_handler(UserServiceUnavailableError, _user_service_unavailable)
+    app.add_exception_handler(sa.DBAPIError, _database_error)
+    app.add_exception_handler(sa.TimeoutError, _database_error)
+    app.add_exception_handler(ConnectionError, _connection_refused)

@@ -1,0 +1,200 @@
+"""Fixtures: the order app in process (lifespan run) against real PostgreSQL, RabbitMQ and Redis,
+and a real user service (its gRPC server, as services/user's tests start it) on an ephemeral port."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+from order_service.bootstrap import OrderRuntime
+from order_service.main import create_app
+from order_service.settings import Settings
+from shop_common.auth import SigningKey, TokenIssuer, generate_signing_key
+from shop_common.clients.user import UserClient, UserRecord
+from user_service.server import UserServer, create_server
+from user_service.settings import Settings as UserSettings
+
+ISSUER = "shop-gateway"
+AUDIENCE = "shop"
+ADMIN_ID = "1000000"
+ITEMS = [{"sku": "SKU-1", "quantity": 2, "unit_price": "10.25"}]
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> SigningKey:
+    return generate_signing_key("order-test-kid")
+
+
+@pytest.fixture(scope="session")
+def issuer(signing_key: SigningKey) -> TokenIssuer:
+    return TokenIssuer(signing_key, ISSUER, AUDIENCE)
+
+
+@pytest.fixture
+def admin_token(issuer: TokenIssuer) -> str:
+    return issuer.issue(ADMIN_ID, ["admin"])
+
+
+class UserService:
+    """A real user server that a test can stop and start again on the same port."""
+
+    def __init__(self, settings: UserSettings) -> None:
+        self.settings = settings
+        self.port = 0
+        self.server: UserServer | None = None
+
+    async def start(self) -> None:
+        self.server, self.port = await create_server(self.settings, f"127.0.0.1:{self.port}")
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop(grace=0.2)
+            self.server = None
+
+
+@pytest_asyncio.fixture
+async def user_service(
+    make_database: Callable[[str], str], amqp_vhost_url: str, signing_key: SigningKey
+) -> AsyncIterator[UserService]:
+    """The user service with its outbox relay publishing user.* to the test's vhost."""
+    service = UserService(
+        UserSettings(
+            database_url=make_database("users"),
+            amqp_url=amqp_vhost_url,
+            outbox_relay_enabled=True,
+            jwt_public_keys={signing_key.kid: signing_key.public_pem},
+            jwt_issuer=ISSUER,
+            jwt_audience=AUDIENCE,
+            health_check_interval=0.5,
+            grace_period=1.0,
+            db_pool_size=2,
+            db_max_overflow=2,
+            db_read_pool_size=2,
+        )
+    )
+    await service.start()
+    yield service
+    await service.stop()
+
+
+@pytest.fixture
+def order_settings(
+    make_database: Callable[[str], str],
+    amqp_vhost_url: str,
+    redis_url: str,
+    redis_namespace: str,
+    signing_key: SigningKey,
+    user_service: UserService,
+) -> Callable[..., Settings]:
+    """Settings of an order app wired to this test's database, vhost, Redis prefix and user server."""
+    database_url = make_database("orders")
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": database_url,
+            "amqp_url": amqp_vhost_url,
+            "redis_url": redis_url,
+            "user_cache_namespace": f"{redis_namespace}order-users",
+            "user_service_addresses": f"127.0.0.1:{user_service.port}",
+            "jwt_public_keys": {signing_key.kid: signing_key.public_pem},
+            "jwt_issuer": ISSUER,
+            "jwt_audience": AUDIENCE,
+            "database_pool_size": 3,
+            "database_max_overflow": 2,
+            "user_breaker_failures": 2,
+            "user_breaker_recovery_seconds": 0.5,
+            "outbox_poll_interval_seconds": 0.2,
+            "broker_metrics_interval_seconds": 0.5,
+            "page_token_secret": "test-page-token-secret",
+            **overrides,
+        }
+        return Settings(**values)
+
+    return make
+
+
+@dataclass
+class RunningApp:
+    """An order app whose lifespan is running, with an HTTP client over ASGI."""
+
+    app: FastAPI
+    http: httpx.AsyncClient
+
+    @property
+    def runtime(self) -> OrderRuntime:
+        runtime: OrderRuntime = self.app.state.runtime
+        return runtime
+
+
+StartApp = Callable[..., Awaitable[RunningApp]]
+
+
+@pytest_asyncio.fixture
+async def start_app(order_settings: Callable[..., Settings]) -> AsyncIterator[StartApp]:
+    """Factory: start an order app with settings overrides; every app is stopped afterwards."""
+    stack: list[tuple[Any, httpx.AsyncClient]] = []
+
+    async def start(**overrides: Any) -> RunningApp:
+        app = create_app(order_settings(**overrides))
+        lifespan = app.router.lifespan_context(app)
+        await lifespan.__aenter__()
+        http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://order.test"
+        )
+        stack.append((lifespan, http))
+        return RunningApp(app, http)
+
+    yield start
+    for lifespan, http in reversed(stack):
+        await http.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+@pytest_asyncio.fixture
+async def running(start_app: StartApp) -> RunningApp:
+    return await start_app()
+
+
+@pytest_asyncio.fixture
+async def user_client(user_service: UserService) -> AsyncIterator[UserClient]:
+    client = UserClient([f"127.0.0.1:{user_service.port}"], default_timeout=10)
+    yield client
+    await client.close()
+
+
+Shopper = Callable[..., Awaitable[tuple[UserRecord, str]]]
+
+
+@pytest.fixture
+def shopper(user_client: UserClient, admin_token: str, issuer: TokenIssuer) -> Shopper:
+    """Factory: a new user in the user service and a token for it."""
+
+    async def make(name: str = "Grace") -> tuple[UserRecord, str]:
+        email = f"{uuid.uuid4().hex[:12]}@example.com"
+        user = await user_client.create_user(email, name, "correct horse", token=admin_token)
+        return user, issuer.issue(str(user.id), ["user"])
+
+    return make
+
+
+def bearer(token: str, **headers: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **headers}
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[bool]], *, timeout: float = 20.0, what: str = "condition"
+) -> None:
+    """Poll probe until true, failing after timeout (a deadline, not a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not await probe():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
