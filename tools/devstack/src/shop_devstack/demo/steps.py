@@ -64,8 +64,8 @@ STEPS: list[Step[DemoContext]] = [
     ),
     Step(
         "Stop one user-service instance",
-        "client-side load balancing, outlier ejection, circuit breaker",
-        "With one instance down, calls move to the other; the dead instance's breaker opens.",
+        "client-side load balancing (gRPC round_robin), circuit breaker",
+        "With one instance down, every call goes to the other; no call fails, so the breakers stay closed.",
         steps_orders.user_instance_down,
     ),
     Step(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -87,7 +88,7 @@ async def provider_outage(ctx: DemoContext, observe: Observe) -> None:
 
 
 async def user_instance_down(ctx: DemoContext, observe: Observe) -> None:
-    """One user-service instance stops: calls move to the other; its breaker opens."""
+    """One user-service instance stops: every call moves to the other; the breakers stay closed."""
     if not ctx.system.controllable:
         observe("this system is not run by our launcher: cannot stop an instance")
         expect(False, "needs the local launcher (make up)")
@@ -104,13 +105,19 @@ async def user_instance_down(ctx: DemoContext, observe: Observe) -> None:
         )
         expect(statuses.count(200) == 20, f"not every call moved to user-2: {statuses}")
         metrics = check(await ctx.client.http.get("/metrics"), 200).text
-        breaker = [
-            line
-            for line in metrics.splitlines()
-            if "breaker" in line and "user" in line and not line.startswith("#")
-        ]
-        for line in breaker[:4]:
-            observe(f"gateway metric: {line}")
+        states = breaker_states(metrics)
+        for name, state in sorted(states.items()):
+            observe(f"gateway breaker {name}: {state}")
+        user_breakers = {n: st for n, st in states.items() if "user" in n}
+        expect(bool(user_breakers), "the gateway exposes no user-service breaker state")
+        expect(
+            all(st == "closed" for st in user_breakers.values()),
+            f"a user-service breaker is not closed although every call succeeded: {user_breakers}",
+        )
+        observe(
+            "no call failed, so the breaker stays closed: gRPC's round_robin policy dropped the "
+            "dead instance's subchannel and sent every call to user-2"
+        )
     finally:
         await ctx.system.ctl("start", "user-1")
         observe("user-1 started again")
@@ -120,3 +127,13 @@ async def user_instance_down(ctx: DemoContext, observe: Observe) -> None:
         20,
         "calls did not succeed after user-1 came back",
     )
+
+
+def breaker_states(metrics: str) -> dict[str, str]:
+    """{breaker name: current state} from circuit_breaker_state{name=...,state=...} 1.0 lines."""
+    states: dict[str, str] = {}
+    for match in re.finditer(
+        r'^circuit_breaker_state\{name="([^"]+)",state="([^"]+)"\} 1\.0$', metrics, re.MULTILINE
+    ):
+        states[match.group(1)] = match.group(2)
+    return states
