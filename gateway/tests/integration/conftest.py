@@ -184,11 +184,11 @@ def routes_file(directory: Path, routes: list[dict[str, Any]]) -> Path:
 
 
 def gateway_settings(
-    redis_url: str, redis_namespace: str, signing_key: SigningKey, routes: Path, **overrides: Any
+    redis: str, redis_namespace: str, signing_key: SigningKey, routes: Path, **overrides: Any
 ) -> Settings:
     values: dict[str, Any] = {
         "environment": "test",
-        "redis_url": redis_url,
+        "redis_url": redis,
         "rate_limit_prefix": f"{redis_namespace}rl:",
         "cache_prefix": f"{redis_namespace}rc:",
         "jwt_private_key": signing_key.private_pem,
