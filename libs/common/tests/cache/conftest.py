@@ -41,24 +41,34 @@ class FakeClock:
         return self.now
 
 
-@pytest_asyncio.fixture(params=["single", "cluster"])
-async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
-    """A client and a unique namespace on a single Redis, then on the session's Redis Cluster."""
-    if request.param == "single":
-        url = request.getfixturevalue("redis_url")
-        namespace = request.getfixturevalue("redis_namespace").rstrip(":")
-        client: RedisClient = aioredis.from_url(url)
-    else:
-        url = request.getfixturevalue("redis_cluster_url")
-        namespace = request.getfixturevalue("redis_namespace").rstrip(":")
-        client = RedisCluster.from_url(url)
-    found = Target(request.param, url, client, namespace)
+async def _open(kind: str, request: pytest.FixtureRequest) -> AsyncIterator[Target]:
+    url = request.getfixturevalue("redis_cluster_url" if kind == "cluster" else "redis_url")
+    namespace = request.getfixturevalue("redis_namespace").rstrip(":")
+    client: RedisClient = (
+        RedisCluster.from_url(url) if kind == "cluster" else aioredis.from_url(url)
+    )
+    found = Target(kind, url, client, namespace)
     yield found
-    if request.param == "cluster":
+    if kind == "cluster":  # redis_namespace cleans the single Redis only
         await RedisCache(client, namespace).delete_pattern("*")
+        await client.delete(*[f"{namespace}:{suffix}" for suffix in ("c:calls", "c:go")])
     for extra in found.extra_clients:
         await extra.aclose()
     await client.aclose()
+
+
+@pytest_asyncio.fixture(params=["single", "cluster"])
+async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
+    """A client and a unique namespace on a single Redis, then on the session's Redis Cluster."""
+    async for found in _open(request.param, request):
+        yield found
+
+
+@pytest_asyncio.fixture
+async def cluster_target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
+    """The same on the Redis Cluster only (tests of cluster behaviour)."""
+    async for found in _open("cluster", request):
+        yield found
 
 
 MakeCache = Callable[..., MultiLevelCache]

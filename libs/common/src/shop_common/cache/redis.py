@@ -172,7 +172,8 @@ class RedisCache:
             async def fetch() -> list[Any]:
                 pipe = self.client.pipeline(transaction=False)
                 for group in groups:
-                    pipe.mget([self.key(k) for k in group])
+                    # pipe.mget is refused in cluster pipelines; one slot's MGET is safe.
+                    pipe.execute_command("MGET", *[self.key(k) for k in group])
                 replies = await pipe.execute()
                 return [raw for reply in replies for raw in reply]
 
