@@ -1,6 +1,7 @@
 """Caches: in-process LRU, Redis (single or Cluster), multi-level with coherence, patterns."""
 
 from shop_common.cache.base import MISS, NEGATIVE
+from shop_common.cache.levels import LayeredCache
 from shop_common.cache.memory import MemoryCache
 from shop_common.cache.multilevel import MultiLevelCache
 from shop_common.cache.redis import RedisCache, RedisClient, is_redis_outage, redis_breaker
@@ -16,6 +17,7 @@ __all__ = (
     "MISS",
     "NEGATIVE",
     "JsonSerializer",
+    "LayeredCache",
     "MemoryCache",
     "MsgpackSerializer",
     "MultiLevelCache",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
+from shop_common.cache.base import MISS
 from shop_common.cache.redis import RedisCache
 
 __all__ = ["RedisLoadLock", "SingleFlight"]
@@ -87,6 +89,36 @@ class RedisLoadLock:
             lambda: self.cache.client.set(name, token, nx=True, px=self.ttl_ms)
         )
         return token if got else None
+
+    async def acquire_or_wait(
+        self, key: str, wait: float, on_wait: Callable[[], None] = lambda: None
+    ) -> tuple[str | None, Any, float | None]:
+        """(token, MISS, None) when this caller should load; (None, value, ttl) when another did.
+
+        Polls the value while another process holds the lock, for at most `wait` seconds, then
+        returns (None, MISS, None): load without the lock rather than fail. Redis errors raise.
+        """
+        deadline = time.monotonic() + wait
+        pause, waited = 0.005, False
+        while True:
+            token = await self.acquire(key)
+            if token is not None:
+                # Double-check: the previous holder may have stored the value just now.
+                value, remaining = await self.cache.lookup_with_ttl(key)
+                if value is MISS:
+                    return token, MISS, None
+                await self.release(key, token)
+                return None, value, remaining
+            if not waited:
+                waited = True
+                on_wait()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
+            value, remaining = await self.cache.lookup_with_ttl(key)
+            if value is not MISS:
+                return None, value, remaining
+            if time.monotonic() >= deadline:
+                return None, MISS, None
 
     async def held(self, key: str) -> bool:
         """Whether anyone holds key's lock."""

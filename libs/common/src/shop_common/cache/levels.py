@@ -1,0 +1,168 @@
+"""Two cache levels kept together: in-process L1, Redis L2, pub/sub coherence between L1s.
+
+Redis trouble never reaches the caller: reads fall back to L1, writes to L1; errors are
+counted and logged, and the RedisCache's breaker stops calls while Redis is down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Self
+
+import structlog
+
+from shop_common.cache.base import MISS, NEGATIVE
+from shop_common.cache.coherence import CoherenceChannel
+from shop_common.cache.memory import MemoryCache
+from shop_common.cache.metrics import CACHE_ERRORS, CACHE_HITS, CACHE_MISSES
+from shop_common.cache.redis import RedisCache, RedisClient
+
+__all__ = ["LayeredCache"]
+
+_log = structlog.get_logger(__name__)
+
+
+class LayeredCache:
+    """Read-through L1 → L2 with backfill at L2's remaining TTL; writes and deletes hit both.
+
+    Staleness bound across instances: the pub/sub delivery time while the invalidation
+    connection is up (milliseconds); a lost connection is noticed within 2 x ping_interval and
+    flushes L1; the L1 TTL caps staleness whatever happens.
+    """
+
+    def __init__(
+        self,
+        l1: MemoryCache,
+        l2: RedisCache,
+        coherence_channel: str | None = None,
+        redis: RedisClient | None = None,
+        *,
+        name: str | None = None,
+        ping_interval: float = 1.0,
+    ) -> None:
+        self.l1 = l1
+        self.l2 = l2
+        self.name = name or l2.namespace
+        self.coherence = (
+            CoherenceChannel(
+                redis or l2.client,
+                coherence_channel,
+                on_keys=self._evict_l1,
+                on_flush=l1.clear,
+                on_error=self._error,
+                ping_interval=ping_interval,
+            )
+            if coherence_channel
+            else None
+        )
+        n = self.name
+        self._m_hit1, self._m_hit2 = CACHE_HITS.labels(n, "l1"), CACHE_HITS.labels(n, "l2")
+        self._m_miss1, self._m_miss2 = CACHE_MISSES.labels(n, "l1"), CACHE_MISSES.labels(n, "l2")
+
+    # ----- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the coherence subscriber (returns once subscribed, or after 5 s if Redis is down)."""
+        if self.coherence is not None:
+            await self.coherence.start()
+
+    async def close(self) -> None:
+        """Stop the coherence subscriber."""
+        if self.coherence is not None:
+            await self.coherence.close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ----- helpers -------------------------------------------------------------------------
+    def _error(self, operation: str, exc: BaseException | None = None) -> None:
+        CACHE_ERRORS.labels(self.name, operation).inc()
+        if exc is not None:
+            _log.warning("cache_backend_error", cache=self.name, op=operation, error=repr(exc))
+
+    def _evict_l1(self, keys: list[str]) -> None:
+        for key in keys:
+            self.l1.delete(key)
+
+    def _l1_ttl(self, ttl: float | None) -> float | None:
+        limits = [t for t in (ttl, self.l1.default_ttl) if t is not None]
+        return min(limits) if limits else None
+
+    async def _l2_lookup(self, key: str) -> tuple[Any, float | None]:
+        try:
+            return await self.l2.lookup_with_ttl(key)
+        except Exception as exc:
+            self._error("get", exc)
+            return MISS, None
+
+    async def _publish(self, keys: Iterable[str]) -> None:
+        if self.coherence is not None:
+            try:
+                await self.coherence.publish_keys(keys)
+            except Exception as exc:
+                self._error("publish", exc)
+
+    def _backfill(self, key: str, value: Any, remaining: float | None) -> None:
+        self.l1.set(key, value, self._l1_ttl(remaining))
+
+    # ----- reads ---------------------------------------------------------------------------
+    async def lookup(self, key: str) -> Any:
+        """The value, NEGATIVE or MISS, reading L1 then L2 (and backfilling L1)."""
+        value = self.l1.lookup(key)
+        if value is not MISS:
+            self._m_hit1.inc()
+            return value
+        self._m_miss1.inc()
+        value, remaining = await self._l2_lookup(key)
+        if value is MISS:
+            self._m_miss2.inc()
+            return MISS
+        self._m_hit2.inc()
+        self._backfill(key, value, remaining)
+        return value
+
+    async def get(self, key: str, default: Any = None) -> Any:
+        """The cached value, or default on a miss or a cached "not found"."""
+        value = await self.lookup(key)
+        return default if value is MISS or value is NEGATIVE else value
+
+    # ----- writes --------------------------------------------------------------------------
+    async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        """Write to L2 then L1 and evict key from every other instance's L1."""
+        try:
+            await self.l2.set(key, value, ttl)
+        except Exception as exc:
+            if not isinstance(exc, TypeError | ValueError):
+                self._error("set", exc)
+            else:
+                raise
+        self.l1.set(key, value, self._l1_ttl(ttl if ttl is not None else self.l2.default_ttl))
+        await self._publish([key])
+
+    async def delete(self, *keys: str) -> None:
+        """Delete from L2 and L1 here and in every other instance's L1."""
+        for key in keys:
+            self.l1.delete(key)
+        try:
+            await self.l2.delete(*keys)
+        except Exception as exc:
+            self._error("delete", exc)
+        await self._publish(keys)
+
+    async def invalidate_pattern(self, pattern: str) -> int:
+        """Delete every L2 key matching a glob (SCAN on every primary) and flush all L1s."""
+        self.l1.clear()
+        deleted = 0
+        try:
+            deleted = await self.l2.delete_pattern(pattern)
+        except Exception as exc:
+            self._error("delete_pattern", exc)
+        if self.coherence is not None:
+            try:
+                await self.coherence.publish_flush()
+            except Exception as exc:
+                self._error("publish", exc)
+        return deleted
