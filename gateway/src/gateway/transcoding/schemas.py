@@ -68,7 +68,11 @@ class UserUpdate(BaseModel):
     """PATCH /api/users/{id} body: the keys present become the update mask."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"name": "Ada King"}, {"roles": ["admin"]}]}
+        extra="forbid",
+        json_schema_extra={
+            "minProperties": 1,
+            "examples": [{"name": "Ada King"}, {"roles": ["admin"]}],
+        },
     )
 
     # `X | SkipJsonSchema[None] = None`: absent means "not in the mask"; null is refused below.

@@ -44,6 +44,7 @@ def add_updates_route(
 
     @router.get(
         "/updates",
+        status_code=200,
         summary="Stream user changes as Server-Sent Events",
         description=(
             "Transcodes the server-streaming `SubscribeToUpdates` RPC. The response starts once "
