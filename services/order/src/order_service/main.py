@@ -27,8 +27,9 @@ log = get_logger(__name__)
 DESCRIPTION = """Orders and their payment saga.
 
 Every endpoint needs `Authorization: Bearer <RS256 JWT>` issued by the gateway. Errors are
-RFC 9457 `application/problem+json`. The gateway forwards `/api/orders/**` here; the same
-routes also answer under `/api` so it may forward the path with or without its prefix.
+RFC 9457 `application/problem+json`. The gateway forwards `/api/orders/**` here with the
+`/api` prefix stripped (routes.yaml `strip_prefix`); `Location` headers honour an
+`X-Forwarded-Prefix` the proxy sends.
 """
 
 
@@ -76,9 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app, checks={"database": database, "broker": broker}, max_body_bytes=settings.max_body_bytes
     )
     install_order_errors(app)
-    router = orders_router(caller_dependency(bearer_principal(verifier)))
-    app.include_router(router)
-    app.include_router(router, prefix="/api", include_in_schema=False)
+    app.include_router(orders_router(caller_dependency(bearer_principal(verifier))))
     return app
 
 

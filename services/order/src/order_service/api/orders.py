@@ -10,7 +10,13 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import AwareDatetime
 from shop_common.web import ProblemError, problem_responses
 
-from order_service.api.deps import Caller, CallerDependency, RuntimeDep, request_id
+from order_service.api.deps import (
+    Caller,
+    CallerDependency,
+    RuntimeDep,
+    forwarded_prefix,
+    request_id,
+)
 from order_service.api.schemas import OrderCreate, OrderPage, OrderPublic
 from order_service.domain.listing import OrderFilter
 from order_service.domain.order import OrderStatus
@@ -72,7 +78,7 @@ def orders_router(caller: CallerDependency) -> APIRouter:
         order, created = await runtime.service.create(
             who.user_id, body.lines(), body.currency, idempotency_key
         )
-        response.headers["Location"] = f"{request.url.path.rstrip('/')}/{order.id}"
+        response.headers["Location"] = f"{forwarded_prefix(request)}/orders/{order.id}"
         if not created:
             response.headers["Idempotent-Replayed"] = "true"
         return OrderPublic.of(order)
