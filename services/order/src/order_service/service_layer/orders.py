@@ -180,7 +180,17 @@ class OrderService:
                 return False
             repo = OrderRepository(session)
             order = await repo.get(order_id, for_update=True)
-            if order is None or target not in _allowed(order.status):
+            if order is None:
+                return False
+            if target not in _allowed(order.status):
+                if target is OrderStatus.PAID and order.status in _NO_LONGER_CHARGEABLE:
+                    # Saga compensation for a charge that landed after the order stopped waiting
+                    # (timed out or cancelled while PENDING): ask the payment service to refund.
+                    refund = OrderCancelled(
+                        order_id=order.id, user_id=order.user_id, refund_required=True
+                    )
+                    await _emit(session, "order.cancelled", refund, order.id, envelope)
+                    return True
                 return False
             moved = order.transition(target, at=datetime.now(UTC), reason=reason)
             await repo.save_transition(order, moved)
@@ -210,6 +220,10 @@ class OrderService:
                     order.id,
                 )
         return len(ids)
+
+
+# A charge reported for an order in one of these states must be given back.
+_NO_LONGER_CHARGEABLE = frozenset({OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELLED})
 
 
 def _allowed(status: OrderStatus) -> frozenset[OrderStatus]:
