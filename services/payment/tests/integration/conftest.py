@@ -108,6 +108,12 @@ def make_settings(
     return Settings(**{**values, **overrides})
 
 
+@pytest.fixture
+def make_settings_fn() -> Callable[..., Settings]:
+    """make_settings, for test modules (they cannot import conftest under importlib mode)."""
+    return make_settings
+
+
 @dataclass
 class PaymentApp:
     """One started app and what tests reach into."""
