@@ -1,7 +1,7 @@
 """Handlers of the order service's queues.
 
 `order.payment-results`: payment.* events move the order (once, via the inbox).
-`order.user-changes`: user.* events evict the cached user (idempotent, so no inbox).
+`order.user-changes`: user.updated/deleted evict the cached user (idempotent, so no inbox).
 """
 
 from __future__ import annotations
@@ -59,11 +59,17 @@ def payment_results_handler(service: OrderService) -> Handler:
 
 
 def user_changes_handler(lookup: UserLookup) -> Handler:
-    """Evict the user named by user.created/updated/deleted (created clears a cached "not found")."""
+    """Evict the user named by user.updated/user.deleted; user.created has nothing cached.
+
+    (A new user's id was never handed out before, so no "not found" can be cached for it.)
+    """
 
     async def handle(envelope: EventEnvelope, delivery: DeliveryInfo) -> None:
         try:
-            if envelope.event_type in ("user.created", "user.updated"):
+            if envelope.event_type == "user.created":
+                envelope.payload_as(UserChanged)
+                return
+            if envelope.event_type == "user.updated":
                 user_id = envelope.payload_as(UserChanged).user_id
             elif envelope.event_type == "user.deleted":
                 user_id = envelope.payload_as(UserDeleted).user_id
