@@ -1,9 +1,12 @@
 """Caches: in-process LRU, Redis (single or Cluster), multi-level with coherence, patterns."""
 
 from shop_common.cache.base import MISS, NEGATIVE
+from shop_common.cache.decorators import CacheAside, cached, key_for
+from shop_common.cache.invalidation import CacheInvalidator, InvalidationError
 from shop_common.cache.levels import LayeredCache
 from shop_common.cache.memory import MemoryCache
 from shop_common.cache.multilevel import MultiLevelCache
+from shop_common.cache.patterns import RefreshAhead, WriteThrough
 from shop_common.cache.redis import RedisCache, RedisClient, is_redis_outage, redis_breaker
 from shop_common.cache.serializers import (
     JsonSerializer,
@@ -12,10 +15,14 @@ from shop_common.cache.serializers import (
     Serializer,
 )
 from shop_common.cache.stampede import RedisLoadLock, SingleFlight
+from shop_common.cache.writebehind import WriteBehind, WriteBehindError
 
 __all__ = (
     "MISS",
     "NEGATIVE",
+    "CacheAside",
+    "CacheInvalidator",
+    "InvalidationError",
     "JsonSerializer",
     "LayeredCache",
     "MemoryCache",
@@ -25,8 +32,14 @@ __all__ = (
     "RedisCache",
     "RedisClient",
     "RedisLoadLock",
+    "RefreshAhead",
     "Serializer",
     "SingleFlight",
+    "WriteBehind",
+    "WriteBehindError",
+    "WriteThrough",
+    "cached",
     "is_redis_outage",
+    "key_for",
     "redis_breaker",
 )

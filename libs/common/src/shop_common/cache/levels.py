@@ -16,6 +16,7 @@ from shop_common.cache.coherence import CoherenceChannel
 from shop_common.cache.memory import MemoryCache
 from shop_common.cache.metrics import CACHE_ERRORS, CACHE_HITS, CACHE_MISSES
 from shop_common.cache.redis import RedisCache, RedisClient
+from shop_common.resilience import CircuitOpenError
 
 __all__ = ["LayeredCache"]
 
@@ -49,7 +50,7 @@ class LayeredCache:
                 coherence_channel,
                 on_keys=self._evict_l1,
                 on_flush=l1.clear,
-                on_error=self._error,
+                on_error=self.count_error,
                 ping_interval=ping_interval,
             )
             if coherence_channel
@@ -78,9 +79,10 @@ class LayeredCache:
         await self.close()
 
     # ----- helpers -------------------------------------------------------------------------
-    def _error(self, operation: str, exc: BaseException | None = None) -> None:
+    def count_error(self, operation: str, exc: BaseException | None = None) -> None:
+        """Count (and log) a backend error that was kept from the caller."""
         CACHE_ERRORS.labels(self.name, operation).inc()
-        if exc is not None:
+        if exc is not None and not isinstance(exc, CircuitOpenError):  # open: counted only
             _log.warning("cache_backend_error", cache=self.name, op=operation, error=repr(exc))
 
     def _evict_l1(self, keys: list[str]) -> None:
@@ -95,7 +97,7 @@ class LayeredCache:
         try:
             return await self.l2.lookup_with_ttl(key)
         except Exception as exc:
-            self._error("get", exc)
+            self.count_error("get", exc)
             return MISS, None
 
     async def _publish(self, keys: Iterable[str]) -> None:
@@ -103,7 +105,7 @@ class LayeredCache:
             try:
                 await self.coherence.publish_keys(keys)
             except Exception as exc:
-                self._error("publish", exc)
+                self.count_error("publish", exc)
 
     def _backfill(self, key: str, value: Any, remaining: float | None) -> None:
         self.l1.set(key, value, self._l1_ttl(remaining))
@@ -136,7 +138,7 @@ class LayeredCache:
             await self.l2.set(key, value, ttl)
         except Exception as exc:
             if not isinstance(exc, TypeError | ValueError):
-                self._error("set", exc)
+                self.count_error("set", exc)
             else:
                 raise
         self.l1.set(key, value, self._l1_ttl(ttl if ttl is not None else self.l2.default_ttl))
@@ -149,7 +151,7 @@ class LayeredCache:
         try:
             await self.l2.delete(*keys)
         except Exception as exc:
-            self._error("delete", exc)
+            self.count_error("delete", exc)
         await self._publish(keys)
 
     async def invalidate_pattern(self, pattern: str) -> int:
@@ -159,10 +161,10 @@ class LayeredCache:
         try:
             deleted = await self.l2.delete_pattern(pattern)
         except Exception as exc:
-            self._error("delete_pattern", exc)
+            self.count_error("delete_pattern", exc)
         if self.coherence is not None:
             try:
                 await self.coherence.publish_flush()
             except Exception as exc:
-                self._error("publish", exc)
+                self.count_error("publish", exc)
         return deleted

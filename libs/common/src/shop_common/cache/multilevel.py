@@ -107,7 +107,7 @@ class MultiLevelCache(LayeredCache):
             try:
                 token = await self.lock.acquire(key)
             except Exception as exc:  # Redis down: refresh this instance anyway
-                self._error("lock", exc)
+                self.count_error("lock", exc)
                 token = None
             else:
                 if token is None:
@@ -128,7 +128,7 @@ class MultiLevelCache(LayeredCache):
             try:
                 await self.refresh(key, loader, ttl, negative_ttl)
             except Exception as exc:
-                self._error("refresh", exc)
+                self.count_error("refresh", exc)
 
         task = asyncio.create_task(run())
         self._background.add(task)
@@ -169,7 +169,7 @@ class MultiLevelCache(LayeredCache):
                 key, self.lock_wait, self._m_wait_redis.inc
             )
         except Exception as exc:  # Redis down: load without the lock (single-flight still holds)
-            self._error("lock", exc)
+            self.count_error("lock", exc)
             token, value = None, MISS
         if value is not MISS:
             self._backfill(key, value, remaining)
@@ -181,7 +181,7 @@ class MultiLevelCache(LayeredCache):
                 try:
                     await self.lock.release(key, token)
                 except Exception as exc:
-                    self._error("unlock", exc)
+                    self.count_error("unlock", exc)
             raise
         return await self._store_loaded(key, loaded, ttl, negative_ttl, token)
 
@@ -202,7 +202,7 @@ class MultiLevelCache(LayeredCache):
             else:
                 await self.l2.set(key, value, ttl)
         except Exception as exc:
-            self._error("set", exc)
+            self.count_error("set", exc)
         self.l1.set(key, value, self._l1_ttl(ttl if ttl is not None else self.l2.default_ttl))
         await self._publish([key])
         return value

@@ -1,0 +1,145 @@
+"""Write-behind: the cache takes the write now, the source of truth gets it in batches later."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from shop_common.cache.levels import LayeredCache
+from shop_common.cache.metrics import CACHE_ERRORS, CACHE_WRITE_BEHIND_DEPTH
+
+__all__ = ["WriteBehind", "WriteBehindError"]
+
+_log = structlog.get_logger(__name__)
+Batch = list[tuple[str, Any]]
+
+
+class WriteBehindError(RuntimeError):
+    """stop() ran out of time with writes still unflushed (they are kept in `pending`)."""
+
+
+class WriteBehind:
+    """Coalesce writes per key and flush them to `store(batch)` by batch size or interval.
+
+    Order: a batch holds the keys in the order of their latest write; a batch that fails is
+    retried as it is (with backoff) before any later write is sent, so no write is lost or
+    overtaken. The queue is bounded: `write` waits (backpressure) while `max_pending` distinct
+    keys are queued. Queue depth is the `cache_write_behind_depth` gauge.
+    """
+
+    def __init__(
+        self,
+        store: Callable[[Batch], Awaitable[None]],
+        cache: LayeredCache | None = None,
+        *,
+        name: str = "write-behind",
+        batch_size: int = 100,
+        flush_interval: float = 1.0,
+        max_pending: int = 10_000,
+        retry_initial: float = 0.05,
+        retry_max: float = 2.0,
+    ) -> None:
+        if batch_size < 1 or max_pending < batch_size or flush_interval <= 0:
+            raise ValueError("need batch_size >= 1, max_pending >= batch_size, flush_interval > 0")
+        self.store = store
+        self.cache = cache
+        self.name = name
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.max_pending = max_pending
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.pending: OrderedDict[str, Any] = OrderedDict()
+        self.in_flight: Batch = []
+        self.flushed = 0
+        self._changed = asyncio.Condition()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._m_depth = CACHE_WRITE_BEHIND_DEPTH.labels(name)
+        self._m_errors = CACHE_ERRORS.labels(name, "write_behind_flush")
+
+    @property
+    def depth(self) -> int:
+        """Writes not yet confirmed by the store (queued + in the batch being flushed)."""
+        return len(self.pending) + len(self.in_flight)
+
+    def start(self) -> None:
+        """Start the flusher task."""
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name=f"write-behind:{self.name}")
+
+    async def write(self, key: str, value: Any, ttl: float | None = None) -> None:
+        """Cache value now and queue it for the store (waits while the queue is full)."""
+        if self._stopping:
+            raise WriteBehindError(f"{self.name} is stopping; write refused")
+        if self.cache is not None:
+            await self.cache.set(key, value, ttl)
+        async with self._changed:
+            await self._changed.wait_for(
+                lambda: key in self.pending or len(self.pending) < self.max_pending
+            )
+            self.pending[key] = value
+            self.pending.move_to_end(key)
+            self._m_depth.set(self.depth)
+            if len(self.pending) >= self.batch_size:
+                self._changed.notify_all()
+
+    async def stop(self, grace: float | None = 30.0) -> None:
+        """Flush everything queued, then stop; WriteBehindError if the store stays down."""
+        task = self._task
+        if task is None:
+            return
+        self._stopping = True
+        async with self._changed:
+            self._changed.notify_all()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise WriteBehindError(f"{self.name}: {self.depth} writes not flushed") from None
+        finally:
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            async with self._changed:
+                deadline = time.monotonic() + self.flush_interval
+                while not self._stopping and len(self.pending) < self.batch_size:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), left)
+                if not self.pending:
+                    if self._stopping:
+                        return
+                    continue
+                size = min(self.batch_size, len(self.pending))
+                self.in_flight = [self.pending.popitem(last=False) for _ in range(size)]
+                self._changed.notify_all()  # room for writers
+            await self._flush_in_flight()
+
+    async def _flush_in_flight(self) -> None:
+        pause = self.retry_initial
+        while True:
+            try:
+                await self.store(list(self.in_flight))
+            except Exception as exc:
+                self._m_errors.inc()
+                _log.warning("write_behind_flush_failed", name=self.name, error=repr(exc))
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, self.retry_max)
+                continue
+            self.flushed += len(self.in_flight)
+            self.in_flight = []
+            self._m_depth.set(self.depth)
+            return

@@ -1,0 +1,143 @@
+"""Write-behind: coalescing, batch/interval flush, order and no loss through store failures."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from prometheus_client import REGISTRY
+from shop_common.cache import WriteBehind, WriteBehindError
+from shop_common.testing.isolation import unique_name
+
+from .conftest import MakeCache
+
+Batch = list[tuple[str, object]]
+
+
+class FlakyStore:
+    """The source of truth as the test sees it: every batch it accepted, in order."""
+
+    def __init__(self) -> None:
+        self.batches: list[Batch] = []
+        self.failing = False
+        self.attempts = 0
+        self.state: dict[str, object] = {}
+
+    async def __call__(self, batch: Batch) -> None:
+        self.attempts += 1
+        if self.failing:
+            raise ConnectionError("store down")
+        self.batches.append(batch)
+        self.state.update(batch)
+
+    @property
+    def writes(self) -> Batch:
+        return [item for batch in self.batches for item in batch]
+
+
+async def until(check: object, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.005)
+
+
+async def test_writes_coalesce_per_key_and_flush_by_batch_size() -> None:
+    store = FlakyStore()
+    wb = WriteBehind(store, name=unique_name("wb"), batch_size=3, flush_interval=60.0)
+    wb.start()
+    await wb.write("a", 1)
+    await wb.write("b", 1)
+    await wb.write("a", 2)  # coalesced: one pending entry for a, now the newest
+    assert wb.depth == 2 and store.batches == []
+    await wb.write("c", 1)
+    await until(lambda: store.batches)
+    assert store.batches == [[("b", 1), ("a", 2), ("c", 1)]]
+    await wb.stop()
+
+
+async def test_interval_flushes_a_partial_batch_and_stop_flushes_the_rest() -> None:
+    store = FlakyStore()
+    wb = WriteBehind(store, name=unique_name("wb"), batch_size=100, flush_interval=0.05)
+    wb.start()
+    await wb.write("x", 1)
+    await until(lambda: store.writes == [("x", 1)])
+    slow = WriteBehind(store, name=unique_name("wb"), batch_size=100, flush_interval=3600.0)
+    slow.start()
+    for i in range(7):
+        await slow.write(f"k{i}", i)
+    await slow.stop()  # does not wait an hour: stop flushes now
+    assert [k for k, _ in store.writes[1:]] == [f"k{i}" for i in range(7)]
+    await wb.stop()
+
+
+async def test_store_outage_loses_nothing_and_keeps_order() -> None:
+    store = FlakyStore()
+    name = unique_name("wb")
+    wb = WriteBehind(
+        store, name=name, batch_size=5, flush_interval=0.01, max_pending=1000, retry_initial=0.005
+    )
+    wb.start()
+    store.failing = True
+    for i in range(40):  # values per key only ever grow: a reordering would show
+        await wb.write(f"k{i % 10}", i)
+    await until(lambda: store.attempts >= 3)
+    depth = REGISTRY.get_sample_value("cache_write_behind_depth", {"cache": name})
+    assert depth is not None and depth >= 10
+    for i in range(40, 60):
+        await wb.write(f"k{i % 10}", i)
+    store.failing = False
+    await wb.stop()
+    assert store.state == {f"k{j}": 50 + j for j in range(10)}
+    last: dict[str, int] = {}
+    for key, value in store.writes:
+        assert isinstance(value, int) and value > last.get(key, -1), "a write was overtaken"
+        last[key] = value
+    assert wb.depth == 0
+    assert REGISTRY.get_sample_value("cache_write_behind_depth", {"cache": name}) == 0
+
+
+async def test_full_queue_applies_backpressure() -> None:
+    store = FlakyStore()
+    store.failing = True
+    wb = WriteBehind(
+        store, name=unique_name("wb"), batch_size=2, flush_interval=0.01, max_pending=4
+    )
+    wb.start()
+    for i in range(6):  # 2 go in flight (failing), 4 fill the queue
+        await wb.write(f"k{i}", i)
+    await until(lambda: len(wb.in_flight) == 2 and len(wb.pending) == 4)
+    blocked = asyncio.create_task(wb.write("k-late", 99))
+    await asyncio.sleep(0.05)
+    assert not blocked.done()  # waits for room instead of growing without bound
+    await wb.write("k3", 33)  # an already queued key can always be updated in place
+    store.failing = False
+    await asyncio.wait_for(blocked, 5.0)
+    await wb.stop()
+    assert store.state["k-late"] == 99 and store.state["k3"] == 33
+
+
+async def test_stop_gives_up_after_grace_keeping_the_writes() -> None:
+    store = FlakyStore()
+    store.failing = True
+    wb = WriteBehind(store, name=unique_name("wb"), batch_size=10, flush_interval=0.01)
+    wb.start()
+    await wb.write("k", 1)
+    with pytest.raises(WriteBehindError, match="1 writes not flushed"):
+        await wb.stop(grace=0.2)
+    assert wb.in_flight == [("k", 1)] or wb.pending == {"k": 1}
+    with pytest.raises(ValueError, match="batch_size"):
+        WriteBehind(store, batch_size=0)
+
+
+@pytest.mark.infra
+async def test_write_behind_updates_the_cache_at_once(make_cache: MakeCache) -> None:
+    store = FlakyStore()
+    cache = make_cache()
+    wb = WriteBehind(store, cache, name=unique_name("wb"), batch_size=10, flush_interval=3600.0)
+    wb.start()
+    await wb.write("user:1", {"name": "Ada"})
+    assert await cache.get("user:1") == {"name": "Ada"} and store.writes == []
+    await wb.stop()
+    assert store.writes == [("user:1", {"name": "Ada"})]
