@@ -17,6 +17,11 @@ __all__ = ["RedisCache", "RedisClient", "is_redis_outage", "redis_breaker"]
 
 T = TypeVar("T")
 RedisClient = Redis | RedisCluster
+_GET_WITH_TTL = """
+local value = redis.call('get', KEYS[1])
+if not value then return false end
+return {value, redis.call('pttl', KEYS[1])}
+"""
 _NEGATIVE_BYTES = b""  # no serializer produces empty bytes, so it can mean "not found"
 _OUTAGES = (
     rexc.ConnectionError,
@@ -74,6 +79,8 @@ class RedisCache:
         self.serializer: Serializer = serializer or JsonSerializer()
         self.breaker = breaker or redis_breaker(f"redis-cache:{namespace}")
         self.is_cluster = isinstance(client, RedisCluster)
+        # One EVALSHA costs the client less than a GET + PTTL pipeline (measured in bench_cache).
+        self._get_with_ttl = client.register_script(_GET_WITH_TTL)
 
     # ----- keys ----------------------------------------------------------------------------
     def key(self, key: str) -> str:
@@ -112,20 +119,13 @@ class RedisCache:
         return self.decode(raw)
 
     async def lookup_with_ttl(self, key: str) -> tuple[Any, float | None]:
-        """(value or marker, remaining seconds; None without expiry) in one round trip."""
-        name = self.key(key)
-
-        async def both() -> list[Any]:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.get(name)
-            pipe.pttl(name)
-            return await pipe.execute()
-
-        raw, pttl = await self._call(both)
-        value = self.decode(raw)
-        if value is MISS:
+        """(value or marker, remaining seconds; None without expiry) in one command."""
+        keys = [self.key(key)]
+        reply = await self._call(lambda: self._get_with_ttl(keys=keys))
+        if not reply:
             return MISS, None
-        return value, (pttl / 1000 if pttl is not None and pttl >= 0 else None)
+        raw, pttl = reply
+        return self.decode(raw), (pttl / 1000 if pttl >= 0 else None)
 
     async def get(self, key: str, default: Any = None) -> Any:
         """The cached value, or default on a miss or a cached "not found"."""

@@ -1,0 +1,131 @@
+"""Cache latency: L1 hit, L2 hit, multi-level read (L1 miss → L2 hit) beside raw redis GET.
+
+Every round runs each contender back to back on the same key and value (A B C D A B C D...),
+so machine noise hits them alike; the ratios are what to compare. Also the circuit breaker's
+overhead per call against a bare call. Needs a Redis (REDIS_URL, default 127.0.0.1:6379).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as aioredis
+from shop_common.cache import JsonSerializer, MemoryCache, MultiLevelCache, RedisCache
+from shop_common.resilience import BreakerConfig, CircuitBreaker
+
+TARGET_L2_RATIO = 1.3  # L2 hit / raw GET
+TARGET_L1_SPEEDUP = 50.0  # raw GET / L1 hit
+TARGET_BREAKER_US = 5.0
+VALUE = {"id": 42, "email": "ada@example.com", "name": "Ada Lovelace", "roles": ["customer"]}
+
+
+async def timed(n: int, op: Callable[[], Awaitable[object]]) -> float:
+    """Seconds per call over n sequential calls."""
+    start = time.perf_counter()
+    for _ in range(n):
+        await op()
+    return (time.perf_counter() - start) / n
+
+
+async def dependency() -> int:
+    return 1
+
+
+async def main(quick: bool) -> None:
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    client = aioredis.from_url(url)
+    namespace = f"bench_{uuid.uuid4().hex[:8]}"
+    l2 = RedisCache(client, namespace, default_ttl=300.0, serializer=JsonSerializer())
+    l1 = MemoryCache(max_entries=10_000, default_ttl=30.0)
+    cache = MultiLevelCache(l1, l2)
+    await l2.set("user:42", VALUE)
+    raw_key = l2.key("user:42")
+    n_redis, n_mem, rounds = (1_000, 50_000, 3) if quick else (5_000, 200_000, 6)
+
+    async def raw_get() -> object:
+        return await client.get(raw_key)
+
+    async def l2_hit() -> object:
+        return await l2.get("user:42")
+
+    async def multi_read() -> object:
+        l1.delete("user:42")
+        return await cache.get("user:42")
+
+    async def l1_hit() -> object:
+        return await cache.get("user:42")
+
+    breaker = CircuitBreaker("bench-cache", BreakerConfig())
+
+    async def bare() -> object:
+        return await dependency()
+
+    async def guarded() -> object:
+        return await breaker.call(dependency)
+
+    samples: dict[str, list[float]] = {k: [] for k in ("raw", "l2", "multi", "l1", "bare", "br")}
+    try:
+        assert await l1_hit() == VALUE and await l2_hit() == VALUE
+        await timed(200, raw_get)  # warm the connection pool
+        for i in range(rounds):
+            samples["raw"].append(await timed(n_redis, raw_get))
+            samples["l2"].append(await timed(n_redis, l2_hit))
+            samples["multi"].append(await timed(n_redis, multi_read))
+            await l1_hit()
+            samples["l1"].append(await timed(n_mem, l1_hit))
+            samples["bare"].append(await timed(n_mem, bare))
+            samples["br"].append(await timed(n_mem, guarded))
+            print(
+                f"round {i + 1}: raw GET {samples['raw'][-1] * 1e6:.1f} µs, "
+                f"L2 hit {samples['l2'][-1] * 1e6:.1f} µs, "
+                f"multi-level (L1 miss→L2) {samples['multi'][-1] * 1e6:.1f} µs, "
+                f"L1 hit {samples['l1'][-1] * 1e6:.2f} µs, "
+                f"breaker +{(samples['br'][-1] - samples['bare'][-1]) * 1e6:.2f} µs/call",
+                flush=True,
+            )
+    finally:
+        await l2.delete("user:42")
+        await client.aclose()
+
+    us = {k: statistics.median(v) * 1e6 for k, v in samples.items()}
+    for name, label in (
+        ("raw", "raw GET"),
+        ("l2", "L2 hit"),
+        ("multi", "multi-level read"),
+        ("l1", "L1 hit"),
+    ):
+        print(f"{label:>17}: {us[name]:8.2f} µs/op  {1e6 / us[name]:>12,.0f} ops/s")
+    result = {
+        "bench": "cache",
+        "raw_get_us": round(us["raw"], 2),
+        "l2_hit_us": round(us["l2"], 2),
+        "multi_level_read_us": round(us["multi"], 2),
+        "l1_hit_us": round(us["l1"], 3),
+        "raw_get_ops_s": round(1e6 / us["raw"]),
+        "l2_hit_ops_s": round(1e6 / us["l2"]),
+        "multi_level_read_ops_s": round(1e6 / us["multi"]),
+        "l1_hit_ops_s": round(1e6 / us["l1"]),
+        "l2_to_raw_ratio": round(us["l2"] / us["raw"], 3),
+        "multi_to_raw_ratio": round(us["multi"] / us["raw"], 3),
+        "l1_speedup_vs_raw": round(us["raw"] / us["l1"], 1),
+        "breaker_overhead_us": round(us["br"] - us["bare"], 3),
+        "targets": {
+            "l2_to_raw_ratio_max": TARGET_L2_RATIO,
+            "l1_speedup_min": TARGET_L1_SPEEDUP,
+            "breaker_overhead_us_max": TARGET_BREAKER_US,
+        },
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a few-second run")
+    asyncio.run(main(parser.parse_args().quick))
