@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 import yaml
-from shop_devstack.accounts import Account, admin_token, new_user
+from shop_devstack.accounts import Account, admin_token, login, new_user
 from shop_devstack.client import TERMINAL_ORDER_STATES, Item, ShopClient
 from shop_devstack.layout import REPO_ROOT
 from shop_devstack.running import RunningSystem
@@ -46,11 +46,15 @@ async def shoppers(
     client: ShopClient, system: RunningSystem, count: int
 ) -> list[tuple[Account, str]]:
     admin = await admin_token(client, system.run_dir)
-    accounts = await asyncio.gather(
-        *(new_user(client, admin, f"Fault Shopper {i}") for i in range(count))
-    )
-    tokens = await asyncio.gather(*(client.token(a.email, a.password) for a in accounts))
-    return list(zip(accounts, tokens, strict=True))
+    # Password hashing is deliberately slow: a few at a time, as a sign-up page would see them.
+    limit = asyncio.Semaphore(4)
+
+    async def shopper(i: int) -> tuple[Account, str]:
+        async with limit:
+            account = await new_user(client, admin, f"Fault Shopper {i}")
+            return account, await login(client, account.email, account.password)
+
+    return list(await asyncio.gather(*(shopper(i) for i in range(count))))
 
 
 async def wait_all_terminal(

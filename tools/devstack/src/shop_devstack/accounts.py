@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
+import jwt
 from shop_common.auth import SigningKey, TokenIssuer
 
 from shop_devstack.client import ApiError, ShopClient
@@ -44,41 +47,72 @@ def operator_token(run_dir: Path, issuer: str = "shop-gateway", audience: str = 
     return issuer_.issue("0", ["admin"])
 
 
+# Answers a well-behaved client waits out and repeats: rate limited, or the user service busy
+# (password hashing is deliberately slow; on a loaded machine it can pass the gateway's deadline).
+TRANSIENT = frozenset({429, 503, 504})
+T = TypeVar("T")
+
+
+async def patiently(call: Callable[[], Awaitable[T]], patience: float = 90.0) -> T:
+    """call(), repeated after a transient answer (honouring Retry-After) for up to patience s."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return await call()
+        except ApiError as exc:
+            wait = min(float(exc.response.headers.get("retry-after") or 1), 30.0)
+            if exc.status not in TRANSIENT or time.monotonic() + wait > deadline:
+                raise
+            await asyncio.sleep(wait)
+
+
+async def login(client: ShopClient, email: str, password: str) -> str:
+    """An access token for these credentials (POST /auth/token, patiently)."""
+    return await patiently(lambda: client.token(email, password))
+
+
 async def admin_token(client: ShopClient, run_dir: Path | None) -> str:
     """Log in as the admin, creating the admin account first when it does not exist yet."""
     try:
-        return await client.token(ADMIN_EMAIL, ADMIN_PASSWORD)
+        return await login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
     except ApiError as exc:
         if exc.status not in (400, 401, 404) or run_dir is None:
             raise
     try:
-        await client.create_user(
-            operator_token(run_dir), ADMIN_EMAIL, "Ada Admin", ADMIN_PASSWORD, ["admin", "user"]
+        await patiently(
+            lambda: client.create_user(
+                operator_token(run_dir), ADMIN_EMAIL, "Ada Admin", ADMIN_PASSWORD, ["admin", "user"]
+            )
         )
     except ApiError as exc:
         if exc.status != 409:
             raise
-    return await client.token(ADMIN_EMAIL, ADMIN_PASSWORD)
+    return await login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
 
 
-async def new_user(
-    client: ShopClient, admin: str, name: str = "Demo User", *, patience: float = 90.0
-) -> Account:
+async def new_user(client: ShopClient, admin: str, name: str = "Demo User") -> Account:
     """Create a fresh user (unique email) and return it with its password.
 
-    The admin shares the gateway's per-caller rate limit with everyone else the admin does; a
-    429 is honoured as a well-behaved client would (wait Retry-After, try again) for `patience` s.
+    Transient answers are retried (see `patiently`). A retried creation whose first attempt
+    did land answers 409 (the email is ours, unique per call): the account then exists, and
+    its id is the `sub` of a token obtained with its password.
     """
     email = f"{name.lower().replace(' ', '.')}.{uuid.uuid4().hex[:8]}@shop.example"
     password = f"pw-{uuid.uuid4().hex[:12]}"
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            user = await client.create_user(admin, email, name, password)
-        except ApiError as exc:
-            wait = float(exc.response.headers.get("retry-after") or 1)
-            if exc.status != 429 or time.monotonic() + wait > deadline:
-                raise
-            await asyncio.sleep(wait)
-        else:
-            return Account(int(user["id"]), email, password, name)
+    attempts = 0
+
+    async def create() -> dict[str, Any]:
+        nonlocal attempts
+        attempts += 1
+        return await client.create_user(admin, email, name, password)
+
+    try:
+        user = await patiently(create)
+    except ApiError as exc:
+        if exc.status != 409 or attempts == 1:
+            raise
+        claims = jwt.decode(
+            await login(client, email, password), options={"verify_signature": False}
+        )
+        return Account(int(claims["sub"]), email, password, name)
+    return Account(int(user["id"]), email, password, name)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from shop_devstack.accounts import Account, admin_token, new_user
+from shop_devstack.accounts import Account, admin_token, login, new_user
 from shop_devstack.client import TERMINAL_ORDER_STATES, Item, ShopClient, check
 from shop_devstack.demo.narration import StepFailed
 from shop_devstack.running import RunningSystem
@@ -39,7 +39,7 @@ class DemoContext:
         """A regular user and its access token, obtained by logging in with its password."""
         if self._user is None:
             account = await new_user(self.client, await self.admin(), "Grace Shopper")
-            self._user = (account, await self.client.token(account.email, account.password))
+            self._user = (account, await login(self.client, account.email, account.password))
         return self._user
 
     async def place_order(self, token: str, items: list[Item] | None = None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import httpx
 import jwt
 
+from shop_devstack.accounts import login as log_in
 from shop_devstack.accounts import new_user
 from shop_devstack.client import ApiError
 from shop_devstack.demo.context import DemoContext, poll
@@ -109,7 +110,7 @@ def remaining_budget(response: httpx.Response) -> int | None:
 async def rate_limit(ctx: DemoContext, observe: Observe) -> None:
     """Too many requests from one caller: 429 problem+json with Retry-After and RateLimit headers."""
     account = await new_user(ctx.client, await ctx.admin(), "Rita Ratelimited")  # its own budget
-    token = await ctx.client.token(account.email, account.password)
+    token = await log_in(ctx.client, account.email, account.password)
     first = await ctx.client.get_user(token, account.id, **{"Cache-Control": "no-cache"})
     budget = remaining_budget(first)
     observe(
