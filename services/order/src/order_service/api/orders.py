@@ -3,6 +3,7 @@
 No `from __future__ import annotations` here: FastAPI must see the local Annotated aliases.
 """
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -41,6 +42,14 @@ _CANCEL_DOC = (
     "PENDING → CANCELLED; PAID → CANCELLED_REFUND_PENDING (the payment service refunds, then "
     "the order becomes REFUNDED). Any other state → 409."
 )
+
+
+def in_utc(moment: datetime | None) -> datetime | None:
+    """The moment in UTC; 400 for the few representable offsets that leave the calendar."""
+    try:
+        return moment.astimezone(UTC) if moment is not None else None
+    except (OverflowError, ValueError) as exc:
+        raise ProblemError(400, detail=f"{moment} is out of range") from exc
 
 
 def orders_router(caller: CallerDependency) -> APIRouter:
@@ -98,13 +107,14 @@ def orders_router(caller: CallerDependency) -> APIRouter:
         status_filter: Annotated[OrderStatus | None, Query(alias="status")] = None,
         created_from: AwareDatetime | None = None,
         created_to: AwareDatetime | None = None,
-        user_id: Annotated[int | None, Query(ge=1, description="admins only")] = None,
+        user_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="admins only")] = None,
         page_size: Annotated[int | None, Query(ge=1, le=1000)] = None,
         page_token: Annotated[str | None, Query(max_length=1024)] = None,
     ) -> OrderPage:
         settings = runtime.settings
         if user_id is not None and not who.is_admin and user_id != who.user_id:
             raise ProblemError(403, detail="only an admin may list another user's orders")
+        created_from, created_to = in_utc(created_from), in_utc(created_to)
         if created_from and created_to and created_from >= created_to:
             raise ProblemError(400, detail="created_from must be before created_to")
         size = min(page_size or settings.page_size_default, settings.page_size_max)

@@ -35,7 +35,9 @@ CurrencyCode = Annotated[
     Field(
         pattern=r"^[A-Z]{3}$",
         examples=["EUR"],
-        description=f"ISO 4217; one of {sorted(CURRENCY_EXPONENTS)}",
+        description="ISO 4217 code of an accepted currency",
+        # Documented as an enum; any other code gets the domain's 422 naming the accepted ones.
+        json_schema_extra={"enum": sorted(CURRENCY_EXPONENTS)},
     ),
 ]
 
