@@ -99,6 +99,10 @@ check-deploy: install ## check docker-compose.yml and the Dockerfiles against th
 
 .PHONY: bench
 bench: install ## run every benchmark (prints figures and one JSON line each)
+	@command -v nginx >/dev/null && command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk; \
+	  else echo "bench_gateway needs nginx (and wrk): apt-get install -y nginx-light wrk (as root)"; fi; }
 	@for b in bench/bench_*.py; do echo "==> $$b"; $(RUN) python $$b || exit 1; done
 
 .PHONY: migrate
