@@ -36,7 +36,11 @@ _CLAIM = text(
     "SELECT id, exchange, routing_key, aggregate_id, envelope, headers FROM outbox "
     "WHERE sent_at IS NULL ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
 )
-_LOCK_AGGREGATE = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:aggregate_id, 7))")
+# One round trip for the whole batch: the aggregates whose lock this transaction obtained.
+_LOCK_AGGREGATES = text(
+    "SELECT a FROM unnest(CAST(:aggregates AS text[])) AS a "
+    "WHERE pg_try_advisory_xact_lock(hashtextextended(a, 7))"
+)
 _UNSENT_OF = text(
     "SELECT aggregate_id, id FROM outbox WHERE sent_at IS NULL "
     "AND aggregate_id = ANY(:aggregates) ORDER BY id"
@@ -135,11 +139,10 @@ class OutboxRelay:
         by_aggregate: dict[str, list[_Row]] = defaultdict(list)
         for row in rows:
             by_aggregate[row.aggregate_id].append(row)
-        owned = [
-            aggregate
-            for aggregate in by_aggregate
-            if (await conn.execute(_LOCK_AGGREGATE, {"aggregate_id": aggregate})).scalar()
-        ]
+        locked = set(
+            (await conn.execute(_LOCK_AGGREGATES, {"aggregates": list(by_aggregate)})).scalars()
+        )
+        owned = [aggregate for aggregate in by_aggregate if aggregate in locked]
         unsent: dict[str, list[int]] = defaultdict(list)
         for aggregate, row_id in await conn.execute(_UNSENT_OF, {"aggregates": owned}):
             unsent[aggregate].append(row_id)
