@@ -57,8 +57,12 @@ async def test_set_on_one_instance_evicts_the_others_l1(
     await a.start()
     await b.start()
     await a.set("user:7", {"v": 1})
-    assert await b.get("user:7") == {"v": 1}
-    assert b.l1.get("user:7") == {"v": 1}  # B now holds it in L1 for 60 s
+
+    async def b_holds_it_in_l1() -> bool:
+        # A read that overlaps A's own invalidation message does not fill L1; the next one does.
+        return await b.get("user:7") == {"v": 1} and b.l1.get("user:7") == {"v": 1}
+
+    await eventually(b_holds_it_in_l1)  # B now holds it in L1 for 60 s
 
     await a.set("user:7", {"v": 2})
 
@@ -84,7 +88,11 @@ async def test_pattern_invalidation_clears_l2_and_every_l1(
     for i in range(30):
         await a.set(f"user:{i}", {"i": i})
     await a.set("order:1", {"o": 1})
-    assert await b.get("user:3") == {"i": 3}
+
+    async def b_holds_it_in_l1() -> bool:
+        return await b.get("user:3") == {"i": 3} and b.l1.get("user:3") == {"i": 3}
+
+    await eventually(b_holds_it_in_l1)
     assert await a.invalidate_pattern("user:*") == 30
     assert await a.l2.lookup("user:3") is MISS and await a.get("order:1") == {"o": 1}
 
@@ -115,3 +123,31 @@ async def test_negative_result_is_cached_with_its_own_ttl(make_cache: MakeCache)
     assert await cache.get_or_load("user:405", missing, negative_ttl=1.0) is None
     remaining = await cache.l2.remaining_ttl("user:405")
     assert remaining is not None and remaining <= 1.0
+
+
+async def test_read_overlapping_an_invalidation_does_not_park_the_old_value_in_l1(
+    make_cache: MakeCache, target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = make_cache(target.new_client())
+    b = make_cache(target.new_client())
+    await a.start()
+    await b.start()
+    await a.set("user:1", {"v": "old"})
+    read_l2 = b.l2.lookup_with_ttl
+
+    async def read_then_lose_the_race(key: str) -> tuple[object, float | None]:
+        found = await read_l2(key)  # B has read the old value from Redis...
+        before = b.generation
+        await a.set(key, {"v": "new"})  # ...when A's write and its invalidation land
+
+        async def b_got_the_message() -> bool:
+            return b.generation > before
+
+        await eventually(b_got_the_message)
+        return found
+
+    monkeypatch.setattr(b.l2, "lookup_with_ttl", read_then_lose_the_race)
+    assert await b.get("user:1") == {"v": "old"}  # what it read, once
+    assert b.l1.lookup("user:1") is MISS  # but not kept for the L1 TTL
+    monkeypatch.setattr(b.l2, "lookup_with_ttl", read_l2)
+    assert await b.get("user:1") == {"v": "new"}

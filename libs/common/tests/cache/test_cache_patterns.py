@@ -98,7 +98,11 @@ async def test_invalidator_maps_events_to_keys_and_patterns(
     await a.set("user:8", {"v": 1})
     for i in range(3):
         await a.set(f"orders:user:7:{i}", {"o": i})
-    assert await b.get("user:7") == {"v": 1}
+
+    async def b_holds_it_in_l1() -> bool:
+        return await b.get("user:7") == {"v": 1} and b.l1.get("user:7") == {"v": 1}
+
+    await until(b_holds_it_in_l1, 2.0)
     event = new_event(
         "user.updated", UserChanged(user_id=7, email="a@example.com", name="A", roles=[])
     )

@@ -14,7 +14,7 @@ import structlog
 from shop_common.cache.base import MISS, NEGATIVE
 from shop_common.cache.coherence import CoherenceChannel
 from shop_common.cache.memory import MemoryCache
-from shop_common.cache.metrics import CACHE_ERRORS, CACHE_HITS, CACHE_MISSES
+from shop_common.cache.metrics import CACHE_ERRORS, CACHE_EVICTIONS, CACHE_HITS, CACHE_MISSES
 from shop_common.cache.redis import RedisCache, RedisClient
 from shop_common.resilience import CircuitOpenError
 
@@ -49,7 +49,7 @@ class LayeredCache:
                 redis or l2.client,
                 coherence_channel,
                 on_keys=self._evict_l1,
-                on_flush=l1.clear,
+                on_flush=self._flush_l1,
                 on_error=self.count_error,
                 ping_interval=ping_interval,
             )
@@ -59,6 +59,9 @@ class LayeredCache:
         n = self.name
         self._m_hit1, self._m_hit2 = CACHE_HITS.labels(n, "l1"), CACHE_HITS.labels(n, "l2")
         self._m_miss1, self._m_miss2 = CACHE_MISSES.labels(n, "l1"), CACHE_MISSES.labels(n, "l2")
+        self._m_invalidated = CACHE_EVICTIONS.labels(n, "invalidated")
+        # Bumped by every write and invalidation; a read that spans a bump does not fill L1.
+        self.generation = 0
 
     # ----- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -85,9 +88,15 @@ class LayeredCache:
         if exc is not None and not isinstance(exc, CircuitOpenError):  # open: counted only
             _log.warning("cache_backend_error", cache=self.name, op=operation, error=repr(exc))
 
-    def _evict_l1(self, keys: list[str]) -> None:
-        for key in keys:
-            self.l1.delete(key)
+    def _evict_l1(self, keys: Iterable[str]) -> None:
+        self.generation += 1
+        evicted = sum(self.l1.delete(key) for key in keys)
+        self._m_invalidated.inc(evicted)
+
+    def _flush_l1(self) -> None:
+        self.generation += 1
+        self._m_invalidated.inc(len(self.l1))
+        self.l1.clear()
 
     def _l1_ttl(self, ttl: float | None) -> float | None:
         limits = [t for t in (ttl, self.l1.default_ttl) if t is not None]
@@ -107,8 +116,10 @@ class LayeredCache:
             except Exception as exc:
                 self.count_error("publish", exc)
 
-    def _backfill(self, key: str, value: Any, remaining: float | None) -> None:
-        self.l1.set(key, value, self._l1_ttl(remaining))
+    def _backfill(self, key: str, value: Any, remaining: float | None, since: int) -> None:
+        # A value read before an invalidation that arrived meanwhile may be the old one: skip L1.
+        if self.generation == since:
+            self.l1.set(key, value, self._l1_ttl(remaining))
 
     # ----- reads ---------------------------------------------------------------------------
     async def lookup(self, key: str) -> Any:
@@ -118,12 +129,13 @@ class LayeredCache:
             self._m_hit1.inc()
             return value
         self._m_miss1.inc()
+        since = self.generation
         value, remaining = await self._l2_lookup(key)
         if value is MISS:
             self._m_miss2.inc()
             return MISS
         self._m_hit2.inc()
-        self._backfill(key, value, remaining)
+        self._backfill(key, value, remaining, since)
         return value
 
     async def get(self, key: str, default: Any = None) -> Any:
@@ -141,13 +153,13 @@ class LayeredCache:
                 self.count_error("set", exc)
             else:
                 raise
+        self.generation += 1
         self.l1.set(key, value, self._l1_ttl(ttl if ttl is not None else self.l2.default_ttl))
         await self._publish([key])
 
     async def delete(self, *keys: str) -> None:
         """Delete from L2 and L1 here and in every other instance's L1."""
-        for key in keys:
-            self.l1.delete(key)
+        self._evict_l1(keys)
         try:
             await self.l2.delete(*keys)
         except Exception as exc:
@@ -156,7 +168,7 @@ class LayeredCache:
 
     async def invalidate_pattern(self, pattern: str) -> int:
         """Delete every L2 key matching a glob (SCAN on every primary) and flush all L1s."""
-        self.l1.clear()
+        self._flush_l1()
         deleted = 0
         try:
             deleted = await self.l2.delete_pattern(pattern)

@@ -103,6 +103,7 @@ class MultiLevelCache(LayeredCache):
         if key in self._refreshing:
             return False
         self._refreshing.add(key)
+        since = self.generation
         try:
             try:
                 token = await self.lock.acquire(key)
@@ -112,7 +113,8 @@ class MultiLevelCache(LayeredCache):
             else:
                 if token is None:
                     return False  # another process is loading or refreshing it
-            await self._store_loaded(key, await self._timed(loader), ttl, negative_ttl, token)
+            loaded = await self._timed(loader)
+            await self._store_loaded(key, loaded, ttl, negative_ttl, token, since)
             return True
         finally:
             self._refreshing.discard(key)
@@ -156,10 +158,11 @@ class MultiLevelCache(LayeredCache):
     async def _load_through(
         self, key: str, loader: Loader, ttl: float | None, negative_ttl: float | None
     ) -> Any:
+        since = self.generation
         value, remaining = await self._l2_lookup(key)
         if value is not MISS:
             self._m_hit2.inc()
-            self._backfill(key, value, remaining)
+            self._backfill(key, value, remaining, since)
             if value is not NEGATIVE and self._xfetch_due(remaining):
                 self.refresh_in_background(key, loader, ttl, negative_ttl)
             return value
@@ -172,7 +175,7 @@ class MultiLevelCache(LayeredCache):
             self.count_error("lock", exc)
             token, value = None, MISS
         if value is not MISS:
-            self._backfill(key, value, remaining)
+            self._backfill(key, value, remaining, since)
             return value
         try:
             loaded = await self._timed(loader)
@@ -183,7 +186,7 @@ class MultiLevelCache(LayeredCache):
                 except Exception as exc:
                     self.count_error("unlock", exc)
             raise
-        return await self._store_loaded(key, loaded, ttl, negative_ttl, token)
+        return await self._store_loaded(key, loaded, ttl, negative_ttl, token, since)
 
     async def _store_loaded(
         self,
@@ -192,6 +195,7 @@ class MultiLevelCache(LayeredCache):
         ttl: float | None,
         negative_ttl: float | None,
         token: str | None,
+        since: int,
     ) -> Any:
         value = NEGATIVE if loaded is None else loaded
         if loaded is None:
@@ -203,6 +207,9 @@ class MultiLevelCache(LayeredCache):
                 await self.l2.set(key, value, ttl)
         except Exception as exc:
             self.count_error("set", exc)
-        self.l1.set(key, value, self._l1_ttl(ttl if ttl is not None else self.l2.default_ttl))
+        if self.generation == since:
+            self.l1.set(key, value, self._l1_ttl(ttl if ttl is not None else self.l2.default_ttl))
+        else:  # a write or invalidation crossed this load: L1 re-reads L2 next time
+            self.l1.delete(key)
         await self._publish([key])
         return value
