@@ -91,10 +91,19 @@ async def _user_service_unavailable(request: Request, exc: Exception) -> Respons
     )
 
 
+# SQLSTATE classes that mean "the database cannot serve now", not "this statement is wrong":
+# connection exception, insufficient resources, operator intervention, and 55000 (e.g. a
+# database not accepting connections).
+_OUTAGE_SQLSTATES = ("08", "53", "57", "55000")
+
+
 def _is_outage(exc: Exception) -> bool:
     if isinstance(exc, sa.OperationalError | sa.InterfaceError | sa.TimeoutError):
         return True
-    return isinstance(exc, sa.DBAPIError) and exc.connection_invalidated
+    if not isinstance(exc, sa.DBAPIError):
+        return False
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    return exc.connection_invalidated or sqlstate.startswith(_OUTAGE_SQLSTATES)
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:
