@@ -1,6 +1,7 @@
 """Caches: in-process LRU, Redis (single or Cluster), multi-level with coherence, patterns."""
 
 from shop_common.cache.base import MISS, NEGATIVE
+from shop_common.cache.clients import connect_redis, redis_from_settings
 from shop_common.cache.decorators import CacheAside, cached, key_for
 from shop_common.cache.invalidation import CacheInvalidator, InvalidationError
 from shop_common.cache.levels import LayeredCache
@@ -39,7 +40,9 @@ __all__ = (
     "WriteBehindError",
     "WriteThrough",
     "cached",
+    "connect_redis",
     "is_redis_outage",
     "key_for",
     "redis_breaker",
+    "redis_from_settings",
 )
