@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import jwt
 from shop_common.auth import SigningKey, TokenIssuer
 
@@ -59,6 +60,10 @@ async def patiently(call: Callable[[], Awaitable[T]], patience: float = 90.0) ->
     while True:
         try:
             return await call()
+        except (httpx.ReadError, httpx.RemoteProtocolError):  # connection lost mid-request
+            if time.monotonic() + 1 > deadline:
+                raise
+            await asyncio.sleep(1)
         except ApiError as exc:
             wait = min(float(exc.response.headers.get("retry-after") or 1), 30.0)
             if exc.status not in TRANSIENT or time.monotonic() + wait > deadline:

@@ -65,7 +65,10 @@ class ShopClient:
 
     def __init__(self, base_url: str, *, timeout: float = 15.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self.http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
+        # Idle connections are dropped before uvicorn's 5 s keep-alive closes them, so a request
+        # never races the server closing its connection (httpx would not resend a POST).
+        limits = httpx.Limits(max_connections=200, keepalive_expiry=2.0)
+        self.http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, limits=limits)
 
     async def close(self) -> None:
         """Close the connection pool."""

@@ -198,6 +198,9 @@ def build_processes(config: StackConfig, keys: DevKeys) -> list[ProcessSpec]:
                 "PAYMENT_SERVICE_ADDRESSES": f"127.0.0.1:{ports.payment}",
                 "JWT_PRIVATE_KEY": keys.private_pem,
                 "JWT_KID": keys.kid,
+                # CreateUser and Authenticate hash with argon2id: 1-2 s on a busy 2-core laptop,
+                # past the 2 s default, and each timeout counts against the user-service breaker.
+                "USER_CALL_TIMEOUT_SECONDS": "5",
             },
         )
     )
