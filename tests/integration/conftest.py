@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 import redis
+from shop_common.testing.infra import infra_required
 from shop_common.testing.isolation import VhostAdmin
 from shop_devstack.databases import drop_databases
 from shop_devstack.layout import Ports, StackConfig
@@ -34,25 +35,28 @@ def _runnable(package: str) -> bool:
 
 @pytest.fixture(scope="session")
 def system(
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_url: str,
-    redis_url: str,
-    _vhost_admin: VhostAdmin,
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[RunningSystem]:
     """The running system under test."""
     external = os.environ.get("SHOP_E2E_GATEWAY_URL")
     if external:
         # The compose key, imported with `python -m shop_devstack import-keys`, lets the suite
-        # create the admin account (see shop_devstack.accounts).
+        # create the admin account (see shop_devstack.accounts). No local infrastructure needed.
         run_dir = Path(os.environ.get("SHOP_E2E_RUN_DIR", "run")).resolve()
         yield RunningSystem(external.rstrip("/"), None, run_dir)
         return
     missing = [p for p in APP_PACKAGES if not _runnable(p)]
     if missing:
-        pytest.skip(f"the system is not complete yet: {', '.join(missing)} not built")
+        reason = f"cannot start the system: {', '.join(missing)} has no __main__"
+        if infra_required():
+            pytest.fail(reason)
+        pytest.skip(reason)
+    postgres_url: str = request.getfixturevalue("postgres_url")
+    redis_url: str = request.getfixturevalue("redis_url")
+    vhosts: VhostAdmin = request.getfixturevalue("_vhost_admin")
     prefix = f"e2e_{uuid.uuid4().hex[:8]}_"
     vhost = prefix.rstrip("_")
-    amqp = _vhost_admin.create(vhost)
+    amqp = vhosts.create(vhost)
     redis_e2e = redis_url.rsplit("/", 1)[0] + f"/{E2E_REDIS_DB}"
     redis.Redis.from_url(redis_e2e).flushdb()
     base = Ports()
@@ -69,7 +73,7 @@ def system(
     try:
         running = launch(run_dir, args)
     except LaunchError as exc:
-        _vhost_admin.delete(vhost)
+        vhosts.delete(vhost)
         pytest.fail(f"the system did not start: {exc}")
     try:
         yield running
@@ -77,7 +81,7 @@ def system(
         running.stop()
         config = StackConfig(postgres_admin_url=postgres_url, database_prefix=prefix)
         asyncio.run(drop_databases(config, ["users", "orders", "payments"]))
-        _vhost_admin.delete(vhost)
+        vhosts.delete(vhost)
 
 
 @pytest.fixture(scope="session")
