@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
 import pytest
+from gateway.transcoding import STREAMS_ACTIVE
 from shop_common.auth import TokenIssuer
 
 pytestmark = pytest.mark.infra
@@ -98,3 +100,22 @@ async def test_list_errors_keep_their_status_before_the_stream_starts(
     for params in ({"page_size": "0"}, {"page_size": "1001"}, {"email": "has space"}):
         response = await gateway.http.get("/api/users", params=params, headers=bearer(admin_token))
         assert response.status_code == 422, params
+
+
+async def test_an_ndjson_stream_is_released_when_done_and_when_the_client_leaves_early(
+    gateway, admin_token
+) -> None:
+    domain = f"{uuid.uuid4().hex[:8]}.example.com"
+    await _create(gateway, admin_token, domain, 3)
+    gauge = STREAMS_ACTIVE.labels("ndjson")
+    before = gauge._value.get()
+    headers = {**bearer(admin_token), "Accept": NDJSON}
+    params = {"page_size": "1", "email": f"@{domain}"}
+    async with gateway.http.stream("GET", "/api/users", params=params, headers=headers) as whole:
+        assert len([line async for line in whole.aiter_lines() if line]) == 3
+    async with gateway.http.stream("GET", "/api/users", params=params, headers=headers) as early:
+        first = await anext(early.aiter_lines())
+        assert json.loads(first)["email"].endswith(domain)
+    async with asyncio.timeout(10):
+        while gauge._value.get() != before:
+            await asyncio.sleep(0.02)

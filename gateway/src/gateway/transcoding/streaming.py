@@ -45,6 +45,7 @@ class ClientBoundStream(StreamingResponse):
     ) -> None:
         super().__init__(content, media_type=media_type, headers=headers)
         self._on_close = on_close
+        self._closed = False
         self._gauge = STREAMS_ACTIVE.labels(kind)
         self._gauge.inc()  # counted from creation: on_close has been pending since then
 
@@ -57,21 +58,25 @@ class ClientBoundStream(StreamingResponse):
             for task in (body, gone):
                 task.cancel()
             results = await asyncio.gather(body, gone, return_exceptions=True)
-            aclose = getattr(self.body_iterator, "aclose", None)
-            if aclose is not None:
-                await aclose()
-            self.close()
+            try:
+                aclose = getattr(self.body_iterator, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            finally:
+                self.close()
         # A write to a departed client (OSError) is a disconnect, not an error of ours.
         failure = results[0]
         if isinstance(failure, Exception) and not isinstance(failure, OSError):
             raise failure
 
     def close(self) -> None:
-        """Run on_close once (idempotent)."""
-        on_close, self._on_close = self._on_close, None
-        if on_close is not None:
-            self._gauge.dec()
-            on_close()
+        """Run on_close and uncount the stream, once (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._gauge.dec()
+        if self._on_close is not None:
+            self._on_close()
 
 
 class EventStreamResponse(ClientBoundStream):
