@@ -18,6 +18,7 @@ from shop_common.messaging.events import UserChanged, UserDeleted
 from gateway.caching import CacheStep
 
 QUEUE = "gateway.user-changes"
+STOP_SECONDS = 3.0
 EVICTING_EVENTS = frozenset({"user.updated", "user.deleted"})
 _log = structlog.get_logger(__name__)
 
@@ -33,7 +34,7 @@ def eviction_handler(step: CacheStep) -> Handler:
         else:
             user_id = envelope.payload_as(UserChanged).user_id
         evicted = await step.evict_user(user_id)
-        _log.info("cache_evicted", event=envelope.event_type, user_id=user_id, entries=evicted)
+        _log.info("cache_evicted", event_type=envelope.event_type, user_id=user_id, entries=evicted)
 
     return handle
 
@@ -66,11 +67,15 @@ class UserEventsListener:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+        # Bounded: a broker that is gone must not hold the gateway's shutdown.
         if self._consumer is not None:
             with contextlib.suppress(Exception):
-                await self._consumer.stop()
+                async with asyncio.timeout(STOP_SECONDS):
+                    await self._consumer.stop()
         if self._connection is not None:
-            await self._connection.close()
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(STOP_SECONDS):
+                    await self._connection.close()
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

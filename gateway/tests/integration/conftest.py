@@ -145,8 +145,9 @@ class RunningGateway:
         return httpx.AsyncClient(base_url=self.url, timeout=10)
 
     async def stop(self) -> None:
-        self.server.should_exit = True
-        await self.task
+        if not self.task.done():
+            self.server.should_exit = True
+            await self.task
 
 
 async def serve(app: FastAPI, registry: StaticRegistry) -> RunningGateway:
