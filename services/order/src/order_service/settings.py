@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from pydantic import Field, model_validator
 from shop_common.messaging.topology import DEFAULT_RETRY_DELAYS_MS
 from shop_common.settings import PLACEHOLDER_SECRETS, ServiceSettings
@@ -32,8 +34,9 @@ class Settings(ServiceSettings):
     user_cache_negative_ttl_seconds: float = Field(default=10.0, gt=0)
     user_cache_l1_ttl_seconds: float = Field(default=30.0, gt=0)
     user_cache_l1_size: int = Field(default=10_000, ge=1)
-    # Redis keys and the coherence channel of the user cache live under this prefix.
-    user_cache_namespace: str = Field(default="order-service:users", pattern=r"^[^{}]+$")
+    # Redis keys and the coherence channel of the user cache live under this prefix; unset,
+    # it is derived from the database name, so deployments sharing one Redis never mix users.
+    user_cache_namespace: str | None = Field(default=None, pattern=r"^[^{}]+$")
     redis_max_connections: int = Field(default=50, ge=1)
     redis_timeout_seconds: float = Field(default=0.5, gt=0)
     # Retry-After (seconds) when the user service cannot answer and the breaker gives no hint.
@@ -57,6 +60,14 @@ class Settings(ServiceSettings):
     page_token_secret: str = DEV_PAGE_TOKEN_SECRET
     page_size_default: int = Field(default=20, ge=1)
     page_size_max: int = Field(default=100, ge=1)
+
+    @property
+    def cache_namespace(self) -> str:
+        """USER_CACHE_NAMESPACE, or `order-service:<database>:users`."""
+        if self.user_cache_namespace:
+            return self.user_cache_namespace
+        database = urlsplit(self.database_url).path.strip("/") or "orders"
+        return f"order-service:{database.replace('{', '').replace('}', '')}:users"
 
     @model_validator(mode="after")
     def _refuse_dev_page_secret_in_production(self) -> Settings:

@@ -18,7 +18,7 @@ class OwnedCache(MultiLevelCache):
     """The MultiLevelCache together with the Redis client it owns (closed with it)."""
 
     def __init__(self, settings: Settings, client: aioredis.Redis) -> None:
-        namespace = settings.user_cache_namespace
+        namespace = settings.cache_namespace
         super().__init__(
             MemoryCache(
                 settings.user_cache_l1_size,

@@ -39,7 +39,7 @@ async def test_module_entry_point_serves_and_stops_gracefully_on_sigterm(
         "DATABASE_URL": settings.database_url,
         "AMQP_URL": settings.amqp_url,
         "REDIS_URL": settings.redis_url,
-        "USER_CACHE_NAMESPACE": settings.user_cache_namespace,
+        "USER_CACHE_NAMESPACE": settings.cache_namespace,
         "USER_SERVICE_ADDRESSES": settings.user_service_addresses,
         "JWT_PUBLIC_KEYS": json.dumps(settings.jwt_public_keys),
         "JWT_ISSUER": settings.jwt_issuer,
