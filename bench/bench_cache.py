@@ -1,7 +1,8 @@
 """Cache latency: L1 hit, L2 hit, multi-level read (L1 miss → L2 hit) beside raw redis GET.
 
-Every round runs each contender back to back on the same key and value (A B C D A B C D...),
-so machine noise hits them alike; the ratios are what to compare. Also the circuit breaker's
+The Redis contenders take turns call by call (raw, L2, multi, raw, L2, multi...) on the same
+key and value and each round reports the median per call, so machine noise hits them alike;
+the ratios are what to compare. Also the circuit breaker's
 overhead per call against a bare call. Needs a Redis (REDIS_URL, default 127.0.0.1:6379).
 """
 
@@ -34,6 +35,18 @@ async def timed(n: int, op: Callable[[], Awaitable[object]]) -> float:
     return (time.perf_counter() - start) / n
 
 
+async def interleaved(n: int, ops: dict[str, Callable[[], Awaitable[object]]]) -> dict[str, float]:
+    """Median seconds per call of each op, the ops taking turns call by call (A B C A B C)."""
+    laps: dict[str, list[float]] = {name: [] for name in ops}
+    clock = time.perf_counter
+    for _ in range(n):
+        for name, op in ops.items():
+            start = clock()
+            await op()
+            laps[name].append(clock() - start)
+    return {name: statistics.median(values) for name, values in laps.items()}
+
+
 async def dependency() -> int:
     return 1
 
@@ -47,7 +60,7 @@ async def main(quick: bool) -> None:
     cache = MultiLevelCache(l1, l2)
     await l2.set("user:42", VALUE)
     raw_key = l2.key("user:42")
-    n_redis, n_mem, rounds = (1_000, 50_000, 3) if quick else (5_000, 200_000, 6)
+    n_redis, batches, rounds = (1_000, 50, 3) if quick else (3_000, 200, 6)
 
     async def raw_get() -> object:
         return await client.get(raw_key)
@@ -75,13 +88,19 @@ async def main(quick: bool) -> None:
         assert await l1_hit() == VALUE and await l2_hit() == VALUE
         await timed(200, raw_get)  # warm the connection pool
         for i in range(rounds):
-            samples["raw"].append(await timed(n_redis, raw_get))
-            samples["l2"].append(await timed(n_redis, l2_hit))
-            samples["multi"].append(await timed(n_redis, multi_read))
+            medians = await interleaved(
+                n_redis, {"raw": raw_get, "l2": l2_hit, "multi": multi_read}
+            )
+            for name, seconds in medians.items():
+                samples[name].append(seconds)
             await l1_hit()
-            samples["l1"].append(await timed(n_mem, l1_hit))
-            samples["bare"].append(await timed(n_mem, bare))
-            samples["br"].append(await timed(n_mem, guarded))
+            # In-memory contenders: batches of 1000 calls taking turns; median of batch means.
+            batch: dict[str, list[float]] = {"l1": [], "bare": [], "br": []}
+            for _ in range(batches):
+                for name, op in (("l1", l1_hit), ("bare", bare), ("br", guarded)):
+                    batch[name].append(await timed(1000, op))
+            for name, values in batch.items():
+                samples[name].append(statistics.median(values))
             print(
                 f"round {i + 1}: raw GET {samples['raw'][-1] * 1e6:.1f} µs, "
                 f"L2 hit {samples['l2'][-1] * 1e6:.1f} µs, "
