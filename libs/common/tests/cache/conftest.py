@@ -51,7 +51,8 @@ async def _open(kind: str, request: pytest.FixtureRequest) -> AsyncIterator[Targ
     yield found
     if kind == "cluster":  # redis_namespace cleans the single Redis only
         await RedisCache(client, namespace).delete_pattern("*")
-        await client.delete(*[f"{namespace}:{suffix}" for suffix in ("c:calls", "c:go")])
+        for suffix in ("c:calls", "c:go", "c:calls:arrived"):  # one slot per DEL on a cluster
+            await client.delete(f"{namespace}:{suffix}")
     for extra in found.extra_clients:
         await extra.aclose()
     await client.aclose()

@@ -26,12 +26,15 @@ async def main(
 
     async def loader() -> dict[str, str]:
         await client.incr(counter)
-        await asyncio.sleep(0.3)
+        while int(await client.get(f"{counter}:arrived") or 0) < 2:  # the test process is in
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.3)  # ...and has met the lock by now
         return {"by": "worker"}
 
     print("ready", flush=True)
     while not await client.exists(go):
         await asyncio.sleep(0.002)
+    await client.incr(f"{counter}:arrived")
     results = await asyncio.gather(*(cache.get_or_load(key, loader) for _ in range(n)))
     waits = REGISTRY.get_sample_value(
         "cache_stampede_waits_total", {"cache": cache.name, "scope": "redis"}

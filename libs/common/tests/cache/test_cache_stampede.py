@@ -50,6 +50,7 @@ async def test_two_processes_load_once_overall(make_cache: MakeCache, target: Ta
     cache = make_cache(coherence=False)
     redis_waits_before = waits(cache.name, "redis")
     counter, go = f"{target.namespace}:c:calls", f"{target.namespace}:c:go"
+    arrived = f"{counter}:arrived"
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
         str(WORKER),
@@ -68,10 +69,13 @@ async def test_two_processes_load_once_overall(make_cache: MakeCache, target: Ta
 
         async def loader() -> dict[str, str]:
             await target.client.incr(counter)
-            await asyncio.sleep(0.3)
+            while int(await target.client.get(arrived) or 0) < 2:  # the worker is in
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.3)  # ...and has met the lock by now
             return {"by": "test"}
 
         await target.client.set(go, 1, ex=60)
+        await target.client.incr(arrived)
         mine = await asyncio.gather(*(cache.get_or_load("user:9", loader) for _ in range(50)))
         out, _ = await asyncio.wait_for(worker.communicate(), 30)
     finally:
@@ -86,7 +90,9 @@ async def test_two_processes_load_once_overall(make_cache: MakeCache, target: Ta
     by = {m["by"] for m in mine if m is not None}
     assert len(by) == 1 and theirs["by"] == sorted(by)
     assert theirs["waits"] + waits(cache.name, "redis") - redis_waits_before >= 1
-    await target.client.delete(counter, go)
+    await target.client.delete(counter)
+    await target.client.delete(go)
+    await target.client.delete(arrived)
 
 
 async def test_loader_failure_reaches_every_waiter_and_releases_the_lock(
