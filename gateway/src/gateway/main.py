@@ -95,7 +95,10 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         redis = _redis(settings)
         upstreams = _upstreams(settings, routes, discovery)
         user_addresses = [i.address for i in discovery.instances(USER_SERVICE)]
-        users = UserClient(user_addresses or settings.user_service_addresses.split(","))
+        users = UserClient(
+            user_addresses or settings.user_service_addresses.split(","),
+            default_timeout=settings.user_call_timeout_seconds,  # /auth/token's Authenticate too
+        )
         cache = ResponseCache(redis, prefix=settings.cache_prefix)
         runtime = Runtime(
             settings=settings,
