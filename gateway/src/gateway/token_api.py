@@ -68,7 +68,11 @@ def _form_field(form: dict[str, list[str]], name: str) -> str:
     values = form.get(name)
     if not values or not values[0]:
         raise _oauth_error(400, "invalid_request", f"the form field {name!r} is required")
-    return values[0]
+    value = values[0]
+    # Control characters (NUL above all) are never part of an email or a password we issue for.
+    if len(value) > 1024 or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise _oauth_error(400, "invalid_request", f"the form field {name!r} is not valid")
+    return value
 
 
 router = APIRouter(tags=["auth"])

@@ -107,6 +107,11 @@ async def test_wrong_password_is_401_invalid_grant(
         ),
         ({"grant_type": "password", "username": "a"}, 400, "invalid_request"),
         ({"grant_type": "password", "password": "b"}, 400, "invalid_request"),
+        (
+            {"grant_type": "password", "username": "a\x00@x.io", "password": "b"},
+            400,
+            "invalid_request",
+        ),
     ],
 )
 async def test_malformed_grants_are_400(
