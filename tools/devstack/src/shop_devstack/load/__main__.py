@@ -18,8 +18,7 @@ from pathlib import Path
 
 from shop_devstack.accounts import admin_token, new_user
 from shop_devstack.client import ShopClient
-from shop_devstack.launcher import say, start_detached, stop_running
-from shop_devstack.layout import StackConfig
+from shop_devstack.launcher import config_for_run_dir, say, start_detached, stop_running
 from shop_devstack.running import find_running
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -77,10 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; non-zero when Locust could not run or nothing was measured."""
     parser = argparse.ArgumentParser(prog="make load", description=__doc__)
     parser.add_argument("--users", type=int, default=20)
-    parser.add_argument("--spawn-rate", type=float, default=10)
+    parser.add_argument("--spawn-rate", type=float, default=2)  # logins hash: no storm
     parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--run-dir", type=Path, help="the run directory of the system to use")
     args = parser.parse_args(argv)
-    config = StackConfig()
+    config = config_for_run_dir(args.run_dir)
     system = find_running(config)
     started_here = system is None
     if system is None:
