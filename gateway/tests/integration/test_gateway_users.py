@@ -1,0 +1,99 @@
+"""The transcoded user API through the whole gateway pipeline, with a real user service whose
+outbox relay publishes user.updated: cached reads are evicted by the event, for every caller."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+import yaml
+from gateway.settings import DEFAULT_ROUTES_FILE
+from shop_common.auth import SigningKey, TokenIssuer
+from user_service.server import UserServer, create_server
+from user_service.settings import Settings as UserSettings
+
+from .conftest import AUDIENCE, ISSUER, StartGateway, bearer
+
+SHIPPED_ROUTES = yaml.safe_load(DEFAULT_ROUTES_FILE.read_text(encoding="utf-8"))["routes"]
+
+pytestmark = pytest.mark.infra
+
+
+@pytest_asyncio.fixture
+async def relaying_user_server(
+    amqp_vhost_url: str, database_url: str, signing_key: SigningKey
+) -> AsyncIterator[UserServer]:
+    # amqp_vhost_url first: the vhost outlives the server.
+    settings = UserSettings(
+        database_url=database_url,
+        amqp_url=amqp_vhost_url,
+        jwt_public_keys={signing_key.kid: signing_key.public_pem},
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+        outbox_relay_enabled=True,
+        grace_period=0.5,
+    )
+    running, _ = await create_server(settings, "127.0.0.1:0")
+    yield running
+    await running.stop(grace=0.2)
+
+
+async def _until_miss(client: httpx.AsyncClient, path: str, token: str) -> httpx.Response:
+    async with asyncio.timeout(15):
+        while True:
+            response = await client.get(path, headers=bearer(token))
+            if response.headers["x-cache"] == "MISS":
+                return response
+            await asyncio.sleep(0.05)
+
+
+async def test_user_reads_are_cached_and_evicted_by_the_user_updated_event(
+    amqp_vhost_url: str,
+    relaying_user_server: UserServer,
+    start_gateway: StartGateway,
+    issuer: TokenIssuer,
+) -> None:
+    gateway = await start_gateway(
+        {"user-service": f"127.0.0.1:{relaying_user_server.port}"},
+        routes=SHIPPED_ROUTES,
+        user_events_enabled=True,
+        amqp_url=amqp_vhost_url,
+    )
+    async with asyncio.timeout(20):
+        await gateway.app.state.user_events.started.wait()
+    admin = issuer.issue("900000", ["admin"])  # not an id the fresh database hands out
+    email = f"ada-{uuid.uuid4().hex[:8]}@example.com"
+    async with gateway.client() as client:
+        created = await client.post(
+            "/api/users",
+            json={"email": email, "name": "Ada", "password": "pw-12345678", "roles": ["user"]},
+            headers=bearer(admin),
+        )
+        assert created.status_code == 201, created.text
+        user_id = created.json()["id"]
+        login = await client.post(
+            "/auth/token",
+            data={"grant_type": "password", "username": email, "password": "pw-12345678"},
+        )
+        ada = login.json()["access_token"]
+        path = f"/api/users/{user_id}"
+        for token in (ada, admin):
+            first = await client.get(path, headers=bearer(token))
+            second = await client.get(path, headers=bearer(token))
+            assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT")
+            assert second.json() == first.json()
+        etag = second.headers["etag"]
+        not_modified = await client.get(path, headers={**bearer(admin), "If-None-Match": etag})
+        assert not_modified.status_code == 304
+        patched = await client.patch(path, json={"name": "Ada L."}, headers=bearer(ada))
+        assert patched.status_code == 200, patched.text
+        # The relay publishes user.updated; the gateway evicts Ada's scope and every entry
+        # about user_id, so the admin's cached copy goes too.
+        for token in (ada, admin):
+            fresh = await _until_miss(client, path, token)
+            assert fresh.json()["name"] == "Ada L."
+    await gateway.stop()  # before the vhost goes
