@@ -1,40 +1,30 @@
 """A real user service on an ephemeral port (fresh database) behind an app mounting only the
-transcoding router, served by a real uvicorn (streams and disconnects behave as in production)."""
+transcoding router, served by a real uvicorn (streams and disconnects behave as in production).
+
+The signing key, issuer and `serve` come from the gateway integration conftest one level up.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from fastapi import FastAPI
 from gateway.transcoding import build_users_router, user_service_breaker
-from shop_common.auth import SigningKey, TokenIssuer, generate_signing_key
+from shop_common.auth import SigningKey, TokenIssuer
 from shop_common.clients.user import UserClient
+from shop_common.discovery import StaticRegistry
 from shop_common.resilience import BreakerConfig, CircuitBreaker
 from shop_common.web import instrument_app
 from user_service.server import UserServer, create_server
 from user_service.settings import Settings
 
-ISSUER = "shop-gateway"
-AUDIENCE = "shop"
-
-
-@pytest.fixture(scope="session")
-def signing_key() -> SigningKey:
-    return generate_signing_key("transcoding-kid")
-
-
-@pytest.fixture(scope="session")
-def issuer(signing_key: SigningKey) -> TokenIssuer:
-    return TokenIssuer(signing_key, ISSUER, AUDIENCE)
+from ..conftest import AUDIENCE, ISSUER, serve
 
 
 @pytest.fixture
@@ -87,23 +77,6 @@ class Gateway:
     client: UserClient
     breaker: CircuitBreaker
     http: httpx.AsyncClient
-    servers: list[uvicorn.Server] = field(default_factory=list)
-
-
-async def serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
-    """app behind a real uvicorn on an ephemeral port, in this event loop."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    async with asyncio.timeout(10):
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-    host, port = sock.getsockname()
-    return server, task, f"http://{host}:{port}"
 
 
 MakeGateway = Callable[..., Awaitable[Gateway]]
@@ -133,17 +106,16 @@ async def make_gateway() -> AsyncIterator[MakeGateway]:
                 heartbeat_seconds=heartbeat_seconds,
             )
         )
-        server, task, url = await serve(app)
-        http = httpx.AsyncClient(base_url=url, timeout=10)
+        running = await serve(app, StaticRegistry({}))
+        http = httpx.AsyncClient(base_url=running.url, timeout=10)
 
         async def close() -> None:
             await http.aclose()
-            server.should_exit = True
-            await task
+            await running.stop()
             await client.close()
 
         cleanups.append(close)
-        return Gateway(url, client, breaker, http)
+        return Gateway(running.url, client, breaker, http)
 
     yield make
     for close in reversed(cleanups):

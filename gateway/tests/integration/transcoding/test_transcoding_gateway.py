@@ -6,36 +6,19 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
 import yaml
 from gateway.settings import DEFAULT_ROUTES_FILE
-from shop_common.auth import SigningKey, TokenIssuer
-from user_service.server import UserServer, create_server
-from user_service.settings import Settings as UserSettings
+from shop_common.auth import TokenIssuer
+from user_service.server import UserServer
 
-from .conftest import AUDIENCE, ISSUER, RunningGateway, StartGateway, bearer
+from ..conftest import RunningGateway, StartGateway, bearer
 
 pytestmark = pytest.mark.infra
 REAL_ROUTES: list[dict[str, Any]] = yaml.safe_load(DEFAULT_ROUTES_FILE.read_text())["routes"]
-
-
-@pytest_asyncio.fixture
-async def user_server(database_url: str, signing_key: SigningKey) -> AsyncIterator[UserServer]:
-    settings = UserSettings(
-        database_url=database_url,
-        jwt_public_keys={signing_key.kid: signing_key.public_pem},
-        jwt_issuer=ISSUER,
-        jwt_audience=AUDIENCE,
-        outbox_relay_enabled=False,
-        grace_period=0.5,
-    )
-    running, _ = await create_server(settings, "127.0.0.1:0")
-    yield running
-    await running.stop(grace=0.2)
 
 
 @pytest_asyncio.fixture

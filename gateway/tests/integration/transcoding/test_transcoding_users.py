@@ -49,7 +49,7 @@ async def test_no_token_is_401_with_challenge_and_a_forged_one_is_401_from_the_s
     assert missing.status_code == 401
     assert missing.headers["www-authenticate"] == 'Bearer realm="shop"'
     # Same kid, another key: the user service's signature check must refuse it.
-    forger = TokenIssuer(generate_signing_key("transcoding-kid"), issuer.issuer, issuer.audience)
+    forger = TokenIssuer(generate_signing_key(issuer.key.kid), issuer.issuer, issuer.audience)
     forged = forger.issue(str(user["id"]), ["admin"])
     refused = await gateway.http.get(f"/api/users/{user['id']}", headers=bearer(forged))
     assert refused.status_code == 401
