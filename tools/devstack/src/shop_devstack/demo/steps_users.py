@@ -118,23 +118,34 @@ async def rate_limit(ctx: DemoContext, observe: Observe) -> None:
     )
     expect(budget is not None, "the gateway sent no RateLimit header")
     assert budget is not None
-    statuses: list[int] = [first.status_code]
+    responses: list[httpx.Response] = [first]
     limited = None
-    while limited is None and len(statuses) < budget + 100:
+    while limited is None and len(responses) < budget + 100:
         batch = await asyncio.gather(
             *(
                 ctx.client.get_user(token, account.id, **{"Cache-Control": "no-cache"})
                 for _ in range(50)
             )
         )
-        statuses += [r.status_code for r in batch]
+        responses += batch
         limited = next((r for r in batch if r.status_code == 429), None)
-    expect(limited is not None, f"no 429 after {len(statuses)} requests (budget was {budget})")
+    expect(limited is not None, f"no 429 after {len(responses)} requests (budget was {budget})")
     assert limited is not None
-    observe(f"{statuses.count(200)} requests passed, then 429 after {len(statuses)} in a burst")
+    passed = [r for r in responses if r.status_code == 200]
+    # A pass without RateLimit headers was not counted: Redis did not answer in time and this
+    # route is configured to fail open (routes.yaml), so it let the request through unchecked.
+    unchecked = [r for r in passed if "ratelimit" not in r.headers]
+    observe(
+        f"{len(passed)} requests passed, then 429 after {len(responses)} in a burst"
+        + (
+            f" ({len(unchecked)} passed unchecked: Redis too slow, route fails open)"
+            if unchecked
+            else ""
+        )
+    )
     expect(
-        statuses.count(200) <= budget + 1,
-        f"{statuses.count(200)} passed, more than the budget of {budget + 1}",
+        len(passed) - len(unchecked) <= budget + 1,
+        f"{len(passed) - len(unchecked)} counted passes, more than the budget of {budget + 1}",
     )
     observe(
         f"Retry-After: {limited.headers.get('retry-after')}  RateLimit: {limited.headers.get('ratelimit')}"
