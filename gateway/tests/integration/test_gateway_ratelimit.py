@@ -150,3 +150,18 @@ async def test_redis_down_fails_closed_or_open_per_route(
     assert ready.status_code == 503
     assert ready.json()["checks"]["redis"] != "ok"
     assert backend.hits("GET", "/orders/limited") == 0
+
+
+async def test_ready_needs_redis_and_an_instance_of_every_backend(
+    start_gateway: StartGateway, backend: Backend
+) -> None:
+    complete = await start_gateway({"order-service": backend.address})
+    missing = await start_gateway({})
+    async with complete.client() as client:
+        ready = await client.get("/ready")
+    async with missing.client() as client:
+        not_ready = await client.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"redis": "ok", "backends": "ok"}
+    assert not_ready.status_code == 503
+    assert not_ready.json()["checks"]["backends"] == "failing"
