@@ -10,8 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 # Bounds only keep payloads small; the user service owns the real rules (→ 400 with its message).
-Email = Annotated[str, Field(min_length=1, max_length=320, examples=["ada@example.com"])]
-Name = Annotated[str, Field(min_length=1, max_length=200, examples=["Ada Lovelace"])]
+# Control characters are refused here: PostgreSQL cannot store NUL, and a stored name or email
+# with control characters would end up in logs and other clients' screens.
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+Email = Annotated[
+    str, Field(min_length=1, max_length=320, pattern=PRINTABLE, examples=["ada@example.com"])
+]
+Name = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=PRINTABLE, examples=["Ada Lovelace"])
+]
 Password = Annotated[str, Field(min_length=1, max_length=1024, examples=["correct horse battery"])]
 Role = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\S+$")]
 Roles = Annotated[list[Role], Field(max_length=32, examples=[["user"]])]

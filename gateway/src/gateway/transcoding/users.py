@@ -11,7 +11,7 @@ from shop_common.clients.user import UserClient, UserPage
 from shop_common.resilience import CircuitBreaker
 from shop_common.web import problem_responses
 
-from gateway.transcoding.schemas import UserId, UserPublic
+from gateway.transcoding.schemas import PRINTABLE, UserId, UserPublic
 from gateway.transcoding.schemas import UserPage as UserPageSchema
 from gateway.transcoding.status import user_service_breaker
 from gateway.transcoding.streaming import NDJSON, ClientBoundStream, ndjson_pages
@@ -19,7 +19,7 @@ from gateway.transcoding.updates import add_updates_route
 from gateway.transcoding.upstream import CallerDep, UserUpstream
 from gateway.transcoding.users_write import add_write_routes
 
-FilterTerm = Annotated[str | None, Query(max_length=320, pattern=r"^\S+$")]
+FilterTerm = Annotated[str | None, Query(max_length=320, pattern=r"^[^\s\x00-\x1f\x7f]+$")]
 _READ_PROBLEMS = problem_responses(400, 401, 403, 404, 429, 503, 504)
 
 
@@ -96,11 +96,12 @@ def _add_list_route(router: APIRouter, upstream: UserUpstream) -> None:
         request: Request,
         caller: CallerDep,
         page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
-        page_token: Annotated[str, Query(max_length=4096)] = "",
+        page_token: Annotated[str, Query(max_length=4096, pattern=PRINTABLE)] = "",
         filter: Annotated[
             str,
             Query(
                 max_length=1024,
+                pattern=PRINTABLE,
                 description="Raw ListUsers filter: `email:<substring>` and/or `role:<role>`",
             ),
         ] = "",

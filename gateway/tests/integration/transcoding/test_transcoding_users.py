@@ -166,3 +166,22 @@ async def test_ids_outside_int64_are_422_not_a_crash(gateway, admin_token, bad_i
     response = await gateway.http.get(f"/api/users/{bad_id}", headers=bearer(admin_token))
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM
+
+
+async def test_control_characters_are_422_not_a_server_error(
+    gateway, new_user, admin_token
+) -> None:
+    """PostgreSQL cannot store NUL: such input must be refused as the client's error."""
+    user = await new_user()
+    created = await gateway.http.post(
+        "/api/users",
+        json={"email": "nul@example.com", "name": "A\x00B", "password": "long password 1"},
+        headers=bearer(admin_token),
+    )
+    patched = await gateway.http.patch(
+        f"/api/users/{user['id']}", json={"email": "x\x00@example.com"}, headers=bearer(admin_token)
+    )
+    listed = await gateway.http.get(
+        "/api/users", params={"filter": "email:\x00"}, headers=bearer(admin_token)
+    )
+    assert [r.status_code for r in (created, patched, listed)] == [422, 422, 422]
