@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 from aio_pika.abc import AbstractRobustConnection
@@ -46,7 +47,12 @@ def topology_for(settings: Settings) -> Topology:
 
 @dataclass
 class OrderRuntime:
-    """A started order service: its pools, broker connection, background workers and services."""
+    """A started order service: its pools, broker connection, background workers and services.
+
+    `closing` holds what was started, in order; `stop()` unwinds it last-started-first:
+    monitor, sweeper, consumers (in-flight messages finish), user client, cache, relay
+    (drains what was committed), broker, engine.
+    """
 
     settings: Settings
     engine: AsyncEngine
@@ -54,11 +60,8 @@ class OrderRuntime:
     lookup: UserLookup
     page_tokens: PageTokenCodec
     broker: AbstractRobustConnection
-    relay: OutboxRelay
-    user_client: UserClient
     cache: OwnedCache | None
-    sweeper: SagaTimeoutSweeper
-    monitor: MessagingMonitor
+    closing: AsyncExitStack
     consumers: list[Consumer] = field(default_factory=list)
 
     async def database_ready(self) -> bool:
@@ -72,17 +75,8 @@ class OrderRuntime:
         return is_connected(self.broker)
 
     async def stop(self) -> None:
-        """Stop consuming (in-flight messages finish), stop the sweeper, drain the relay, close."""
-        for consumer in self.consumers:
-            await consumer.stop()
-        await self.sweeper.stop()
-        await self.monitor.stop()
-        await self.relay.stop()  # publishes what was committed before the stop
-        await self.broker.close()
-        await self.user_client.close()
-        if self.cache is not None:
-            await self.cache.close()
-        await self.engine.dispose()
+        """Stop everything in reverse start order."""
+        await self.closing.aclose()
         log.info("order service stopped")
 
 
@@ -115,75 +109,85 @@ async def start_runtime(
     user_client: UserClient | None = None,
     consumed_queues: Sequence[str] = CONSUMED_QUEUES,
 ) -> OrderRuntime:
-    """Migrate, connect, declare, start relay, consumers, sweeper and monitor; return them."""
+    """Migrate, connect, declare, start relay, consumers, sweeper and monitor; return them.
+
+    A failure part-way stops what had started before re-raising.
+    """
     if settings.apply_migrations_on_start:
         await migrate(settings.database_url)
-    engine = create_async_engine(
-        settings.database_url,
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_max_overflow,
-        pool_timeout=5,
-    )
-    service = OrderService(async_sessionmaker(engine, expire_on_commit=False))
-    topology = topology_for(settings)
-    broker = await connect(settings.amqp_url, name=settings.service_name)
-    channel = await broker.channel()
-    await declare(channel, topology)
-    await channel.close()
-    relay = OutboxRelay(
-        engine, Publisher(broker), poll_interval=settings.outbox_poll_interval_seconds
-    )
-    await relay.start()
-    owned: OwnedCache | None = None
-    if cache is None:
-        owned = cache = await build_user_cache(settings)
-    client = user_client or UserClient(
-        [a.strip() for a in settings.user_service_addresses.split(",") if a.strip()],
-        default_timeout=settings.user_lookup_attempt_timeout_seconds,
-        max_attempts=2,
-    )
-    lookup = user_lookup(settings, client, cache)
-    sweeper = SagaTimeoutSweeper(
-        service,
-        timeout=settings.saga_timeout_seconds,
-        interval=settings.saga_sweep_interval_seconds,
-    )
-    monitor = MessagingMonitor(
-        broker,
-        [topology.queue(q).dlq for q in CONSUMED_QUEUES],
-        relay,
-        interval=settings.broker_metrics_interval_seconds,
-    )
-    runtime = OrderRuntime(
-        settings,
-        engine,
-        service,
-        lookup,
-        PageTokenCodec(settings.page_token_secret),
-        broker,
-        relay,
-        client,
-        owned,
-        sweeper,
-        monitor,
-    )
-    handlers = {
-        PAYMENT_RESULTS_QUEUE: payment_results_handler(service),
-        USER_CHANGES_QUEUE: user_changes_handler(lookup),
-    }
-    for queue in consumed_queues:
-        consumer = Consumer(
-            broker,
-            queue,
-            handlers[queue],
-            prefetch=settings.consumer_prefetch,
-            concurrency=settings.consumer_concurrency,
-            max_attempts=settings.consumer_max_attempts,
-            topology=topology,
+    async with AsyncExitStack() as stack:
+        engine = create_async_engine(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+            pool_timeout=5,
         )
-        await consumer.start()
-        runtime.consumers.append(consumer)
-    await sweeper.start()
-    await monitor.start()
+        stack.push_async_callback(engine.dispose)
+        service = OrderService(async_sessionmaker(engine, expire_on_commit=False))
+        topology = topology_for(settings)
+        broker = await connect(settings.amqp_url, name=settings.service_name)
+        stack.push_async_callback(broker.close)
+        channel = await broker.channel()
+        await declare(channel, topology)
+        await channel.close()
+        relay = OutboxRelay(
+            engine, Publisher(broker), poll_interval=settings.outbox_poll_interval_seconds
+        )
+        await relay.start()
+        stack.push_async_callback(relay.stop)
+        owned: OwnedCache | None = None
+        if cache is None:
+            owned = cache = await build_user_cache(settings)
+            stack.push_async_callback(owned.close)
+        client = user_client or UserClient(
+            [a.strip() for a in settings.user_service_addresses.split(",") if a.strip()],
+            default_timeout=settings.user_lookup_attempt_timeout_seconds,
+            max_attempts=2,
+        )
+        stack.push_async_callback(client.close)
+        lookup = user_lookup(settings, client, cache)
+        runtime = OrderRuntime(
+            settings,
+            engine,
+            service,
+            lookup,
+            PageTokenCodec(settings.page_token_secret),
+            broker,
+            owned,
+            stack,
+        )
+        handlers = {
+            PAYMENT_RESULTS_QUEUE: payment_results_handler(service),
+            USER_CHANGES_QUEUE: user_changes_handler(lookup),
+        }
+        for queue in consumed_queues:
+            consumer = Consumer(
+                broker,
+                queue,
+                handlers[queue],
+                prefetch=settings.consumer_prefetch,
+                concurrency=settings.consumer_concurrency,
+                max_attempts=settings.consumer_max_attempts,
+                topology=topology,
+            )
+            await consumer.start()
+            stack.push_async_callback(consumer.stop)
+            runtime.consumers.append(consumer)
+        sweeper = SagaTimeoutSweeper(
+            service,
+            timeout=settings.saga_timeout_seconds,
+            interval=settings.saga_sweep_interval_seconds,
+        )
+        await sweeper.start()
+        stack.push_async_callback(sweeper.stop)
+        monitor = MessagingMonitor(
+            broker,
+            [topology.queue(q).dlq for q in CONSUMED_QUEUES],
+            relay,
+            interval=settings.broker_metrics_interval_seconds,
+        )
+        await monitor.start()
+        stack.push_async_callback(monitor.stop)
+        runtime.closing = stack.pop_all()
     log.info("order service started", consuming=list(consumed_queues))
     return runtime

@@ -12,7 +12,8 @@ from shop_common.messaging import PaymentSucceeded, Publisher, new_event
 
 from .conftest import ITEMS, RunningApp, Shopper, bearer, eventually
 
-pytestmark = pytest.mark.infra
+# Generous: set-up makes two databases, a vhost and a user server on a shared 2-core box.
+pytestmark = [pytest.mark.infra, pytest.mark.timeout(120)]
 
 
 async def test_health_ready_and_metrics(running: RunningApp, shopper: Shopper) -> None:

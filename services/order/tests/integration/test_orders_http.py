@@ -9,7 +9,8 @@ import pytest
 
 from .conftest import ITEMS, RunningApp, Shopper, bearer
 
-pytestmark = pytest.mark.infra
+# Generous: set-up makes two databases, a vhost and a user server on a shared 2-core box.
+pytestmark = [pytest.mark.infra, pytest.mark.timeout(120)]
 
 
 async def test_create_then_get_and_replay_with_the_same_idempotency_key(

@@ -8,7 +8,8 @@ import pytest
 
 from .conftest import ITEMS, RunningApp, Shopper, bearer
 
-pytestmark = pytest.mark.infra
+# Generous: set-up makes two databases, a vhost and a user server on a shared 2-core box.
+pytestmark = [pytest.mark.infra, pytest.mark.timeout(120)]
 
 
 async def place(running: RunningApp, token: str, count: int) -> list[str]:

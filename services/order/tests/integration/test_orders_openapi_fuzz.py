@@ -29,7 +29,8 @@ from schemathesis.specs.openapi.checks import (
 
 from .conftest import Shopper, bearer
 
-pytestmark = pytest.mark.infra
+# Generous: set-up makes two databases, a vhost and a user server on a shared 2-core box.
+pytestmark = [pytest.mark.infra, pytest.mark.timeout(120)]
 
 CHECKS = [
     not_a_server_error,

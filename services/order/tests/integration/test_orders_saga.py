@@ -18,7 +18,8 @@ from shop_common.messaging import (
 
 from .conftest import ITEMS, RunningApp, Shopper, StartApp, bearer, eventually
 
-pytestmark = pytest.mark.infra
+# Generous: set-up makes two databases, a vhost and a user server on a shared 2-core box.
+pytestmark = [pytest.mark.infra, pytest.mark.timeout(120)]
 
 
 async def order_status(running: RunningApp, token: str, order_id: str) -> dict[str, Any]:

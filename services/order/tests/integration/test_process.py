@@ -19,7 +19,8 @@ from order_service.settings import Settings
 
 from .conftest import ITEMS, Shopper, bearer, eventually
 
-pytestmark = pytest.mark.infra
+# Generous: set-up makes two databases, a vhost and a user server on a shared 2-core box.
+pytestmark = [pytest.mark.infra, pytest.mark.timeout(120)]
 
 
 def free_port() -> int:

@@ -11,7 +11,8 @@ from shop_common.clients.user import UserClient
 
 from .conftest import ITEMS, RunningApp, Shopper, StartApp, UserService, bearer, eventually
 
-pytestmark = pytest.mark.infra
+# Generous: set-up makes two databases, a vhost and a user server on a shared 2-core box.
+pytestmark = [pytest.mark.infra, pytest.mark.timeout(120)]
 
 BODY = {"items": ITEMS, "currency": "EUR"}
 
