@@ -75,6 +75,8 @@ class UserServer:
         if self.broker is not None:
             await self.broker.close()
         await self.repository.engine.dispose()
+        if self.repository.reader is not None:
+            await self.repository.reader.close()
         if self.repository.read_pool is not None:
             await self.repository.read_pool.close()
         log.info("user service stopped")
@@ -85,7 +87,11 @@ async def create_server(settings: Settings, address: str | None = None) -> tuple
     if settings.apply_migrations_on_start:
         await migrate(settings.database_url)
     engine = create_engine(settings)
-    repository = UserRepository(engine, await create_read_pool(settings))
+    repository = UserRepository(
+        engine,
+        await create_read_pool(settings),
+        coalesce_queries=settings.get_user_coalesce_queries,
+    )
     hub = UpdateHub(asyncpg_dsn(settings.database_url))
     verifier = TokenVerifier(
         settings.jwt_public_keys,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from shop_common.settings import PLACEHOLDER_SECRETS, ServiceSettings
 
 DEV_PAGE_TOKEN_SECRET = "dev-only-page-token-secret"
@@ -19,6 +19,9 @@ class Settings(ServiceSettings):
     db_pool_size: int = 20
     db_max_overflow: int = 10
     db_read_pool_size: int = 20
+    # GetUser reads arriving while this many `id = ANY($1)` queries run wait and share the next
+    # one (adapters/coalescing.py); 0 = one query per call.
+    get_user_coalesce_queries: int = Field(default=1, ge=0, le=20)
     db_statement_timeout_ms: int = 5000
     # Signs ListUsers page tokens (HMAC-SHA256); must be the same on every instance.
     page_token_secret: str = DEV_PAGE_TOKEN_SECRET

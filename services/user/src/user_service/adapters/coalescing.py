@@ -1,0 +1,118 @@
+"""Coalescing concurrent point reads by primary key into one `WHERE id = ANY($1)` query.
+
+GetUser is the hot path (every order, every gateway page). Under load, one query per call spends
+most of the server's CPU on the asyncpg round trip itself (pool checkout, Bind/Execute, a wake-up
+of the event loop for the reply, the release), not on the row. Here at most `max_queries` queries
+run at once; the reads that arrive while they run wait and go together in the next query. There
+is no timer: at low load a read goes out at once, alone, so nothing waits for a batch to fill.
+
+Every read still goes to the database after it arrived (nothing is cached), so a read that starts
+after a committed write sees that write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+from asyncpg.exceptions import InternalClientError, PostgresConnectionError
+
+# What a pooled connection that died while idle (server restart, pg_terminate_backend) raises on
+# its next use; asyncpg reports an unsolicited FATAL on an idle connection as InternalClientError
+# ("cannot switch to state ..."). A read is safe to repeat once, on a fresh connection.
+_DEAD_CONNECTION = (
+    PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.InterfaceError,
+    InternalClientError,
+    ConnectionError,
+)
+
+
+class CoalescingReader:
+    """Reads rows by id through `sql` (one `$1::bigint[]` parameter), batching concurrent reads."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, sql: str, *, max_queries: int = 1, max_batch: int = 500
+    ) -> None:
+        if max_queries < 1 or max_batch < 1:
+            raise ValueError("max_queries and max_batch must be at least 1")
+        self._pool = pool
+        self._sql = sql
+        self._max_queries = max_queries
+        self._max_batch = max_batch
+        self._pending: list[tuple[int, asyncio.Future[Any]]] = []
+        self._running: set[asyncio.Task[None]] = set()
+        # Counted by the drain loop itself: a finished task leaves `_running` only a loop
+        # iteration later (done callbacks are scheduled), too late for a read arriving meanwhile.
+        self._draining = 0
+        self.queries = 0  # how many queries served how many reads (for tests and the bench)
+        self.reads = 0
+
+    async def get(self, key: int) -> Any:
+        """The row (an asyncpg Record) with this id, or None."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((key, future))
+        if self._draining < self._max_queries:
+            self._draining += 1
+            task = asyncio.get_running_loop().create_task(self._drain(), name="user-reads")
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+        return await future
+
+    async def _drain(self) -> None:
+        """Run queries until no read is waiting."""
+        try:
+            await self._drain_pending()
+        finally:
+            self._draining -= 1
+
+    async def _drain_pending(self) -> None:
+        while self._pending:
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            # Reads whose callers went away (deadline, cancel) are not asked for.
+            live = [(key, future) for key, future in batch if not future.done()]
+            if not live:
+                continue
+            try:
+                rows = await self._fetch(list({key for key, _ in live}))
+            except asyncio.CancelledError:
+                for _, future in live + self._pending:
+                    future.cancel()
+                self._pending.clear()
+                raise
+            except Exception as exc:
+                # Every caller of this batch gets the error (mapped to UNAVAILABLE at the edge).
+                for _, future in live:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            self.queries += 1
+            self.reads += len(live)
+            by_key = {row["id"]: row for row in rows}
+            for key, future in live:
+                if not future.done():
+                    future.set_result(by_key.get(key))
+
+    async def _fetch(self, keys: list[int]) -> list[Any]:
+        try:
+            rows: list[Any] = await self._pool.fetch(self._sql, keys)
+        except _DEAD_CONNECTION:
+            # One connection dead usually means all are (a restart): have the pool replace
+            # every idle one rather than hand the broken one out again, then try once more.
+            await self._pool.expire_connections()
+            rows = await self._pool.fetch(self._sql, keys)
+        return rows
+
+    async def close(self) -> None:
+        """Cancel running queries; waiting reads are cancelled."""
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+        self._draining = 0
+        # A drain task cancelled before its first step never saw its batch.
+        for _, future in self._pending:
+            future.cancel()
+        self._pending.clear()
