@@ -308,8 +308,11 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     finally:
         for process in reversed(processes):
             await stop(process, signal.SIGQUIT if process is processes[0] else signal.SIGTERM)
-        await pipeline.close()
-        admin.delete(vhost)
+        try:
+            await pipeline.close()
+            admin.delete(vhost)
+        except Exception as exc:  # the figures are taken: a cleanup failure must not lose them
+            log(f"cleanup failed (databases {config.database_prefix}*, vhost {vhost}): {exc!r}")
     steal_pct = 100 * (steal_1 - steal_0) / max(1, total_1 - total_0)
     return {"figures": summarize(runs), "steal_pct": round(steal_pct, 1)}
 
