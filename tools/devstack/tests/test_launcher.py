@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from shop_devstack.devkeys import ensure_dev_keys
-from shop_devstack.launcher import stop_running
+from shop_devstack.launcher import ready_summary, stop_running
 from shop_devstack.layout import Ports, StackConfig, build_processes
 from shop_devstack.preflight import PreflightError, check_infrastructure, check_ports
 from shop_devstack.state import read_state, write_state
@@ -69,3 +69,20 @@ def test_a_stale_state_file_is_not_a_running_system(tmp_path: Path) -> None:
     assert read_state(state_file) is None  # alive, but not a launcher (pytest)
     assert stop_running(StackConfig(run_dir=tmp_path), report=lambda _: None) == 0
     assert not state_file.exists() or read_state(state_file) is None
+
+
+def test_a_detached_start_reports_the_last_ready_block_of_the_log(tmp_path: Path) -> None:
+    log = tmp_path / "devstack.log"
+    log.write_text(
+        "✓ system ready in 9.0 s\n  old block\n  logs: x\n"
+        "• stopping\n✓ system ready in 4.2 s\n  user-1 grpc://127.0.0.1:50051  110 MB\n"
+        "  total RSS of the 5 application processes: 612 MB\n  logs: run/logs/   stop: Ctrl-C\n"
+        "• later line\n"
+    )
+    assert ready_summary(log) == [
+        "✓ system ready in 4.2 s",
+        "  user-1 grpc://127.0.0.1:50051  110 MB",
+        "  total RSS of the 5 application processes: 612 MB",
+        "  logs: run/logs/   stop: Ctrl-C",
+    ]
+    assert ready_summary(tmp_path / "missing.log") == []

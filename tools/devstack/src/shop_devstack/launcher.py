@@ -227,6 +227,8 @@ def start_detached(
     while time.monotonic() < deadline:
         state = read_state(config.state_file)
         if state and state.get("ready") and state["pid"] == child.pid:
+            for line in ready_summary(log_path):
+                report(line)
             report(
                 f"✓ system running in the background (launcher pid {child.pid}); `make down` stops it"
             )
@@ -239,6 +241,17 @@ def start_detached(
         time.sleep(0.2)
     report(f"✗ not ready after {timeout:.0f} s; see {log_path}")
     return 1
+
+
+def ready_summary(log_path: Path) -> list[str]:
+    """The last "system ready" block a launcher wrote (URLs, memory) from its log."""
+    lines = log_path.read_text(errors="replace").splitlines() if log_path.exists() else []
+    starts = [i for i, line in enumerate(lines) if line.startswith("✓ system ready")]
+    if not starts:
+        return []
+    block = lines[starts[-1] :]
+    end = next((i for i, line in enumerate(block) if line.lstrip().startswith("logs:")), None)
+    return block if end is None else block[: end + 1]
 
 
 def stop_running(config: StackConfig, report: Report = say, timeout: float = 60.0) -> int:
