@@ -3,6 +3,7 @@
 from shop_common.cache.base import MISS, NEGATIVE
 from shop_common.cache.clients import connect_redis, redis_from_settings
 from shop_common.cache.decorators import CacheAside, cached, key_for
+from shop_common.cache.durable_writebehind import RedisWriteBehind
 from shop_common.cache.invalidation import CacheInvalidator, InvalidationError
 from shop_common.cache.levels import LayeredCache
 from shop_common.cache.memory import MemoryCache
@@ -33,6 +34,7 @@ __all__ = (
     "RedisCache",
     "RedisClient",
     "RedisLoadLock",
+    "RedisWriteBehind",
     "RefreshAhead",
     "Serializer",
     "SingleFlight",

@@ -1,0 +1,117 @@
+"""RedisWriteBehind: the write-behind queue in Redis (single and Cluster) survives a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import pytest_asyncio
+from shop_common.cache import RedisWriteBehind
+
+from .conftest import Target
+from .test_cache_writebehind import FlakyStore
+
+pytestmark = pytest.mark.infra
+Make = Callable[..., RedisWriteBehind]
+
+
+async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.005)
+
+
+@pytest_asyncio.fixture
+async def make(target: Target) -> AsyncIterator[Make]:
+    made: list[RedisWriteBehind] = []
+
+    def factory(store: FlakyStore, **options: object) -> RedisWriteBehind:
+        wb = RedisWriteBehind(
+            target.client,
+            "wb",
+            store,
+            prefix=target.namespace,
+            **options,  # type: ignore[arg-type]
+        )
+        made.append(wb)
+        return wb
+
+    yield factory
+    for wb in made:
+        if wb._task is not None:
+            wb._task.cancel()
+    for key in made[0].keys if made else []:
+        await target.client.delete(key)
+
+
+async def test_writes_coalesce_and_flush_in_order_on_stop(make: Make) -> None:
+    store = FlakyStore()
+    wb = make(store, batch_size=100, flush_interval=3600.0)
+    wb.start()
+    for key, value in (("a", 1), ("b", 1), ("a", 2), ("c", 1)):
+        await wb.write(key, value)
+    assert await wb.depth() == 3
+    await wb.stop()
+    assert store.writes == [("b", 1), ("a", 2), ("c", 1)] and await wb.depth() == 0
+
+
+async def test_store_outage_loses_nothing_and_keeps_order(make: Make) -> None:
+    store = FlakyStore()
+    store.failing = True
+    wb = make(store, batch_size=5, flush_interval=0.01, retry_initial=0.005)
+    wb.start()
+    for i in range(60):
+        await wb.write(f"k{i % 10}", i)
+    await until(lambda: store.attempts >= 3)
+    store.failing = False
+    await wb.stop()
+    assert store.state == {f"k{j}": 50 + j for j in range(10)}
+    last: dict[str, int] = {}
+    for key, value in store.writes:
+        assert isinstance(value, int) and value > last.get(key, -1), "a write was overtaken"
+        last[key] = value
+
+
+async def test_a_restarted_writer_flushes_what_a_crashed_one_left(make: Make) -> None:
+    store = FlakyStore()
+    store.failing = True
+    crashed = make(store, batch_size=3, flush_interval=0.01, retry_initial=0.005)
+    crashed.start()
+    for i in range(7):
+        await crashed.write(f"k{i}", {"i": i})
+    await until(lambda: store.attempts >= 1)  # a batch is in flight, unconfirmed
+    assert crashed._task is not None
+    crashed._task.cancel()  # the process dies: no stop(), no flush
+    with pytest.raises(asyncio.CancelledError):
+        await crashed._task
+    assert await crashed.depth() == 7
+
+    store.failing = False
+    restarted = make(store, batch_size=3, flush_interval=0.01)
+    restarted.start()
+    await restarted.stop()
+    assert store.state == {f"k{i}": {"i": i} for i in range(7)}
+    assert [k for k, _ in store.writes] == [f"k{i}" for i in range(7)]
+    assert await restarted.depth() == 0
+
+
+async def test_full_queue_applies_backpressure(make: Make) -> None:
+    store = FlakyStore()
+    store.failing = True
+    wb = make(store, batch_size=2, flush_interval=0.01, max_pending=4, retry_initial=0.005)
+    wb.start()
+    await wb.write("k0", 0)
+    await wb.write("k1", 1)
+    await until(lambda: store.attempts >= 1)  # k0, k1 in flight (failing)
+    for i in range(2, 6):  # 4 fill the queue
+        await wb.write(f"k{i}", i)
+    blocked = asyncio.create_task(wb.write("k-late", 99))
+    await asyncio.sleep(0.05)
+    assert not blocked.done()
+    store.failing = False
+    await asyncio.wait_for(blocked, 5.0)
+    await wb.stop()
+    assert store.state["k-late"] == 99 and len(store.state) == 7
