@@ -34,7 +34,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from shop_common.messaging import OrderCreated, OrderItem, connect, new_event
 from shop_common.messaging.ceiling import measure_ceiling
 from shop_common.testing.isolation import VhostAdmin, unique_name
-from shop_devstack.pipeline import DATABASES, ORDER, Pipeline, PipelineConfig
+from shop_devstack.pipeline import ORDER, Pipeline, PipelineConfig
 
 TAP_QUEUE = "order.status-events"
 # Pools as large as the consumers' concurrency, no overflow: an overflow connection is opened and
@@ -165,7 +165,9 @@ def cpu_seconds(pid: int) -> float:
 
 async def postgres_backends(pipeline: Pipeline, admin_url: str) -> list[int]:
     """PIDs of the PostgreSQL backends serving the pipeline's databases."""
-    names = [urlsplit(pipeline.database_url(base)).path.lstrip("/") for base in DATABASES]
+    names = [
+        urlsplit(pipeline.database_url(base)).path.lstrip("/") for base in pipeline.config.databases
+    ]
     conn = await asyncpg.connect(admin_url)
     try:
         rows = await conn.fetch(

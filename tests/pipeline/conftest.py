@@ -1,7 +1,8 @@
 """Fixtures of the pipeline tests: user, order and payment as real processes.
 
-Each test gets the three processes (shop_devstack.pipeline: `python -m <service>` on free
-loopback ports) with its own three databases and its own RabbitMQ vhost, plus helpers to call
+Each test gets order and payment processes (shop_devstack.pipeline: `python -m <service>` on free
+loopback ports) with their own databases and their own RabbitMQ vhost, calling one user service
+process shared by the session (only read: users are created, never changed), plus helpers to call
 the order API with a token, wait for an order's state and read the payments database, the broker
 queues and a service's Prometheus counters. Delay tiers and poll intervals are shortened so that a
 retry or a recovery takes a fraction of a second.
@@ -28,7 +29,7 @@ from aio_pika.abc import AbstractRobustConnection
 from shop_common.messaging import connect
 from shop_common.testing.isolation import VhostAdmin, unique_name
 from shop_devstack.layout import DevKeys
-from shop_devstack.pipeline import ORDER, PAYMENT, Pipeline, PipelineConfig, dev_keys
+from shop_devstack.pipeline import ORDER, PAYMENT, USER, Pipeline, PipelineConfig, dev_keys
 from shop_devstack.supervisor import tail
 
 RETRY_DELAYS_MS = (100, 200, 400)
@@ -59,6 +60,53 @@ def pipeline_keys() -> DevKeys:
     return dev_keys("pipeline-test")
 
 
+class LoopThread:
+    """An event loop in a thread: a module's processes outlive each test's own loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 180.0) -> T:
+        """Run coro on the thread's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture(scope="session")
+def user_service(
+    postgres_url: str,
+    amqp_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    pipeline_keys: DevKeys,
+) -> Iterator[str]:
+    """One user service (process + database) for the session; its address host:port.
+
+    It is only looked up by the order services (users are never changed), and it does not relay
+    user.* events, so every test's pipeline can share it.
+    """
+    config = PipelineConfig(
+        amqp_url=amqp_url,
+        log_dir=tmp_path_factory.mktemp("user-service") / "logs",
+        postgres_admin_url=postgres_url,
+        env=FAST_ENV,
+        services=(USER,),
+    )
+    users = Pipeline(config, pipeline_keys)
+    runner = LoopThread()
+    try:
+        runner.run(users.start())
+        yield users.user_address
+    finally:
+        runner.run(users.close(kill=True))
+        runner.close()
+
+
 MakePipeline = Callable[..., Awaitable[Pipeline]]
 
 
@@ -69,6 +117,7 @@ async def make_pipeline(
     redis_url: str,
     tmp_path: Path,
     pipeline_keys: DevKeys,
+    user_service: str,
 ) -> AsyncIterator[MakePipeline]:
     """Factory: start user, order and payment (env overrides per service); stopped after."""
     made: list[Pipeline] = []
@@ -90,6 +139,8 @@ async def make_pipeline(
             order_env=order_env or {},
             payment_env=payment_env or {},
             proxy_order_broker=proxy_order_broker,
+            services=(ORDER, PAYMENT),
+            user_address=user_service,
         )
         pipeline = Pipeline(config, pipeline_keys)
         made.append(pipeline)
@@ -98,31 +149,13 @@ async def make_pipeline(
 
     yield make
     for pipeline in made:
-        await pipeline.close()
+        await pipeline.close(kill=True)  # nothing left to prove: no graceful drain
 
 
 @pytest_asyncio.fixture
 async def pipeline(make_pipeline: MakePipeline) -> Pipeline:
     """The pipeline with the default (fast) settings, for this test alone."""
     return await make_pipeline()
-
-
-class LoopThread:
-    """An event loop in a thread: a module's processes outlive each test's own loop."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 180.0) -> T:
-        """Run coro on the thread's loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +165,7 @@ def shared_pipeline(
     redis_url: str,
     tmp_path_factory: pytest.TempPathFactory,
     pipeline_keys: DevKeys,
+    user_service: str,
 ) -> Iterator[Pipeline]:
     """One pipeline for a module whose tests never stop a process (each uses its own users).
 
@@ -147,6 +181,8 @@ def shared_pipeline(
         postgres_admin_url=postgres_url,
         redis_url=redis_url,
         env=FAST_ENV,
+        services=(ORDER, PAYMENT),
+        user_address=user_service,
     )
     pipeline = Pipeline(config, pipeline_keys)
     runner = LoopThread()
@@ -154,7 +190,7 @@ def shared_pipeline(
         runner.run(pipeline.start())
         yield pipeline
     finally:
-        runner.run(pipeline.close())
+        runner.run(pipeline.close(kill=True))
         runner.close()
         admin.delete(vhost)
 

@@ -29,7 +29,7 @@ from shop_devstack.supervisor import Supervisor
 USER = "user-1"
 ORDER = "order"
 PAYMENT = "payment"
-DATABASES = ("users", "orders", "payments")
+DATABASE_OF = {USER: "users", ORDER: "orders", PAYMENT: "payments"}
 ISSUER = "shop-gateway"
 AUDIENCE = "shop"
 
@@ -61,6 +61,13 @@ class PipelineConfig:
     order_env: Mapping[str, str] = field(default_factory=dict)
     payment_env: Mapping[str, str] = field(default_factory=dict)
     proxy_order_broker: bool = False  # the order service reaches RabbitMQ through a TcpProxy
+    services: tuple[str, ...] = (USER, ORDER, PAYMENT)  # the processes this pipeline runs
+    user_address: str | None = None  # a user service run elsewhere (then USER is not started)
+
+    @property
+    def databases(self) -> tuple[str, ...]:
+        """The databases of the services this pipeline runs."""
+        return tuple(DATABASE_OF[name] for name in self.services)
 
 
 class Pipeline:
@@ -91,8 +98,13 @@ class Pipeline:
             log_level=config.log_level,
         )
 
+    @property
+    def user_address(self) -> str:
+        """host:port of the user service the order service calls."""
+        return self.config.user_address or f"127.0.0.1:{self._stack.ports.user[0]}"
+
     def _processes(self, order_amqp_url: str) -> list[ProcessSpec]:
-        user_address = f"127.0.0.1:{self._stack.ports.user[0]}"
+        user_address = self.user_address
         # The user service declares the default topology when it relays; tests shorten delay
         # tiers in this vhost, so it does not relay here (user.* events are not under test).
         extra: dict[str, dict[str, str]] = {
@@ -106,7 +118,7 @@ class Pipeline:
         }
         processes = []
         for spec in build_processes(self._stack, self.keys):
-            if spec.name in extra:
+            if spec.name in extra and spec.name in self.config.services:
                 env = {**spec.env, **self.config.env, **extra[spec.name]}
                 processes.append(replace(spec, env=env))
         return processes
@@ -125,7 +137,7 @@ class Pipeline:
 
     async def start(self, within: float = 90.0) -> None:
         """Create the databases, start every process and wait until each is ready."""
-        await ensure_databases(self._stack, DATABASES)
+        await ensure_databases(self._stack, self.config.databases)
         order_amqp = self.config.amqp_url
         if self.config.proxy_order_broker:
             parts = urlsplit(self.config.amqp_url)
@@ -140,17 +152,20 @@ class Pipeline:
         await self.supervisor.start()
         await self.supervisor.wait_ready(within=within)
 
-    async def close(self, *, drop: bool = True) -> None:
-        """Stop every process (SIGTERM, then SIGKILL after a grace), drop the databases."""
+    async def close(self, *, drop: bool = True, kill: bool = False) -> None:
+        """Stop every process (SIGTERM, SIGKILL after a grace; kill=True: SIGKILL at once), then
+        drop the databases."""
         if self._supervisor is not None:
             supervisor = self._supervisor
             supervisor.shutting_down = True  # all at once: the slice has no front door to drain
+            if kill:
+                await asyncio.gather(*(self.kill(name) for name in supervisor.children))
             await asyncio.gather(*(supervisor.stop(name, 10.0) for name in supervisor.children))
             await supervisor.stop_all(grace=10.0)
         if self.broker_proxy is not None:
             await self.broker_proxy.stop()
         if drop:
-            await drop_databases(self._stack, DATABASES)
+            await drop_databases(self._stack, self.config.databases)
 
     def url(self, name: str) -> str:
         """Base URL of an HTTP service (order or payment)."""
@@ -159,7 +174,9 @@ class Pipeline:
     def port(self, name: str) -> int:
         """The port a process listens on."""
         ports = self._stack.ports
-        return {USER: ports.user[0], ORDER: ports.order, PAYMENT: ports.payment}[name]
+        if name == USER:
+            return int(self.user_address.rsplit(":", 1)[1])
+        return {ORDER: ports.order, PAYMENT: ports.payment}[name]
 
     def database_url(self, base: str) -> str:
         """Plain postgresql:// URL of one service's database (users, orders, payments)."""
@@ -202,7 +219,7 @@ class Pipeline:
             email=email, name=name, roles=["user"], password=f"pw-{uuid.uuid4().hex}"
         )
         metadata = (("authorization", f"Bearer {self.token(0, ('admin',))}"),)
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{self.port(USER)}") as channel:
+        async with grpc.aio.insecure_channel(self.user_address) as channel:
             stub = user_pb2_grpc.UserServiceStub(channel)
             reply = await stub.CreateUser(request, metadata=metadata, timeout=10)
         return int(reply.user.id)
