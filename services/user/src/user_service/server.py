@@ -11,6 +11,13 @@ from aio_pika.abc import AbstractRobustConnection
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from shop_common.auth import TokenVerifier
+from shop_common.discovery import (
+    HealthCheck,
+    Registry,
+    ServiceRegistration,
+    local_instance,
+    registry_from_settings,
+)
 from shop_common.logging import configure_logging, get_logger
 from shop_common.messaging import SHOP_TOPOLOGY, OutboxRelay, Publisher, connect, declare
 from shop_protos.user.v1 import user_pb2, user_pb2_grpc
@@ -55,16 +62,26 @@ class UserServer:
     health: DatabaseHealth
     repository: UserRepository
     pipeline: CallPipeline
+    registration: ServiceRegistration
     relay: OutboxRelay | None = None
     broker: AbstractRobustConnection | None = None
+    stopped: bool = False
 
     def calls_in_flight(self) -> int:
         """Calls being handled now (health checks included)."""
         return self.pipeline.in_flight
 
     async def stop(self, grace: float | None = None) -> None:
-        """Stop accepting, drain in-flight calls within the grace period, close hub and pool."""
+        """Deregister, stop accepting, drain in-flight calls within the grace period, close hub and
+        pool (a second call does nothing)."""
+        if self.stopped:
+            return
+        self.stopped = True
         grace = self.settings.grace_period if grace is None else grace
+        # Withdrawn from discovery first, so no new client picks this instance while it drains.
+        await self.registration.__aexit__(None, None, None)
+        await self.registration.registry.close()
+        log.info("deregistered", instance_id=self.registration.instance.instance_id)
         await self.health.stop()
         # Streams that would never end on their own (subscriptions) are ended first.
         await self.hub.stop()
@@ -82,8 +99,11 @@ class UserServer:
         log.info("user service stopped")
 
 
-async def create_server(settings: Settings, address: str | None = None) -> tuple[UserServer, int]:
-    """Migrate (if enabled), wire everything, bind `address` (default HOST:GRPC_PORT) and start."""
+async def create_server(
+    settings: Settings, address: str | None = None, registry: Registry | None = None
+) -> tuple[UserServer, int]:
+    """Migrate (if enabled), wire everything, bind `address` (default HOST:GRPC_PORT), start,
+    and register in `registry` (default: Consul when CONSUL_HTTP_ADDR is set, else static)."""
     if settings.apply_migrations_on_start:
         await migrate(settings.database_url)
     engine = create_engine(settings)
@@ -118,7 +138,8 @@ async def create_server(settings: Settings, address: str | None = None) -> tuple
         ),
         server,
     )
-    port = server.add_insecure_port(address or f"{settings.host}:{settings.grpc_port}")
+    address = address or f"{settings.host}:{settings.grpc_port}"
+    port = server.add_insecure_port(address)
     db_health = DatabaseHealth(
         health_servicer,
         repository,
@@ -134,10 +155,37 @@ async def create_server(settings: Settings, address: str | None = None) -> tuple
     await db_health.start()
     await server.start()
     log.info("user service started", port=port, health_service=SERVICE_NAME)
+    registration = await register(settings, address.rsplit(":", 1)[0], port, registry)
     running = UserServer(
-        server, port, settings, hub, db_health, repository, pipeline, relay, broker
+        server, port, settings, hub, db_health, repository, pipeline, registration, relay, broker
     )
     return running, port
+
+
+async def register(
+    settings: Settings, bind_host: str, port: int, registry: Registry | None
+) -> ServiceRegistration:
+    """Announce this instance: Consul probes its grpc.health.v1 status for the UserService and
+    expects a TTL heartbeat; with the static registry this is a logged no-op."""
+    registry = registry or registry_from_settings(settings)
+    registration = ServiceRegistration(
+        registry,
+        local_instance(settings.service_name, bind_host.strip("[]"), port, tags=("grpc",)),
+        HealthCheck.grpc(
+            SERVICE_NAME,
+            interval=settings.registration_check_interval,
+            ttl=settings.registration_ttl,
+            deregister_critical_after=settings.registration_deregister_critical_after,
+        ),
+    )
+    instance = await registration.__aenter__()
+    log.info(
+        "registered",
+        registry=type(registry).__name__,
+        instance_id=instance.instance_id,
+        address=instance.address,
+    )
+    return registration
 
 
 async def start_outbox_relay(

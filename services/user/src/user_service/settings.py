@@ -36,6 +36,11 @@ class Settings(ServiceSettings):
     keepalive_time_ms: int = 30_000
     keepalive_timeout_ms: int = 10_000
     max_concurrent_streams: int = 1000
+    # Discovery (Consul when CONSUL_HTTP_ADDR is set): probe interval, heartbeat TTL, and how long
+    # a critical instance stays registered (Consul's minimum is 60 s).
+    registration_check_interval: float = 5.0
+    registration_ttl: float = 15.0
+    registration_deregister_critical_after: float = 60.0
     apply_migrations_on_start: bool = True
     # Publish the outbox (user.* events) to RabbitMQ's `users` exchange from this process.
     outbox_relay_enabled: bool = True

@@ -9,6 +9,7 @@ import grpc
 import pytest
 import pytest_asyncio
 from shop_common.auth import SigningKey, TokenIssuer, generate_signing_key
+from shop_common.discovery import Registry
 from shop_protos.user.v1 import user_pb2, user_pb2_grpc
 from user_service.server import UserServer, create_server
 from user_service.settings import Settings
@@ -47,9 +48,11 @@ StartServer = Callable[..., Awaitable[UserServer]]
 async def start_server(database_url: str, signing_key: SigningKey) -> AsyncIterator[StartServer]:
     started: list[UserServer] = []
 
-    async def start(url: str | None = None, **overrides: Any) -> UserServer:
+    async def start(
+        url: str | None = None, registry: Registry | None = None, **overrides: Any
+    ) -> UserServer:
         settings = make_settings(url or database_url, signing_key, **overrides)
-        running, _ = await create_server(settings, "127.0.0.1:0")
+        running, _ = await create_server(settings, "127.0.0.1:0", registry)
         started.append(running)
         return running
 
