@@ -221,9 +221,15 @@ class Pipeline:
         metadata = (("authorization", f"Bearer {self.token(0, ('admin',))}"),)
         async with grpc.aio.insecure_channel(self.user_address) as channel:
             stub = user_pb2_grpc.UserServiceStub(channel)
-            reply = await stub.CreateUser(request, metadata=metadata, timeout=10)
+            reply = await stub.CreateUser(request, metadata=metadata, timeout=30)
         return int(reply.user.id)
 
     async def create_users(self, count: int, name: str = "Pipeline Shopper") -> list[int]:
-        """count users, created concurrently."""
-        return list(await asyncio.gather(*(self.create_user(name) for _ in range(count))))
+        """count users, two at a time (password hashing is CPU-heavy by design)."""
+        slots = asyncio.Semaphore(2)
+
+        async def one() -> int:
+            async with slots:
+                return await self.create_user(name)
+
+        return list(await asyncio.gather(*(one() for _ in range(count))))
