@@ -15,6 +15,7 @@ import structlog
 from shop_common.auth import SigningKey, TokenIssuer, TokenVerifier, generate_signing_key, jwks
 
 from gateway.settings import Settings
+from gateway.token_cache import CachingVerifier
 
 _log = structlog.get_logger(__name__)
 
@@ -42,12 +43,14 @@ class KeyRing:
         )
 
     def verifier(self, settings: Settings) -> TokenVerifier:
-        """Verifies with every published key, chosen by kid."""
-        return TokenVerifier(
-            self.public_keys,
-            settings.jwt_issuer,
-            settings.jwt_audience,
-            settings.jwt_leeway_seconds,
+        """Verifies with every published key, chosen by kid (successes cached until exp)."""
+        return CachingVerifier(
+            TokenVerifier(
+                self.public_keys,
+                settings.jwt_issuer,
+                settings.jwt_audience,
+                settings.jwt_leeway_seconds,
+            )
         )
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:

@@ -8,6 +8,9 @@ import aiohttp
 
 from gateway.headers import strip_hop_by_hop
 
+# The gateway's own server sets these; a backend's copy would be a duplicate (nginx drops them).
+_SERVER_OWNED = frozenset({"date", "server"})
+
 
 class UpstreamError(Exception):
     """A backend failure already mapped to the status the client sees (502 or 504)."""
@@ -94,11 +97,12 @@ class Proxy:
             raise UpstreamError(504, "the backend did not answer in time") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamError(502, "the backend could not be reached") from exc
-        return (
-            response.status,
-            strip_hop_by_hop(list(response.headers.items())),
-            ResponseBody(response),
-        )
+        headers = [
+            (k, v)
+            for k, v in strip_hop_by_hop(list(response.headers.items()))
+            if k.lower() not in _SERVER_OWNED
+        ]
+        return response.status, headers, ResponseBody(response)
 
     async def close(self) -> None:
         """Close the shared session and its pool."""
