@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -74,6 +75,51 @@ async def test_subscription_fans_out_across_instances_and_detaches(
         await _eventually(lambda: second.hub.subscriber_count == 0)
         tasks = [t for t in asyncio.all_tasks() if t.get_name() == "user-update-hub"]
         assert len(tasks) == 2  # one listener per server process, not one per subscriber
+
+
+async def _listen_connections(database_url: str) -> int:
+    """PostgreSQL backends of this test's database whose last statement was a LISTEN."""
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        count: int = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND query ILIKE 'LISTEN %' AND pid <> pg_backend_pid()"
+        )
+        return count
+    finally:
+        await conn.close()
+
+
+async def _until_listen_connections(database_url: str, expected: int) -> None:
+    async with asyncio.timeout(10):
+        while await _listen_connections(database_url) != expected:
+            await asyncio.sleep(0.05)
+
+
+async def test_subscribers_share_one_listen_connection_and_none_outlives_the_server(
+    start_server: StartServer, admin_token: str, database_url: str
+) -> None:
+    server: UserServer = await start_server()
+    await _until_listen_connections(database_url, 1)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = user_pb2_grpc.UserServiceStub(channel)
+        streams = [
+            stub.SubscribeToUpdates(
+                user_pb2.SubscribeToUpdatesRequest(), metadata=bearer(admin_token)
+            )
+            for _ in range(5)
+        ]
+        for stream in streams:
+            await stream.initial_metadata()
+        assert server.hub.subscriber_count == 5
+        assert await _listen_connections(database_url) == 1
+        for stream in streams:
+            stream.cancel()
+        await _eventually(lambda: server.hub.subscriber_count == 0)
+    # The clients are gone: still exactly the hub's own connection, not one per subscriber.
+    assert await _listen_connections(database_url) == 1
+    await server.stop(grace=0.5)
+    await _until_listen_connections(database_url, 0)
 
 
 async def test_deadline_is_honoured(start_server: StartServer, admin_token: str) -> None:
