@@ -14,7 +14,7 @@ from shop_devstack.pipeline import Pipeline
 
 from .conftest import BOOK, orders_of, payments_of, shop_for
 
-pytestmark = [pytest.mark.infra, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.infra, pytest.mark.timeout(180)]
 
 
 @pytest.fixture
