@@ -22,7 +22,7 @@ from shop_common.cache.levels import LayeredCache
 from shop_common.cache.metrics import CACHE_ERRORS, CACHE_WRITE_BEHIND_DEPTH
 from shop_common.cache.redis import RedisClient
 from shop_common.cache.serializers import JsonSerializer, Serializer
-from shop_common.cache.writebehind import Batch, WriteBehindError
+from shop_common.cache.writebehind import Batch, WriteBehindError, finish_flusher
 
 __all__ = ["RedisWriteBehind"]
 
@@ -135,15 +135,9 @@ class RedisWriteBehind:
             return
         self._stopping = True
         self._wake.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), grace)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            raise WriteBehindError(f"{self.name}: writes left in Redis for the next run") from None
-        finally:
-            self._task = None
+        self._task = None
+        if not await finish_flusher(task, grace):
+            raise WriteBehindError(f"{self.name}: writes left in Redis for the next run")
 
     async def _run(self) -> None:
         pause = self.retry_initial

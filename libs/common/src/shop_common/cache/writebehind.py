@@ -24,6 +24,18 @@ class WriteBehindError(RuntimeError):
     """stop() ran out of time with writes still unflushed (they are kept in `pending`)."""
 
 
+async def finish_flusher(task: asyncio.Task[None], grace: float | None) -> bool:
+    """Wait up to grace s for a flusher that was told to stop; cancel it and say False if late."""
+    try:
+        await asyncio.wait_for(asyncio.shield(task), grace)
+    except TimeoutError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+    return True
+
+
 class WriteBehind:
     """Coalesce writes per key and flush them to `store(batch)` by batch size or interval.
 
@@ -99,15 +111,9 @@ class WriteBehind:
         self._stopping = True
         async with self._changed:
             self._changed.notify_all()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), grace)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            raise WriteBehindError(f"{self.name}: {self.depth} writes not flushed") from None
-        finally:
-            self._task = None
+        self._task = None
+        if not await finish_flusher(task, grace):
+            raise WriteBehindError(f"{self.name}: {self.depth} writes not flushed")
 
     async def _run(self) -> None:
         while True:
