@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,8 +20,9 @@ import redis
 from shop_common.testing.infra import infra_required
 from shop_common.testing.isolation import VhostAdmin
 from shop_devstack.databases import drop_databases
-from shop_devstack.layout import Ports, StackConfig
+from shop_devstack.layout import REPO_ROOT, Ports, StackConfig
 from shop_devstack.running import LaunchError, RunningSystem, free_port_offset, launch
+from shop_devstack.state import read_state
 
 APP_PACKAGES = ("user_service", "order_service", "payment_service", "gateway")
 E2E_REDIS_DB = 13  # the e2e system's own Redis database (rate limits, caches), flushed per session
@@ -34,9 +36,7 @@ def _runnable(package: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def system(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[RunningSystem]:
+def system(request: pytest.FixtureRequest) -> Iterator[RunningSystem]:
     """The running system under test."""
     external = os.environ.get("SHOP_E2E_GATEWAY_URL")
     if external:
@@ -61,7 +61,13 @@ def system(
     redis.Redis.from_url(redis_e2e).flushdb()
     base = Ports()
     offset = free_port_offset([base.gateway, base.order, base.payment, *base.user])
-    run_dir = tmp_path_factory.mktemp("system")
+    # Logs outlive pytest's rotating tmp dirs (other runs prune them): run/e2e/<prefix>/logs.
+    e2e_root = REPO_ROOT / "run" / "e2e"
+    if e2e_root.exists():
+        for old in e2e_root.iterdir():
+            if read_state(old / "devstack.json") is None:  # its launcher is gone
+                shutil.rmtree(old, ignore_errors=True)
+    run_dir = e2e_root / prefix.rstrip("_")
     args = [
         "--fault-proxies",
         f"--port-offset={offset}",
