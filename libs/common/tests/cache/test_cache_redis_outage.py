@@ -93,3 +93,26 @@ async def test_cache_serves_through_an_outage_and_recovers(
         await cache.close()
         await client.aclose()
         await direct.aclose()
+
+
+async def test_cache_starts_and_serves_when_redis_is_down_from_the_start(
+    proxy: TcpProxy, redis_url: str, redis_namespace: str
+) -> None:
+    proxy.cut()
+    client = aioredis.from_url(proxy.url_for(redis_url), socket_timeout=1.0)
+    cache = MultiLevelCache(
+        MemoryCache(), RedisCache(client, f"{redis_namespace}d"), f"{redis_namespace}dinv"
+    )
+
+    async def loader() -> dict[str, bool]:
+        return {"loaded": True}
+
+    try:
+        await cache.start()  # returns on the first failed attempt; never raises
+        assert cache.coherence is not None and not cache.coherence.connected.is_set()
+        assert await cache.get_or_load("user:1", loader) == {"loaded": True}
+        proxy.restore()
+        await asyncio.wait_for(cache.coherence.connected.wait(), 10.0)  # subscribes by itself
+    finally:
+        await cache.close()
+        await client.aclose()

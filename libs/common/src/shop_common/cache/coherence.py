@@ -48,14 +48,18 @@ class CoherenceChannel:
         self._on_error = on_error
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        self._attempted = asyncio.Event()  # the first subscription attempt has an outcome
         self.subscriptions = 0  # how many times a subscription was confirmed
 
     async def start(self, wait: float = 5.0) -> None:
-        """Run the subscriber; wait up to `wait` s for the first subscription (never raises)."""
+        """Run the subscriber; wait (at most `wait` s) until its first attempt succeeds or fails.
+
+        Never raises: with Redis down the subscriber keeps retrying in the background.
+        """
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"coherence:{self.channel}")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.connected.wait(), wait)
+            await asyncio.wait_for(self._attempted.wait(), wait)
 
     async def close(self) -> None:
         """Stop the subscriber."""
@@ -107,6 +111,7 @@ class CoherenceChannel:
                             self._on_flush()
                             self.subscriptions += 1
                             self.connected.set()
+                            self._attempted.set()
                             backoff = 0.05
                         elif kind == "message":
                             self._apply(message["data"])
@@ -118,6 +123,7 @@ class CoherenceChannel:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self._attempted.set()
                 self.connected.clear()
                 self._on_flush()
                 self._on_error("coherence")
