@@ -59,6 +59,7 @@ class MessagingMonitor:
         self._relay = relay
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def sample(self) -> dict[str, int]:
         """Sample once now (also what the background task does)."""
@@ -71,20 +72,31 @@ class MessagingMonitor:
 
     async def start(self) -> None:
         """Start sampling in a background task."""
+        self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name="messaging-monitor")
 
-    async def stop(self) -> None:
-        """Stop sampling."""
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop sampling: let a sample in progress end, cancel only past `grace` seconds.
+
+        Cancelling in the middle of a Channel.Open desynchronises aiormq's channel numbers from
+        the broker's, which then closes the whole shared connection (CHANNEL_ERROR - expected
+        'channel.open') under the consumer and the relay.
+        """
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), grace)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.sample()
             except Exception as error:  # broker or database down: sample again later
                 log.warning("messaging sample failed", error=repr(error))
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval)
