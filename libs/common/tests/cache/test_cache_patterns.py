@@ -219,3 +219,24 @@ async def test_serializers_round_trip_and_pickle_needs_opt_in(target: Target) ->
         PickleSerializer()
     with pytest.raises(ValueError, match="namespace"):
         RedisCache(target.client, "bad{tag}")
+
+
+async def test_failed_refresh_keeps_the_value_and_releases_the_lock(
+    make_cache: MakeCache, target: Target
+) -> None:
+    cache = make_cache()
+    await cache.set("user:1", {"v": 1})
+
+    async def failing() -> dict[str, int]:
+        raise ConnectionError("source down")
+
+    with pytest.raises(ConnectionError):
+        await cache.refresh("user:1", failing)
+    assert await target.client.exists(cache.l2.lock_key("user:1")) == 0
+    assert await cache.get("user:1") == {"v": 1}
+
+    async def works() -> dict[str, int]:
+        return {"v": 2}
+
+    assert await cache.refresh("user:1", works)
+    assert await cache.l2.get("user:1") == {"v": 2}

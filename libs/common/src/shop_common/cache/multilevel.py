@@ -113,7 +113,7 @@ class MultiLevelCache(LayeredCache):
             else:
                 if token is None:
                     return False  # another process is loading or refreshing it
-            loaded = await self._timed(loader)
+            loaded = await self._load_or_unlock(key, loader, token)
             await self._store_loaded(key, loaded, ttl, negative_ttl, token, since)
             return True
         finally:
@@ -149,6 +149,18 @@ class MultiLevelCache(LayeredCache):
         CACHE_LOADS.labels(self.name, "none" if loaded is None else "value").inc()
         return loaded
 
+    async def _load_or_unlock(self, key: str, loader: Loader, token: str | None) -> Any:
+        """loader(); on failure the lock is released before the error goes to the waiters."""
+        try:
+            return await self._timed(loader)
+        except BaseException:
+            if token is not None:
+                try:
+                    await self.lock.release(key, token)
+                except Exception as exc:
+                    self.count_error("unlock", exc)
+            raise
+
     def _xfetch_due(self, remaining: float | None) -> bool:
         beta = self.xfetch_beta
         if beta is None or remaining is None or not self.load_seconds:
@@ -177,15 +189,7 @@ class MultiLevelCache(LayeredCache):
         if value is not MISS:
             self._backfill(key, value, remaining, since)
             return value
-        try:
-            loaded = await self._timed(loader)
-        except BaseException:
-            if token is not None:
-                try:
-                    await self.lock.release(key, token)
-                except Exception as exc:
-                    self.count_error("unlock", exc)
-            raise
+        loaded = await self._load_or_unlock(key, loader, token)
         return await self._store_loaded(key, loaded, ttl, negative_ttl, token, since)
 
     async def _store_loaded(
