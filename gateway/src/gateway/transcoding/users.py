@@ -59,6 +59,9 @@ def build_users_router(
         return JSONResponse(user.to_dict())
 
     add_write_routes(router, upstream, prefix=prefix)
+    # HEAD too, as the gateway's route table allows it wherever GET is (kept out of the OpenAPI
+    # document: one operation id per function).
+    router.add_api_route("/{user_id}", get_user, methods=["HEAD"], include_in_schema=False)
     return router
 
 
@@ -124,10 +127,12 @@ def _add_list_route(router: APIRouter, upstream: UserUpstream) -> None:
             )
 
         first = await page_at(page_token)  # errors before the first byte keep their status
-        if NDJSON in request.headers.get("accept", ""):
+        if request.method == "GET" and NDJSON in request.headers.get("accept", ""):
             return ClientBoundStream(ndjson_pages(first, page_at), media_type=NDJSON, kind="ndjson")
         body: dict[str, Any] = {
             "users": [u.to_dict() for u in first.users],
             "next_page_token": first.next_page_token or None,
         }
         return JSONResponse(body)
+
+    router.add_api_route("", list_users, methods=["HEAD"], include_in_schema=False)

@@ -43,3 +43,8 @@ def test_errors_are_problem_json_and_bodies_have_examples(openapi: dict[str, Any
     for name in ("UserCreate", "UserUpdate", "UserPublic", "UserPage"):
         assert schemas[name]["examples"], name
     assert patch["security"] == [{"HTTPBearer": []}]
+
+
+def test_operation_ids_are_unique(openapi: dict[str, Any]) -> None:
+    ids = [op["operationId"] for ops in openapi["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids))

@@ -22,6 +22,15 @@ async def test_get_returns_the_user_as_json(gateway, new_user, admin_token) -> N
     assert set(created) == {"id", "email", "name", "roles", "created_at", "updated_at"}
 
 
+async def test_head_answers_like_get_without_a_body(gateway, new_user, admin_token) -> None:
+    user = await new_user()
+    head = await gateway.http.head(f"/api/users/{user['id']}", headers=bearer(admin_token))
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-type"] == "application/json"
+    missing = await gateway.http.head("/api/users/987654321", headers=bearer(admin_token))
+    assert missing.status_code == 404
+
+
 async def test_missing_user_is_404_problem_with_the_grpc_status(gateway, admin_token) -> None:
     response = await gateway.http.get("/api/users/987654321", headers=bearer(admin_token))
     assert response.status_code == 404
