@@ -160,7 +160,7 @@ async def serve(app: FastAPI, registry: StaticRegistry) -> RunningGateway:
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(30):
         while not server.started:
             if task.done():
                 task.result()
@@ -200,6 +200,8 @@ def gateway_settings(
         "user_events_enabled": False,
         "register_in_discovery": False,
         "breaker_recovery_seconds": 0.5,
+        # Password hashing in the user service is slow on a busy 2-core machine.
+        "user_call_timeout_seconds": 20.0,
         "log_json": True,
     }
     values.update(overrides)

@@ -42,7 +42,12 @@ async def ada(user_server: UserServer, issuer: TokenIssuer) -> tuple[int, str]:
     email = f"ada-{uuid.uuid4().hex[:8]}@example.com"
     try:
         user = await client.create_user(
-            email, "Ada", PASSWORD, roles=["user"], token=issuer.issue("1", ["admin"])
+            email,
+            "Ada",
+            PASSWORD,
+            roles=["user"],
+            token=issuer.issue("1", ["admin"]),
+            timeout=30,
         )
     finally:
         await client.close()

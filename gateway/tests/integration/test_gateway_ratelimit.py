@@ -95,7 +95,8 @@ async def gateway_process(
 
 
 async def _wait_healthy(client: httpx.AsyncClient, url: str) -> None:
-    async with asyncio.timeout(30):
+    # A cold interpreter imports grpc, aio-pika and SQLAlchemy: slow on a busy 2-core machine.
+    async with asyncio.timeout(120):
         while True:
             try:
                 if (await client.get(f"{url}/health")).status_code == 200:
@@ -106,6 +107,7 @@ async def _wait_healthy(client: httpx.AsyncClient, url: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(240)
 async def test_limit_is_shared_by_two_gateway_processes(
     gateway_process: Callable[[str], str], backend: Backend, issuer: TokenIssuer
 ) -> None:
