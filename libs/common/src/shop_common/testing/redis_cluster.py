@@ -25,6 +25,10 @@ class RedisClusterError(RuntimeError):
     """The local cluster could not be started or did not reach the wanted state in time."""
 
 
+class _PortLostError(RedisClusterError):
+    """A node could not start on its port; start again on fresh ports."""
+
+
 @dataclass
 class ClusterNode:
     """One redis-server process of the local cluster."""
@@ -81,12 +85,24 @@ class LocalRedisCluster:
         raise RedisClusterError("no live node")
 
     # ----- lifecycle -----------------------------------------------------------------------
-    def start(self, timeout: float = 30.0) -> str:
-        """Start every node, create the cluster, wait for cluster_state:ok; return its URL."""
+    def start(self, timeout: float = 30.0, attempts: int = 3) -> str:
+        """Start every node, create the cluster, wait for cluster_state:ok; return its URL.
+
+        A port taken between the check and the start (another test run) means new ports.
+        """
         if shutil.which(self.server) is None or shutil.which(self.cli) is None:
             raise RedisClusterError(
                 "redis-server and redis-cli are needed for a local Redis Cluster"
             )
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once(timeout)
+            except _PortLostError:
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> str:
         self._root = Path(tempfile.mkdtemp(prefix="redis-cluster-"))
         count = self.primaries * (1 + self.replicas)
         self.nodes = [ClusterNode(port, self._root / str(port)) for port in _free_ports(count)]
@@ -219,12 +235,21 @@ class LocalRedisCluster:
         return ""
 
     def _wait_ping(self, port: int, timeout: float) -> None:
-        self._wait(lambda: self._cli(port, "ping") == "PONG", timeout, f"node {port} up")
+        node = self._node(port)
+
+        def answers() -> bool:
+            if node.process is not None and node.process.poll() is not None:
+                raise _PortLostError(f"redis-server on port {port} exited (port taken?)")
+            return self._cli(port, "ping") == "PONG"
+
+        self._wait(answers, timeout, f"node {port} up")
 
     @staticmethod
     def _holds(condition: Callable[[], bool]) -> bool:
         try:
             return condition()
+        except _PortLostError:
+            raise
         except RedisClusterError:  # e.g. no live primary for a slot yet, mid-failover
             return False
 
