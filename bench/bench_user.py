@@ -17,7 +17,10 @@ query (adapters/coalescing.py) fetch distinct rows, as real traffic would.
 Set GET_USER_COALESCE_QUERIES=0 to measure the server without coalescing.
 
 On this project's machines (2 cores shared by the client, both servers and PostgreSQL, and by
-whatever else runs) the ratio moves with the load: compare runs made back to back.
+whatever else runs) the ratio moves with the load: rounds are summarised by their median, the
+JSON gives the spread of the per-round ratios (ratio_min, ratio_max), and each server's CPU time
+per call (from /proc), which moves far less with the load than RPS does; compare runs made back
+to back.
 Run: uv run python bench/bench_user.py [--quick]
 """
 
@@ -104,6 +107,16 @@ def _user_server(database_url: str, kid: str, public_pem: str, ports: Any, stop:
     asyncio.run(main())
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0.0 where unavailable)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _round(call: Any, seconds: float) -> tuple[float, list[float], int]:
     latencies: list[float] = []
     errors = 0
@@ -149,6 +162,9 @@ async def bench(rounds: int, seconds: float) -> dict[str, Any]:
     token = TokenIssuer(key, "shop-gateway", "shop", ttl_seconds=3600).issue("1", ["admin"])
     metadata = (("authorization", f"Bearer {token}"),)
     results: dict[str, list[tuple[float, list[float], int]]] = {"echo": [], "user_get": []}
+    # Server CPU per call: steadier than RPS when other work shares the cores.
+    cpu_us: dict[str, list[float]] = {"echo": [], "user_get": []}
+    server_pid = {"echo": procs[0].pid or 0, "user_get": procs[1].pid or 0}
     try:
         async with (
             grpc.aio.insecure_channel(f"127.0.0.1:{echo_port}") as echo_ch,
@@ -179,10 +195,13 @@ async def bench(rounds: int, seconds: float) -> dict[str, Any]:
             await _round(get_call, min(seconds, 1.0))
             for index in range(rounds):
                 for name, call in (("echo", echo_call), ("user_get", get_call)):
+                    cpu_before = _cpu_seconds(server_pid[name])
                     rps, lat, errors = await _round(call, seconds)
+                    spent = _cpu_seconds(server_pid[name]) - cpu_before
                     results[name].append((rps, lat, errors))
+                    cpu_us[name].append(spent / max(len(lat), 1) * 1e6)
                     print(
-                        f"round {index + 1} {name:8s} rps={rps:8.0f} p50={_pct(lat, 50):6.2f}ms p99={_pct(lat, 99):6.2f}ms errors={errors}",
+                        f"round {index + 1} {name:8s} rps={rps:8.0f} p50={_pct(lat, 50):6.2f}ms p99={_pct(lat, 99):6.2f}ms errors={errors} server_cpu={cpu_us[name][-1]:.0f}us/call",
                         flush=True,
                     )
     finally:
@@ -195,13 +214,21 @@ async def bench(rounds: int, seconds: float) -> dict[str, Any]:
     def summary(name: str) -> tuple[float, list[float], int]:
         rounds_ = results[name]
         lat = [x for r in rounds_ for x in r[1]]
-        return statistics.mean(r[0] for r in rounds_), lat, sum(r[2] for r in rounds_)
+        return statistics.median(r[0] for r in rounds_), lat, sum(r[2] for r in rounds_)
 
     echo_rps, echo_lat, _ = summary("echo")
     user_rps, user_lat, user_errors = summary("user_get")
-    print(f"echo     mean rps={echo_rps:.0f} p50={_pct(echo_lat, 50)}ms p99={_pct(echo_lat, 99)}ms")
+    # Each GetUser round against the echo round just before it: the spread shows the noise.
+    pair_ratios = [u[0] / e[0] for e, u in zip(results["echo"], results["user_get"], strict=True)]
+    echo_cpu, user_cpu = statistics.median(cpu_us["echo"]), statistics.median(cpu_us["user_get"])
     print(
-        f"user_get mean rps={user_rps:.0f} p50={_pct(user_lat, 50)}ms p99={_pct(user_lat, 99)}ms errors={user_errors}"
+        f"echo     median rps={echo_rps:.0f} p50={_pct(echo_lat, 50)}ms p99={_pct(echo_lat, 99)}ms"
+    )
+    print(
+        f"user_get median rps={user_rps:.0f} p50={_pct(user_lat, 50)}ms p99={_pct(user_lat, 99)}ms errors={user_errors}"
+    )
+    print(
+        f"per-round ratios {[round(r, 3) for r in pair_ratios]}; server CPU per call echo {echo_cpu:.0f} us, GetUser {user_cpu:.0f} us"
     )
     return {
         "bench": "user_get",
@@ -214,6 +241,11 @@ async def bench(rounds: int, seconds: float) -> dict[str, Any]:
         "echo_p99_ms": _pct(echo_lat, 99),
         "in_flight": IN_FLIGHT,
         "ratio_to_ceiling": round(user_rps / echo_rps, 3),
+        "ratio_min": round(min(pair_ratios), 3),
+        "ratio_max": round(max(pair_ratios), 3),
+        "server_cpu_us_per_call": round(user_cpu),
+        "echo_server_cpu_us_per_call": round(echo_cpu),
+        "cpu_ratio": round(echo_cpu / user_cpu, 3) if user_cpu else None,
     }
 
 
@@ -221,7 +253,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a few-second run")
     args = parser.parse_args()
-    rounds, seconds = (1, 1.5) if args.quick else (3, 5.0)
+    rounds, seconds = (1, 1.5) if args.quick else (5, 4.0)
     print(json.dumps(asyncio.run(bench(rounds, seconds))))
 
 
