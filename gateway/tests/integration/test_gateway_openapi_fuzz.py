@@ -85,9 +85,9 @@ def served_gateway(
     thread = threading.Thread(target=lambda: asyncio.run(main()))
     thread.start()
     try:
-        assert started.wait(30), "the user service did not start"
+        assert started.wait(120), "the user service did not start"
         server = holder["server"]
-        for _ in range(400):
+        for _ in range(2400):
             if server.started or not thread.is_alive():
                 break
             threading.Event().wait(0.05)
