@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import pytest
+from prometheus_client import REGISTRY
 from shop_common.cache import MISS, NEGATIVE
 
 from .conftest import FakeClock, MakeCache, Target
@@ -151,3 +152,24 @@ async def test_read_overlapping_an_invalidation_does_not_park_the_old_value_in_l
     assert b.l1.lookup("user:1") is MISS  # but not kept for the L1 TTL
     monkeypatch.setattr(b.l2, "lookup_with_ttl", read_l2)
     assert await b.get("user:1") == {"v": "new"}
+
+
+async def test_hits_and_misses_are_counted_per_level(make_cache: MakeCache) -> None:
+    cache = make_cache()
+
+    def count(metric: str, level: str) -> float:
+        labels = {"cache": cache.name, "level": level}
+        return REGISTRY.get_sample_value(f"cache_{metric}_total", labels) or 0.0
+
+    before = {(m, lv): count(m, lv) for m in ("hits", "misses") for lv in ("l1", "l2")}
+    await cache.l2.set("k", {"v": 1})
+    await cache.get("k")  # L1 miss, L2 hit
+    await cache.get("k")  # L1 hit
+    await cache.get("absent")  # misses both
+    after = {key: count(*key) for key in before}
+    assert {key: after[key] - before[key] for key in before} == {
+        ("hits", "l1"): 1,
+        ("hits", "l2"): 1,
+        ("misses", "l1"): 2,
+        ("misses", "l2"): 1,
+    }
