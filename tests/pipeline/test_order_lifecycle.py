@@ -2,17 +2,22 @@
 
 PAID, declined → PAYMENT_FAILED, cancel of a paid order → REFUNDED, the Idempotency-Key, illegal
 transitions (409) and another user's order (404: the order service answers "not found" rather
-than 403, so that an order id does not reveal that the order exists). The tests of this module
-share one pipeline (none stops a process) and each works with its own users.
+than 403, so that an order id does not reveal that the order exists), and an undecodable message
+going to the DLQ at once. The tests of this module share one pipeline (none stops a process); each
+works with its own users and leaves no message behind.
 """
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
+from shop_common.messaging import connect
+from shop_common.messaging.dlq import dlq_name, list_dead_letters
 from shop_devstack.pipeline import Pipeline
 
-from .conftest import BOOK, orders_of, payments_of, shop_for
+from .conftest import BOOK, orders_of, payments_of, publish_raw, queue_depth, shop_for, wait_for
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(180)]
 
@@ -126,3 +131,33 @@ async def test_another_users_order_is_not_found_but_an_admin_sees_it(
     assert seen.status_code == 200
     assert seen.json()["user_id"] == order["user_id"]
     await owner.wait_status([order["id"]], "PAID")  # the stranger's cancel changed nothing
+
+
+async def test_an_undecodable_message_goes_to_the_dlq_at_once_with_its_headers(
+    pipeline: Pipeline,
+) -> None:
+    work_queue = "payment.order-events"
+    broker = await connect(pipeline.config.amqp_url, attempts=3, name="pipeline-test")
+    try:
+        message_id = f"bad-{uuid.uuid4().hex[:8]}"
+        await publish_raw(
+            broker, "orders", "order.created", b'{"not": "an envelope"', message_id=message_id
+        )
+
+        async def dead_lettered() -> bool:
+            return await queue_depth(broker, dlq_name(work_queue)) == 1
+
+        await wait_for(dead_lettered, what="the undecodable message in the DLQ")
+        (letter,) = await list_dead_letters(broker, work_queue)
+        assert (letter.message_id, letter.attempts) == (message_id, 1)  # no retry: it cannot pass
+        assert letter.error is not None
+        assert letter.error.startswith("undecodable")
+        assert (letter.original_exchange, letter.original_routing_key) == (
+            "orders",
+            "order.created",
+        )
+        assert await queue_depth(broker, work_queue) == 0
+    finally:
+        channel = await broker.channel()  # leave the module's DLQ empty
+        await (await channel.declare_queue(dlq_name(work_queue), passive=True)).purge()
+        await broker.close()

@@ -199,25 +199,6 @@ async def test_a_message_failing_every_attempt_is_dead_lettered_then_replayed_af
     assert await dlq_depths(broker) == NO_DEAD_LETTERS
 
 
-async def test_an_undecodable_message_goes_to_the_dlq_at_once_with_its_headers(
-    pipeline: Pipeline, broker: AbstractRobustConnection
-) -> None:
-    await publish_raw(
-        broker, "orders", "order.created", b'{"not": "an envelope"', message_id="bad-1"
-    )
-
-    async def dead_lettered() -> bool:
-        return await queue_depth(broker, f"{WORK_QUEUE}.dlq") == 1
-
-    await wait_for(dead_lettered, what="the undecodable message in the DLQ")
-    (letter,) = await list_dead_letters(broker, WORK_QUEUE)
-    assert (letter.message_id, letter.attempts) == ("bad-1", 1)  # no retry: it cannot pass
-    assert letter.error is not None
-    assert letter.error.startswith("undecodable")
-    assert (letter.original_exchange, letter.original_routing_key) == ("orders", "order.created")
-    assert await queue_depth(broker, WORK_QUEUE) == 0
-
-
 async def test_dropped_broker_connections_lose_no_order(
     pipeline: Pipeline,
     http: httpx.AsyncClient,
