@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import time
 import uuid
 from typing import Any
@@ -37,7 +38,7 @@ class Shopper(FastHttpUser):
             "username": self.account["email"],
             "password": self.account["password"],
         }
-        for _ in range(LOGIN_ATTEMPTS):
+        for attempt in range(LOGIN_ATTEMPTS):
             with self.client.post(
                 "/auth/token", data=form, name="POST /auth/token", catch_response=True
             ) as response:
@@ -48,7 +49,9 @@ class Shopper(FastHttpUser):
                 if response.status_code not in (429, 503, 504):
                     return
                 retry_after = float(response.headers.get("Retry-After") or 1)
-            time.sleep(min(retry_after, 5.0))  # gevent-patched: yields to the other users
+            # Exponential backoff with full jitter, so a login storm thins out instead of
+            # returning in lockstep (gevent-patched sleep: yields to the other users).
+            time.sleep(random.uniform(0, min(retry_after * 2**attempt, 10.0)))
 
     @task(4)
     def view_profile(self) -> None:
