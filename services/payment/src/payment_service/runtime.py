@@ -113,6 +113,15 @@ class PaymentRuntime:
             relay = OutboxRelay(
                 engine, Publisher(broker), poll_interval=settings.outbox_poll_interval_seconds
             )
+            spec = topology.queue(ORDER_EVENTS_QUEUE)
+            monitor = MessagingMonitor(
+                broker,
+                [spec.name, spec.dlq],
+                relay,
+                interval=settings.broker_metrics_interval_seconds,
+            )
+            await monitor.start()
+            stack.push_async_callback(monitor.stop)  # stops after the drain, before the broker
             await relay.start()
             stack.push_async_callback(relay.stop)  # drains after the consumer has stopped
             consumer = Consumer(
@@ -126,15 +135,6 @@ class PaymentRuntime:
             )
             await consumer.start()
             stack.push_async_callback(consumer.stop)
-            spec = topology.queue(ORDER_EVENTS_QUEUE)
-            monitor = MessagingMonitor(
-                broker,
-                [spec.name, spec.dlq],
-                relay,
-                interval=settings.broker_metrics_interval_seconds,
-            )
-            await monitor.start()
-            stack.push_async_callback(monitor.stop)
             registry = _registry_from_settings(settings)
             stack.push_async_callback(registry.close)
             registration = ServiceRegistration(

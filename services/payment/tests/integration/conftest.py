@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -104,6 +105,7 @@ def make_settings(
         "provider_latency_ms": 0,
         "provider_decline_above": Decimal("500.00"),
         "http_port": 0,
+        "database_pool_size": 4,
     }
     return Settings(**{**values, **overrides})
 
@@ -161,7 +163,21 @@ async def start_app(
 
     yield start
     for running in reversed(started):
-        await running.stop()
+        await within(20, running.stop(), "stopping the app")
+
+
+async def within(seconds: float, step: Awaitable[None], what: str) -> None:
+    """Await step; past the deadline fail with every task's stack (a hang names its await)."""
+    try:
+        async with asyncio.timeout(seconds):
+            await step
+    except TimeoutError:
+        stacks = []
+        for task in asyncio.all_tasks():
+            out = io.StringIO()
+            task.print_stack(file=out)
+            stacks.append(out.getvalue())
+        raise AssertionError(f"{what} took over {seconds}s:\n" + "\n".join(stacks)) from None
 
 
 @pytest_asyncio.fixture
@@ -222,5 +238,5 @@ async def broker(payment_app: PaymentApp, amqp_vhost_url: str) -> AsyncIterator[
 
     await queue.consume(collect)
     yield tap
-    await channel.close()
-    await connection.close()
+    await within(20, channel.close(), "closing the test channel")
+    await within(20, connection.close(), "closing the test connection")
