@@ -106,19 +106,18 @@ class GatewayPipeline:
                     scope, receive, send, 429, "rate limit exceeded", extra=limit_headers
                 )
                 return
+        if limit_headers:
+            send = _with_headers(send, limit_headers)
         try:
             reply = await self._reply(runtime, found, principal, headers, scope, receive, send)
         except ServiceUnavailableError as exc:
             retry_after = {"Retry-After": str(exc.retry_after_seconds)}
-            await send_problem(
-                scope, receive, send, 503, exc.detail, headers=retry_after, extra=limit_headers
-            )
+            await send_problem(scope, receive, send, 503, exc.detail, headers=retry_after)
             return
         except UpstreamError as exc:
-            await send_problem(scope, receive, send, exc.status, exc.detail, extra=limit_headers)
+            await send_problem(scope, receive, send, exc.status, exc.detail)
             return
         if reply is not None:
-            reply.extra.extend(limit_headers)
             await send_reply(send, reply, head_only=scope["method"] == "HEAD")
 
     async def _reply(
@@ -181,6 +180,18 @@ class GatewayPipeline:
             principal.subject if principal is not None else None,
             fetch,
         )
+
+
+def _with_headers(send: Send, extra: list[tuple[str, str]]) -> Send:
+    """send, adding headers to the response start (whoever answers: proxy, cache or router)."""
+    encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra]
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), *encoded]
+        await send(message)
+
+    return sending
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -202,6 +202,8 @@ def gateway_settings(
         "breaker_recovery_seconds": 0.5,
         # Password hashing in the user service is slow on a busy 2-core machine.
         "user_call_timeout_seconds": 20.0,
+        # Fail-closed routes turn a slow Redis into 503s; a loaded test machine is not an outage.
+        "redis_timeout_seconds": 5.0,
         "log_json": True,
     }
     values.update(overrides)

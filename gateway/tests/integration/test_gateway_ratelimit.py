@@ -69,6 +69,7 @@ async def gateway_process(
             "ENVIRONMENT": "test",
             "HTTP_PORT": str(port),
             "REDIS_URL": redis_url,
+            "REDIS_TIMEOUT_SECONDS": "5",
             "RATE_LIMIT_PREFIX": f"{redis_namespace}rl:",
             "CACHE_PREFIX": f"{redis_namespace}rc:",
             "ROUTES_FILE": str(routes),

@@ -91,6 +91,9 @@ async def test_user_reads_are_cached_and_evicted_by_the_user_updated_event(
         assert not_modified.status_code == 304
         patched = await client.patch(path, json={"name": "Ada L."}, headers=bearer(ada))
         assert patched.status_code == 200, patched.text
+        # Rate-limit headers on streamed-through (transcoded) and cached answers alike.
+        assert patched.headers["ratelimit-policy"] == '"default";q=600;w=60'
+        assert second.headers["ratelimit-policy"] == '"default";q=600;w=60'
         # The relay publishes user.updated; the gateway evicts Ada's scope and every entry
         # about user_id, so the admin's cached copy goes too.
         for token in (ada, admin):
