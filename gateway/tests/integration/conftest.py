@@ -20,6 +20,7 @@ from gateway.main import create_app
 from gateway.settings import Settings
 from shop_common.auth import SigningKey, TokenIssuer, generate_signing_key
 from shop_common.discovery import StaticRegistry
+from user_service.settings import Settings as UserSettings
 
 ISSUER, AUDIENCE = "shop-gateway", "shop"
 
@@ -242,6 +243,22 @@ async def backend() -> AsyncIterator[Backend]:
     started = await start_backend("a")
     yield started
     await started.stop()
+
+
+def user_service_settings(
+    database_url: str, signing_key: SigningKey, **overrides: Any
+) -> UserSettings:
+    """A real user service's settings: trusts the test key, no relay unless asked."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "jwt_public_keys": {signing_key.kid: signing_key.public_pem},
+        "jwt_issuer": ISSUER,
+        "jwt_audience": AUDIENCE,
+        "outbox_relay_enabled": False,
+        "grace_period": 0.5,
+    }
+    values.update(overrides)
+    return UserSettings(**values)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -12,9 +12,8 @@ import pytest_asyncio
 from shop_common.auth import SigningKey, TokenIssuer, generate_signing_key
 from shop_common.clients.user import UserClient
 from user_service.server import UserServer, create_server
-from user_service.settings import Settings as UserSettings
 
-from .conftest import AUDIENCE, ISSUER, Backend, StartGateway, bearer
+from .conftest import AUDIENCE, ISSUER, Backend, StartGateway, bearer, user_service_settings
 
 pytestmark = pytest.mark.infra
 PASSWORD = "correct horse battery"
@@ -22,14 +21,7 @@ PASSWORD = "correct horse battery"
 
 @pytest_asyncio.fixture
 async def user_server(database_url: str, signing_key: SigningKey) -> AsyncIterator[UserServer]:
-    settings = UserSettings(
-        database_url=database_url,
-        jwt_public_keys={signing_key.kid: signing_key.public_pem},
-        jwt_issuer=ISSUER,
-        jwt_audience=AUDIENCE,
-        outbox_relay_enabled=False,
-        grace_period=0.5,
-    )
+    settings = user_service_settings(database_url, signing_key)
     running, _ = await create_server(settings, "127.0.0.1:0")
     yield running
     await running.stop(grace=0.2)

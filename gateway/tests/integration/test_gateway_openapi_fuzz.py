@@ -27,9 +27,8 @@ from schemathesis.specs.openapi.checks import (
 from shop_common.auth import SigningKey, TokenIssuer
 from shop_common.discovery import StaticRegistry
 from user_service.server import create_server
-from user_service.settings import Settings as UserSettings
 
-from .conftest import AUDIENCE, ISSUER, gateway_settings
+from .conftest import gateway_settings, user_service_settings
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
 CHECKS = [
@@ -52,14 +51,7 @@ def served_gateway(
     started = threading.Event()
 
     async def main() -> None:
-        user_settings = UserSettings(
-            database_url=database_url,
-            jwt_public_keys={signing_key.kid: signing_key.public_pem},
-            jwt_issuer=ISSUER,
-            jwt_audience=AUDIENCE,
-            outbox_relay_enabled=False,
-            grace_period=0.5,
-        )
+        user_settings = user_service_settings(database_url, signing_key)
         user_server, port = await create_server(user_settings, "127.0.0.1:0")
         registry = StaticRegistry(
             {

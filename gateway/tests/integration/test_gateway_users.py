@@ -14,9 +14,8 @@ import yaml
 from gateway.settings import DEFAULT_ROUTES_FILE
 from shop_common.auth import SigningKey, TokenIssuer
 from user_service.server import UserServer, create_server
-from user_service.settings import Settings as UserSettings
 
-from .conftest import AUDIENCE, ISSUER, StartGateway, bearer
+from .conftest import StartGateway, bearer, user_service_settings
 
 SHIPPED_ROUTES = yaml.safe_load(DEFAULT_ROUTES_FILE.read_text(encoding="utf-8"))["routes"]
 
@@ -28,14 +27,8 @@ async def relaying_user_server(
     amqp_vhost_url: str, database_url: str, signing_key: SigningKey
 ) -> AsyncIterator[UserServer]:
     # amqp_vhost_url first: the vhost outlives the server.
-    settings = UserSettings(
-        database_url=database_url,
-        amqp_url=amqp_vhost_url,
-        jwt_public_keys={signing_key.kid: signing_key.public_pem},
-        jwt_issuer=ISSUER,
-        jwt_audience=AUDIENCE,
-        outbox_relay_enabled=True,
-        grace_period=0.5,
+    settings = user_service_settings(
+        database_url, signing_key, amqp_url=amqp_vhost_url, outbox_relay_enabled=True
     )
     running, _ = await create_server(settings, "127.0.0.1:0")
     yield running
