@@ -107,10 +107,14 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Claim, publish and mark one batch; returns how many rows were marked sent."""
+        return (await self._relay_batch())[1]
+
+    async def _relay_batch(self) -> tuple[int, int]:
+        """One batch: (rows claimed, rows marked sent)."""
         async with self._engine.connect() as conn, conn.begin():
             rows = [_row(r) for r in (await conn.execute(_CLAIM, {"limit": self._batch_size}))]
             if not rows:
-                return 0
+                return 0, 0
             publishable = await self._in_order_and_owned(conn, rows)
             sent, failed = await self._publish(publishable)
             if sent:
@@ -118,7 +122,18 @@ class OutboxRelay:
             for row_id, error in failed.items():
                 await conn.execute(_MARK_FAILED, {"id": row_id, "error": error[:500]})
         OUTBOX_PUBLISHED.inc(len(sent))
-        return len(sent)
+        return len(rows), len(sent)
+
+    async def _drain(self) -> None:
+        """Batches until one makes no progress or leaves nothing behind.
+
+        A partial batch all of which was sent means nothing else was claimable (rows committed
+        since then wake us again through NOTIFY): no extra empty claim per wake-up.
+        """
+        while True:
+            claimed, sent = await self._relay_batch()
+            if sent == 0 or (claimed < self._batch_size and sent == claimed):
+                return
 
     async def prune(self) -> int:
         """Delete rows sent longer ago than the retention; returns how many."""
@@ -193,8 +208,7 @@ class OutboxRelay:
             await self._listen()
             self._wake.clear()
             try:
-                while await self.relay_once() > 0:
-                    pass
+                await self._drain()
                 if loop.time() >= next_prune:
                     await self.prune()
                     await self.measure_lag()
