@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from shop_common.web import bearer_principal, instrument_app
+from shop_common.web.outages import install_outage_problems
 
 from payment_service.api.deps import token_verifier
 from payment_service.api.payments import payments_router
@@ -65,6 +66,7 @@ def create_app(
     instrument_app(
         app, checks={"database": database, "broker": broker}, max_body_bytes=settings.max_body_bytes
     )
+    install_outage_problems(app, service="payment")
     auth = bearer_principal(token_verifier(settings))
     for router in (payments_router(auth), provider_admin_router(auth)):
         app.include_router(router)

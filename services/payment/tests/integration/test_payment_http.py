@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import uuid4
 
+import asyncpg
 import pytest
 from shop_common.messaging import new_event
 
@@ -168,3 +170,33 @@ async def test_health_ready_and_metrics(payment_app: Any, broker: Any, eventuall
     assert 'outcome="dead_letter",queue="payment.order-events"' in metrics
     assert "shop_outbox_lag_seconds" in metrics
     assert 'http_requests_total{method="GET",route="/health",status="200"}' in metrics
+
+
+async def test_reads_answer_503_while_the_database_refuses_and_recover(
+    payment_app: Any, postgres_url: str, as_admin: dict[str, str], eventually: Any
+) -> None:
+    client = payment_app.client
+    database = urlsplit(payment_app.runtime.settings.database_url).path.lstrip("/")
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", database
+        )
+        ready = await client.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["database"] != "ok"
+        for _ in range(3):
+            read = await client.get(f"/payments/{uuid4()}", headers=as_admin)
+            body = assert_problem(read, 503)
+            assert read.headers["retry-after"]
+            assert "database" in body["detail"]
+    finally:
+        await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        await admin.close()
+
+    async def ready_again() -> bool:
+        return bool((await client.get("/ready")).status_code == 200)
+
+    await eventually(ready_again)
+    assert_problem(await client.get(f"/payments/{uuid4()}", headers=as_admin), 404)

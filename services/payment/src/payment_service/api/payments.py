@@ -26,7 +26,7 @@ def payments_router(auth: PrincipalDependency) -> APIRouter:
     @router.get(
         "/{payment_id}",
         response_model=PaymentPublic,
-        responses=problem_responses(401, 404),
+        responses=problem_responses(401, 404, 503),
         summary="One payment (charge or refund)",
     )
     async def get_payment(payment_id: UUID, caller: Caller, runtime: Runtime) -> PaymentPublic:
@@ -38,7 +38,7 @@ def payments_router(auth: PrincipalDependency) -> APIRouter:
     @router.get(
         "",
         response_model=PaymentList,
-        responses=problem_responses(401),
+        responses=problem_responses(401, 503),
         summary="The payments of one order",
     )
     async def list_payments(

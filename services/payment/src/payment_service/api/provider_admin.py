@@ -40,7 +40,7 @@ def provider_admin_router(auth: PrincipalDependency) -> APIRouter:
     @router.get(
         "",
         response_model=ProviderState,
-        responses=problem_responses(401, 403, 409),
+        responses=problem_responses(401, 403, 409, 503),
         summary="The provider's fault switches",
     )
     async def get_provider(_admin: Admin, runtime: Runtime) -> ProviderState:
@@ -49,7 +49,7 @@ def provider_admin_router(auth: PrincipalDependency) -> APIRouter:
     @router.put(
         "",
         response_model=ProviderState,
-        responses=problem_responses(401, 403, 409),
+        responses=problem_responses(401, 403, 409, 503),
         summary="Change some fault switches (the others keep their value)",
     )
     async def put_provider(
