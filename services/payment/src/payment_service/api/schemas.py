@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from shop_common.messaging.events import Money
 
 from payment_service.provider.simulated import ProviderFaults
@@ -108,27 +108,21 @@ class ProviderSwitchesUpdate(BaseModel):
 
     latency_ms: float | None = Field(default=None, ge=0, le=60_000)
     transient_failure_rate: float | None = Field(default=None, ge=0, le=1)
-    decline_above: Decimal | None = Field(
+    decline_above: str | None = Field(
         default=None,
-        ge=0,
-        max_digits=19,
-        decimal_places=4,
-        json_schema_extra={"type": "string", "pattern": r"^\d{1,15}(\.\d{1,4})?$"},
-        description="Charges above this amount are declined (a decimal string).",
+        pattern=r"^[0-9]{1,15}(\.[0-9]{1,4})?$",
+        examples=["500.00"],
+        description="Charges above this amount are declined (a decimal string, never a number).",
     )
     down: bool | None = Field(default=None, strict=True)
 
-    @field_validator("decline_above", mode="before")
-    @classmethod
-    def _refuse_float(cls, value: object) -> object:
-        if isinstance(value, float):
-            raise ValueError('give the amount as a decimal string like "500.00", not a number')
-        return value
-
     def changes(self) -> dict[str, object]:
         """The switches this update sets, named as ProviderFaults names them."""
-        return {
+        changes: dict[str, object] = {
             name: value
             for name, value in self.model_dump(exclude_none=True).items()
             if name in ProviderFaults.__dataclass_fields__
         }
+        if self.decline_above is not None:
+            changes["decline_above"] = Decimal(self.decline_above)
+        return changes
