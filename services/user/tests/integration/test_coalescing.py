@@ -43,6 +43,15 @@ async def test_concurrent_reads_share_queries_and_each_gets_its_own_row(
     assert reader.queries == 1
 
 
+async def test_a_key_out_of_bigint_range_finds_nothing_and_spoils_no_batch(
+    pool: asyncpg.Pool,
+) -> None:
+    reader = CoalescingReader(pool, SQL, max_queries=1)
+    rows = await asyncio.gather(reader.get(2**63), reader.get(9), reader.get(-(2**63) - 1))
+    assert rows[0] is None and rows[2] is None
+    assert rows[1]["name"] == "item 9"
+
+
 async def test_at_low_load_a_read_goes_out_at_once_alone(pool: asyncpg.Pool) -> None:
     reader = CoalescingReader(pool, SQL, max_queries=1)
     for key in (3, 4, 5):

@@ -28,6 +28,7 @@ _DEAD_CONNECTION = (
     InternalClientError,
     ConnectionError,
 )
+_BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
 
 
 class CoalescingReader:
@@ -52,6 +53,9 @@ class CoalescingReader:
 
     async def get(self, key: int) -> Any:
         """The row (an asyncpg Record) with this id, or None."""
+        if not _BIGINT_MIN <= key <= _BIGINT_MAX:
+            # No row can have it, and it must not fail the query of the batch it would join.
+            return None
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((key, future))
         if self._draining < self._max_queries:
