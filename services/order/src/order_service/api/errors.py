@@ -1,11 +1,10 @@
-"""Domain and lookup errors → problem+json (the only place that knows their HTTP statuses)."""
+"""Domain, lookup and outage errors → problem+json (the only place that knows their statuses)."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from shop_common.logging import get_logger
 from shop_common.web import problem_response
-from sqlalchemy import exc as sa
+from shop_common.web.outages import PROBLEM_BASE, install_outage_problems
 from starlette.responses import Response
 
 from order_service.adapters.repository import ConcurrentUpdateError
@@ -17,9 +16,6 @@ from order_service.user_lookup import (
     UserAccessDeniedError,
     UserServiceUnavailableError,
 )
-
-PROBLEM_BASE = "https://shop.example/problems/"
-log = get_logger(__name__)
 
 
 async def _illegal_transition(request: Request, exc: Exception) -> Response:
@@ -91,45 +87,6 @@ async def _user_service_unavailable(request: Request, exc: Exception) -> Respons
     )
 
 
-# SQLSTATE classes that mean "the database cannot serve now", not "this statement is wrong":
-# connection exception, insufficient resources, operator intervention, and 55000 (e.g. a
-# database not accepting connections).
-_OUTAGE_SQLSTATES = ("08", "53", "57", "55000")
-
-
-def _is_outage(exc: Exception) -> bool:
-    if isinstance(exc, sa.OperationalError | sa.InterfaceError | sa.TimeoutError):
-        return True
-    if not isinstance(exc, sa.DBAPIError):
-        return False
-    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
-    return exc.connection_invalidated or sqlstate.startswith(_OUTAGE_SQLSTATES)
-
-
-async def _database_error(request: Request, exc: Exception) -> Response:
-    if not _is_outage(exc):
-        log.error("database error", path=request.url.path, exc_info=exc)
-        return problem_response(request, 500)
-    log.warning("database unavailable", path=request.url.path, error=repr(exc))
-    return problem_response(
-        request,
-        503,
-        detail="the order database is unavailable",
-        type=PROBLEM_BASE + "database-unavailable",
-        headers={"Retry-After": "2"},
-    )
-
-
-async def _connection_refused(request: Request, exc: Exception) -> Response:
-    log.warning("dependency unreachable", path=request.url.path, error=repr(exc))
-    return problem_response(
-        request,
-        503,
-        detail="a dependency of the order service is unreachable",
-        headers={"Retry-After": "2"},
-    )
-
-
 def install_order_errors(app: FastAPI) -> None:
     """Register the handlers (after shop_common.web's, which answer everything else)."""
     app.add_exception_handler(IllegalTransitionError, _illegal_transition)
@@ -141,6 +98,4 @@ def install_order_errors(app: FastAPI) -> None:
     app.add_exception_handler(UnknownUserError, _unknown_user)
     app.add_exception_handler(UserAccessDeniedError, _user_access_denied)
     app.add_exception_handler(UserServiceUnavailableError, _user_service_unavailable)
-    app.add_exception_handler(sa.DBAPIError, _database_error)
-    app.add_exception_handler(sa.TimeoutError, _database_error)
-    app.add_exception_handler(ConnectionError, _connection_refused)
+    install_outage_problems(app, service="order")
