@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import weakref
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -12,10 +14,28 @@ from argon2.exceptions import InvalidHashError, VerificationError
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("not-a-real-password-5f1c")
 
+# At most this many hashes run at once per process. A burst of logins queues here, where a caller
+# whose deadline passes is cancelled before any work is spent on it, instead of filling the
+# thread pool with hashes that compete for the cores and finish after their callers have gone.
+HASH_CONCURRENCY = max(1, os.cpu_count() or 1)
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _slot() -> asyncio.Semaphore:
+    """This event loop's hashing semaphore (a semaphore belongs to one loop)."""
+    loop = asyncio.get_running_loop()
+    slot = _slots.get(loop)
+    if slot is None:
+        slot = _slots[loop] = asyncio.Semaphore(HASH_CONCURRENCY)
+    return slot
+
 
 async def hash_password(password: str) -> str:
     """The argon2id hash of password."""
-    return await asyncio.to_thread(_HASHER.hash, password)
+    async with _slot():
+        return await asyncio.to_thread(_HASHER.hash, password)
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
@@ -29,4 +49,5 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
         except (VerificationError, InvalidHashError):
             return False
 
-    return await asyncio.to_thread(check)
+    async with _slot():
+        return await asyncio.to_thread(check)
