@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -220,3 +222,26 @@ async def test_failed_change_writes_no_outbox_row(
     finally:
         await engine.dispose()
     assert count == 1
+
+
+async def test_concurrent_gets_share_queries_and_each_caller_gets_its_own_user(
+    server: UserServer, stub: user_pb2_grpc.UserServiceStub, admin_token: str
+) -> None:
+    users = [await create_user(stub, admin_token, f"many{n}@example.com") for n in range(4)]
+    ids = [user.id for user in users] * 10 + [999_999]
+    queries_before = server.repository.reader.queries  # type: ignore[union-attr]
+    outcomes = await asyncio.gather(
+        *(
+            stub.GetUser(user_pb2.GetUserRequest(id=i), metadata=bearer(admin_token), timeout=10)
+            for i in ids
+        ),
+        return_exceptions=True,
+    )
+    by_id = {user.id: user for user in users}
+    for user_id, outcome in zip(ids[:-1], outcomes[:-1], strict=True):
+        assert not isinstance(outcome, BaseException)
+        assert outcome.user == by_id[user_id]
+    assert isinstance(outcomes[-1], grpc.aio.AioRpcError)
+    assert outcomes[-1].code() == grpc.StatusCode.NOT_FOUND
+    # 41 calls in flight at once did not take 41 queries.
+    assert server.repository.reader.queries - queries_before < len(ids)  # type: ignore[union-attr]
