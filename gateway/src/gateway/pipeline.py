@@ -32,6 +32,10 @@ RATE_LIMITED = Counter(
 _CONDITIONAL = frozenset({"if-none-match", "if-modified-since"})
 
 
+class ClientGoneError(Exception):
+    """The client disconnected before its request body arrived: nothing is forwarded."""
+
+
 @dataclass(frozen=True, slots=True)
 class RouteLabel:
     """Stands in scope["route"] so metrics and logs label by the gateway route's pattern."""
@@ -114,6 +118,8 @@ class GatewayPipeline:
             retry_after = {"Retry-After": str(exc.retry_after_seconds)}
             await send_problem(scope, receive, send, 503, exc.detail, headers=retry_after)
             return
+        except ClientGoneError:
+            return  # a half-received body is never sent on, and nobody is left to answer
         except UpstreamError as exc:
             await send_problem(scope, receive, send, exc.status, exc.detail)
             return
@@ -201,7 +207,7 @@ async def _read_body(receive: Receive) -> bytes:
     while more:
         message: Message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientGoneError
         parts.append(message.get("body", b""))
         more = message.get("more_body", False)
     return b"".join(parts)
