@@ -143,3 +143,25 @@ async def test_the_same_message_delivered_three_times_charges_once(
             )
         ).scalar()
     assert (rows, outbox, payment_app.provider.charge_count) == (1, 1, 1)
+
+
+async def test_transient_provider_failures_are_retried_until_every_order_is_charged_once(
+    payment_app: Any, broker: Any, as_admin: dict[str, str], eventually: Poll
+) -> None:
+    await payment_app.client.put(
+        "/payments/admin/provider", json={"transient_failure_rate": 0.6}, headers=as_admin
+    )
+    retries = MESSAGES_CONSUMED.labels("payment.order-events", "retry")
+    before = retries._value.get()
+    orders = [await broker.order_created("6.00") for _ in range(12)]  # P(no failure) = 0.4**12
+
+    async def all_charged() -> bool:
+        return all(
+            any(e.event_type == "payment.succeeded" for e in broker.results_for(o.order_id))
+            for o in orders
+        )
+
+    await eventually(all_charged, 40)
+    assert retries._value.get() > before, "some charges met a transient failure and were retried"
+    assert payment_app.provider.charged_keys == {o.order_id for o in orders}
+    assert len([e for e in broker.results if e.event_type == "payment.succeeded"]) == 12
