@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 import pytest_asyncio
-from shop_common.cache import RedisWriteBehind
+from shop_common.cache import RedisClient, RedisWriteBehind
 
 from .conftest import Target
 from .test_cache_writebehind import FlakyStore
@@ -28,9 +28,11 @@ async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
 async def make(target: Target) -> AsyncIterator[Make]:
     made: list[RedisWriteBehind] = []
 
-    def factory(store: FlakyStore, **options: object) -> RedisWriteBehind:
+    def factory(
+        store: FlakyStore, client: RedisClient | None = None, **options: object
+    ) -> RedisWriteBehind:
         wb = RedisWriteBehind(
-            target.client,
+            client or target.client,
             "wb",
             store,
             prefix=target.namespace,
@@ -75,10 +77,15 @@ async def test_store_outage_loses_nothing_and_keeps_order(make: Make) -> None:
         last[key] = value
 
 
-async def test_a_restarted_writer_flushes_what_a_crashed_one_left(make: Make) -> None:
+async def test_a_restarted_writer_flushes_what_a_crashed_one_left(
+    make: Make, target: Target
+) -> None:
     store = FlakyStore()
     store.failing = True
-    crashed = make(store, batch_size=3, flush_interval=0.01, retry_initial=0.005)
+    # The crashed writer has its own connections, as another process would.
+    crashed = make(
+        store, target.new_client(), batch_size=3, flush_interval=0.01, retry_initial=0.005
+    )
     crashed.start()
     for i in range(7):
         await crashed.write(f"k{i}", {"i": i})
@@ -101,7 +108,8 @@ async def test_a_restarted_writer_flushes_what_a_crashed_one_left(make: Make) ->
 async def test_full_queue_applies_backpressure(make: Make) -> None:
     store = FlakyStore()
     store.failing = True
-    wb = make(store, batch_size=2, flush_interval=0.01, max_pending=4, retry_initial=0.005)
+    # A long interval: only a full batch (k0, k1) starts a flush, so k2..k5 fill the queue.
+    wb = make(store, batch_size=2, flush_interval=3600.0, max_pending=4, retry_initial=0.005)
     wb.start()
     await wb.write("k0", 0)
     await wb.write("k1", 1)

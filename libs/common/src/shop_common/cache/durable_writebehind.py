@@ -144,6 +144,7 @@ class RedisWriteBehind:
         take = 0  # first only the batch a previous run left unconfirmed, then batch_size
         values, order, _, inflight = self.keys
         while True:
+            self._wake.clear()  # before taking: a wake-up that comes during the flush is kept
             try:
                 flat = await self._take(keys=[values, order, inflight], args=[take])
                 if flat:
@@ -168,7 +169,6 @@ class RedisWriteBehind:
             if self._stopping and take:
                 return  # queue and in-flight batch are empty
             if not self._stopping:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.flush_interval)
             take = self.batch_size
