@@ -150,6 +150,27 @@ async def test_password_update_then_authenticate(
     assert await _code(nobody) == grpc.StatusCode.UNAUTHENTICATED
 
 
+async def test_nul_bytes_are_refused_never_internal(
+    stub: user_pb2_grpc.UserServiceStub, admin_token: str
+) -> None:
+    """PostgreSQL cannot store NUL: each RPC refuses it before the driver would fail with INTERNAL."""
+    login = stub.Authenticate(
+        user_pb2.AuthenticateRequest(email="nul\x00@example.com", password="x" * 10)
+    )
+    assert await _code(login) == grpc.StatusCode.UNAUTHENTICATED
+    create = create_user(stub, admin_token, "nul\x00@example.com")
+    assert await _code(create) == grpc.StatusCode.INVALID_ARGUMENT
+    named = create_user(stub, admin_token, "named@example.com", name="Ada\x00")
+    assert await _code(named) == grpc.StatusCode.INVALID_ARGUMENT
+    listing = stub.ListUsers(
+        user_pb2.ListUsersRequest(filter="email:nul\x00"), metadata=bearer(admin_token)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        async for _ in listing:
+            pass
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
 async def test_delete_then_get_is_not_found(
     stub: user_pb2_grpc.UserServiceStub, admin_token: str
 ) -> None:

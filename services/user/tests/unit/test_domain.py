@@ -14,7 +14,7 @@ from user_service.domain.listing import (
     page_size_or_default,
     parse_filter,
 )
-from user_service.domain.model import normalize_email, validate_roles
+from user_service.domain.model import normalize_email, validate_name, validate_roles
 
 VALUES = {"email": "a@example.com", "name": "Ada", "roles": ["admin"], "password": "long enough"}
 
@@ -87,3 +87,17 @@ def test_email_and_roles_validation() -> None:
     assert validate_roles(["b", "a", "a"]) == ("a", "b")
     with pytest.raises(InvalidArgument):
         validate_roles(["Admin"])
+
+
+@pytest.mark.parametrize("bad", ["a\x00b@example.com", "a@exa\x01mple.com", "a@example.com\x7f"])
+def test_email_with_a_control_character_is_invalid(bad: str) -> None:
+    with pytest.raises(InvalidArgument):
+        normalize_email(bad)
+
+
+def test_name_and_filter_with_a_control_character_are_invalid() -> None:
+    with pytest.raises(InvalidArgument, match="control"):
+        validate_name("Ada\x00")
+    with pytest.raises(InvalidArgument, match="control"):
+        parse_filter("email:ada\x00")
+    assert validate_name("Ada Lovelace") == "Ada Lovelace"

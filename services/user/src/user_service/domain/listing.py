@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 
 from user_service.domain.errors import InvalidArgument
-from user_service.domain.model import ROLE_PATTERN
+from user_service.domain.model import ROLE_PATTERN, has_control_characters
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -33,6 +33,8 @@ def parse_filter(text: str) -> UserFilter:
     """Parse the filter; InvalidArgument names the bad term."""
     if len(text) > MAX_FILTER_LENGTH:
         raise InvalidArgument(f"filter must be at most {MAX_FILTER_LENGTH} characters")
+    if has_control_characters(text):
+        raise InvalidArgument("filter must not contain control characters")
     email: str | None = None
     role: str | None = None
     for term in text.split():

@@ -14,6 +14,9 @@ ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 MAX_EMAIL_LENGTH = 254
 MAX_NAME_LENGTH = 200
 MIN_PASSWORD_LENGTH = 8
+# C0 controls and DEL: PostgreSQL text cannot hold NUL at all, and none of them belongs in an
+# email, a name or a filter, so they are refused at the edge instead of failing in the driver.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class UserEventType(StrEnum):
@@ -36,10 +39,19 @@ class User:
     updated_at: datetime
 
 
+def has_control_characters(value: str) -> bool:
+    """Whether value holds a control character (NUL included)."""
+    return CONTROL_CHARACTERS.search(value) is not None
+
+
 def normalize_email(email: str) -> str:
     """The email trimmed; InvalidArgument when it does not look like one."""
     email = email.strip()
-    if len(email) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.match(email):
+    if (
+        len(email) > MAX_EMAIL_LENGTH
+        or has_control_characters(email)
+        or not EMAIL_PATTERN.match(email)
+    ):
         raise InvalidArgument("email is not a valid address")
     return email
 
@@ -49,6 +61,8 @@ def validate_name(name: str) -> str:
     name = name.strip()
     if not name:
         raise InvalidArgument("name must not be empty")
+    if has_control_characters(name):
+        raise InvalidArgument("name must not contain control characters")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidArgument(f"name must be at most {MAX_NAME_LENGTH} characters")
     return name

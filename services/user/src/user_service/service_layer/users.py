@@ -19,6 +19,7 @@ from user_service.domain.field_mask import build_patch, effective_paths
 from user_service.domain.listing import PageTokenCodec, page_size_or_default, parse_filter
 from user_service.domain.model import (
     User,
+    has_control_characters,
     normalize_email,
     validate_name,
     validate_password,
@@ -123,7 +124,9 @@ class UserService:
 
     async def authenticate(self, email: str, password: str) -> User:
         """The user whose email and password match; Unauthenticated otherwise (same message)."""
-        found = await self.repository.credentials(email.strip())
+        email = email.strip()
+        # No stored email holds a control character, and PostgreSQL refuses NUL in a query.
+        found = None if has_control_characters(email) else await self.repository.credentials(email)
         user, password_hash = found if found is not None else (None, None)
         if not await verify_password(password_hash, password) or user is None:
             raise Unauthenticated("email or password is wrong")
