@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -55,6 +56,22 @@ async def shoppers(
             return account, await login(client, account.email, account.password)
 
     return list(await asyncio.gather(*(shopper(i) for i in range(count))))
+
+
+async def place(client: ShopClient, token: str, attempts: int = 5) -> str:
+    """Place one order as a well-behaved client: a 503 is retried after its Retry-After with
+    the same Idempotency-Key (so a retry can never make a second order); anything else but
+    201 fails the test, and a 503 must say when to come back."""
+    key = uuid.uuid4().hex
+    for _ in range(attempts):
+        response = await client.place_order(token, [ITEM], idempotency_key=key)
+        if response.status_code == 201:
+            return str(response.json()["id"])
+        assert response.status_code == 503, response.text
+        retry_after = response.headers.get("retry-after")
+        assert retry_after, f"503 without Retry-After: {response.text}"
+        await asyncio.sleep(min(float(retry_after), 5.0))
+    raise AssertionError(f"no order after {attempts} attempts: {response.text}")
 
 
 async def wait_all_terminal(
@@ -150,11 +167,9 @@ async def test_a_thousand_orders_while_payment_is_killed_and_restarted(
     placed: list[str] = []
     halfway = asyncio.Event()
 
-    async def place(token: str) -> None:
+    async def place_many(token: str) -> None:
         for _ in range(40):
-            response = await client.place_order(token, [ITEM])
-            assert response.status_code == 201, response.text
-            placed.append(response.json()["id"])
+            placed.append(await place(client, token))
             if len(placed) >= 500:
                 halfway.set()
 
@@ -162,7 +177,7 @@ async def test_a_thousand_orders_while_payment_is_killed_and_restarted(
         await halfway.wait()
         await controllable.ctl("kill", "payment")  # SIGKILL; the launcher restarts it
 
-    await asyncio.gather(*(place(t) for _, t in users), kill_payment_midway())
+    await asyncio.gather(*(place_many(t) for _, t in users), kill_payment_midway())
     assert len(placed) == 1000
     processes = await controllable.ctl("status")
     assert processes["payment"]["restarts"] >= 1, processes["payment"]
@@ -217,16 +232,14 @@ async def test_rabbitmq_connections_dropped_during_traffic_lose_nothing(
     users = await shoppers(client, controllable, 10)
     placed: list[tuple[str, str]] = []
 
-    async def place(token: str, count: int) -> None:
+    async def place_many(token: str, count: int) -> None:
         for _ in range(count):
-            response = await client.place_order(token, [ITEM])
-            assert response.status_code == 201, response.text
-            placed.append((token, response.json()["id"]))
+            placed.append((token, await place(client, token)))
 
-    await asyncio.gather(*(place(t, 3) for _, t in users))
+    await asyncio.gather(*(place_many(t, 3) for _, t in users))
     await controllable.ctl("cut", "rabbitmq")
     try:
-        await asyncio.gather(*(place(t, 3) for _, t in users))  # the outbox holds the events
+        await asyncio.gather(*(place_many(t, 3) for _, t in users))  # the outbox holds them
     finally:
         await controllable.ctl("restore", "rabbitmq")
     statuses = await wait_all_terminal(controllable, [oid for _, oid in placed], within=120)
