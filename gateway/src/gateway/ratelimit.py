@@ -7,6 +7,8 @@ import uuid
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+import structlog
+from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from gateway.routes import RateLimitConfig
@@ -32,6 +34,15 @@ end
 local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
 return {0, 0, tonumber(oldest[2]) + window_ms - now_ms}
 """
+
+
+UNCHECKED = Counter(
+    "gateway_rate_limit_unchecked_total",
+    "Requests the rate limit could not count because Redis failed, by route and fail mode "
+    "(open: let through uncounted; closed: refused with 503).",
+    ["route", "fail"],
+)
+_log = structlog.get_logger("gateway.ratelimit")
 
 
 class RateLimiterUnavailableError(Exception):
@@ -70,6 +81,8 @@ class RateLimiter:
         self._client = client
         self._prefix = prefix
         self._script = client.register_script(SLIDING_WINDOW_LUA)
+        # One warning when Redis starts failing and one line when it answers again, not one a request.
+        self._degraded = False
 
     async def check(
         self, identity: str, route_name: str, config: RateLimitConfig
@@ -82,11 +95,23 @@ class RateLimiter:
                 keys=[key], args=[window_ms, config.limit, uuid.uuid4().hex]
             )
         except (RedisError, OSError) as exc:
+            UNCHECKED.labels(route_name, config.fail).inc()
+            if not self._degraded:
+                self._degraded = True
+                _log.warning(
+                    "rate limiter degraded: Redis failed",
+                    route=route_name,
+                    fail=config.fail,
+                    error=type(exc).__name__,
+                )
             if config.fail == "closed":
                 raise RateLimiterUnavailableError(str(exc)) from exc
             return RateLimitDecision(
                 True, config.limit, config.limit, 0, config.window_seconds, False
             )
+        if self._degraded:
+            self._degraded = False
+            _log.info("rate limiter recovered: Redis answers again", route=route_name)
         return RateLimitDecision(
             allowed=bool(allowed),
             limit=config.limit,

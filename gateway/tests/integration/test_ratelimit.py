@@ -2,7 +2,7 @@ import asyncio
 
 import pytest
 import redis.asyncio as aioredis
-from gateway.ratelimit import RateLimiter, RateLimiterUnavailableError
+from gateway.ratelimit import UNCHECKED, RateLimiter, RateLimiterUnavailableError
 from gateway.routes import RateLimitConfig
 
 pytestmark = pytest.mark.infra
@@ -51,14 +51,20 @@ async def test_remaining_counts_down(redis_client: aioredis.Redis, redis_namespa
 async def test_redis_down_follows_the_route_fail_mode(unused_tcp_port: int) -> None:
     # A port with nothing behind it: the shared Redis on 6379 is never touched.
     client = aioredis.from_url(f"redis://127.0.0.1:{unused_tcp_port}/0", socket_connect_timeout=0.5)
+    route = f"r-{unused_tcp_port}"
     try:
         limiter = RateLimiter(client)
         opened = await limiter.check(
-            "a", "r", RateLimitConfig(limit=1, window_seconds=1, fail="open")
+            "a", route, RateLimitConfig(limit=1, window_seconds=1, fail="open")
         )
         assert opened.allowed
         assert opened.headers() == {}
         with pytest.raises(RateLimiterUnavailableError):
-            await limiter.check("a", "r", RateLimitConfig(limit=1, window_seconds=1, fail="closed"))
+            await limiter.check(
+                "a", route, RateLimitConfig(limit=1, window_seconds=1, fail="closed")
+            )
+        # Neither outcome is silent: each uncounted request is counted by its fail mode.
+        assert UNCHECKED.labels(route, "open")._value.get() == 1
+        assert UNCHECKED.labels(route, "closed")._value.get() == 1
     finally:
         await client.aclose()
