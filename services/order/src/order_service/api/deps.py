@@ -15,8 +15,11 @@ from shop_common.web import ProblemError
 from order_service.bootstrap import OrderRuntime
 
 
-def get_runtime(request: Request) -> OrderRuntime:
-    """The runtime the lifespan started (503 while the app is starting or stopping)."""
+async def get_runtime(request: Request) -> OrderRuntime:
+    """The runtime the lifespan started (503 while the app is starting or stopping).
+
+    `async` so that FastAPI calls it in the event loop (a plain `def` costs a threadpool hop).
+    """
     runtime: OrderRuntime | None = getattr(request.app.state, "runtime", None)
     if runtime is None:
         raise ProblemError(

@@ -22,8 +22,11 @@ def token_verifier(settings: Settings) -> TokenVerifier:
     )
 
 
-def runtime_of(request: Request) -> PaymentRuntime:
-    """The runtime the lifespan started (503 while the process starts or stops)."""
+async def runtime_of(request: Request) -> PaymentRuntime:
+    """The runtime the lifespan started (503 while the process starts or stops).
+
+    `async` so that FastAPI calls it in the event loop (a plain `def` costs a threadpool hop).
+    """
     runtime = getattr(request.app.state, "runtime", None)
     if not isinstance(runtime, PaymentRuntime):
         raise ProblemError(503, detail="the service is starting", headers={"Retry-After": "1"})
