@@ -59,7 +59,8 @@ class CoherenceChannel:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"coherence:{self.channel}")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._attempted.wait(), wait)
+            async with asyncio.timeout(wait):
+                await self._attempted.wait()
 
     async def close(self) -> None:
         """Stop the subscriber."""

@@ -120,7 +120,8 @@ class RedisWriteBehind:
                 self._room.clear()
                 self._wake.set()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._room.wait(), self.flush_interval)
+                    async with asyncio.timeout(self.flush_interval):
+                        await self._room.wait()
                 continue
             break
         depth = await self._enqueue(keys=self.keys[:3], args=[key, self.serializer.dumps(value)])
@@ -170,5 +171,8 @@ class RedisWriteBehind:
                 return  # queue and in-flight batch are empty
             if not self._stopping:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+                    # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+                    # that lands as the event fires, and a cancelled flusher must stop.
+                    async with asyncio.timeout(self.flush_interval):
+                        await self._wake.wait()
             take = self.batch_size

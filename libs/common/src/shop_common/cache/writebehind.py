@@ -27,7 +27,8 @@ class WriteBehindError(RuntimeError):
 async def finish_flusher(task: asyncio.Task[None], grace: float | None) -> bool:
     """Wait up to grace s for a flusher that was told to stop; cancel it and say False if late."""
     try:
-        await asyncio.wait_for(asyncio.shield(task), grace)
+        async with asyncio.timeout(grace):
+            await asyncio.shield(task)
     except TimeoutError:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -124,7 +125,8 @@ class WriteBehind:
                     if left <= 0:
                         break
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._changed.wait(), left)
+                        async with asyncio.timeout(left):  # not wait_for: see durable_writebehind
+                            await self._changed.wait()
                 if not self.pending:
                     if self._stopping:
                         return
