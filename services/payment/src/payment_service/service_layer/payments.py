@@ -20,7 +20,7 @@ from shop_common.messaging.events import (
 from shop_common.messaging.inbox import claim_once
 from shop_common.messaging.outbox import add_to_outbox
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from payment_service.provider.simulated import PaymentDeclinedError, PaymentProvider
 
@@ -60,6 +60,20 @@ def _row(r: object) -> PaymentRow:
     return PaymentRow(**{k: getattr(r, k) for k in PaymentRow.__slots__})
 
 
+def _autocommit(sessions: async_sessionmaker[AsyncSession]) -> async_sessionmaker[AsyncSession]:
+    """Sessions for single reads on the same pool without a transaction.
+
+    A read in a session costs BEGIN, the SELECT and ROLLBACK: three round trips (bench_orders'
+    profile); in autocommit it is one.
+    """
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        return sessions
+    return async_sessionmaker(
+        bind.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    )
+
+
 class PaymentService:
     """Handles order events; every effect commits with its inbox claim and outbox row."""
 
@@ -68,6 +82,7 @@ class PaymentService:
     ) -> None:
         self._sessions = sessions
         self._provider = provider
+        self._reads = _autocommit(sessions)
 
     async def _emit(
         self,
@@ -99,7 +114,7 @@ class PaymentService:
 
     async def handle_order_created(self, envelope: EventEnvelope, event: OrderCreated) -> bool:
         """Charge the order once. ProviderUnavailableError propagates (→ retry tier)."""
-        async with self._sessions() as session:
+        async with self._reads() as session:
             if await self._existing(session, event.order_id, "charge") is not None:
                 return False
         # The provider call happens outside the transaction; its idempotency key is the order id,
@@ -161,7 +176,7 @@ class PaymentService:
         """Refund a succeeded charge once; nothing to do when there is none."""
         if not event.refund_required:
             return False
-        async with self._sessions() as session:
+        async with self._reads() as session:
             charge = await self._existing(session, event.order_id, "charge")
             if charge is None or charge.status != "succeeded":
                 return False
@@ -211,7 +226,7 @@ class PaymentService:
 
     async def get(self, payment_id: UUID) -> PaymentRow | None:
         """One payment by id."""
-        async with self._sessions() as session:
+        async with self._reads() as session:
             row = (
                 await session.execute(text(f"{_SELECT} WHERE id = :id"), {"id": payment_id})
             ).first()
@@ -219,7 +234,7 @@ class PaymentService:
 
     async def for_order(self, order_id: UUID) -> list[PaymentRow]:
         """The charge and refund of one order."""
-        async with self._sessions() as session:
+        async with self._reads() as session:
             rows = await session.execute(
                 text(f"{_SELECT} WHERE order_id = :o ORDER BY created_at"), {"o": order_id}
             )
