@@ -216,9 +216,19 @@ class OutboxRelay:
             except Exception as error:  # database or broker down: keep going, poll again
                 log.warning("outbox relay pass failed", error=repr(error))
             if self._stopping.is_set():
+                await self._final_drain()
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+
+    async def _final_drain(self) -> None:
+        """At stop: publish rows committed while the last pass ran (a stopping consumer's last
+        commits), whose NOTIFY would otherwise wake nobody; until a batch sends nothing."""
+        try:
+            while await self.relay_once() > 0:
+                pass
+        except Exception as error:  # left unsent: the next process's relay publishes them
+            log.warning("outbox relay final drain failed", error=repr(error))
 
     async def _listen(self) -> None:
         if self._listener is not None and not self._listener.is_closed():
