@@ -20,6 +20,20 @@ _SELECT = (
 )
 
 
+# The order, then its lines numbered from 0, only if the order row went in.
+_INSERT_ORDER = text(
+    "WITH o AS (INSERT INTO orders (id, user_id, status, currency, total, version,"
+    " idempotency_key, request_hash, created_at, updated_at) VALUES (:id, :user_id, :status,"
+    " :currency, :total, :version, :key, :hash, :created_at, :updated_at)"
+    " ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id),"
+    " l AS (INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price)"
+    " SELECT o.id, t.n - 1, t.sku, t.quantity, t.unit_price FROM o, unnest("
+    "CAST(:skus AS text[]), CAST(:quantities AS int[]), CAST(:prices AS numeric[]))"
+    " WITH ORDINALITY AS t(sku, quantity, unit_price, n))"
+    " SELECT id FROM o"
+)
+
+
 class ConcurrentUpdateError(Exception):
     """The row changed between read and write (optimistic version check failed)."""
 
@@ -50,14 +64,14 @@ class OrderRepository:
 
     async def add(
         self, order: Order, *, idempotency_key: str | None, request_hash: str | None
-    ) -> None:
-        """Insert a new order and its lines."""
-        await self._session.execute(
-            text(
-                "INSERT INTO orders (id, user_id, status, currency, total, version, idempotency_key,"
-                " request_hash, created_at, updated_at) VALUES (:id, :user_id, :status, :currency,"
-                " :total, :version, :key, :hash, :created_at, :updated_at)"
-            ),
+    ) -> bool:
+        """Insert a new order and its lines in one statement (one round trip).
+
+        False, with nothing written, when this user already used the idempotency key (the
+        conflict waits for a concurrent holder of the key to commit or roll back).
+        """
+        result = await self._session.execute(
+            _INSERT_ORDER,
             {
                 "id": order.id,
                 "user_id": order.user_id,
@@ -69,24 +83,12 @@ class OrderRepository:
                 "hash": request_hash,
                 "created_at": order.created_at,
                 "updated_at": order.updated_at,
+                "skus": [line.sku for line in order.lines],
+                "quantities": [line.quantity for line in order.lines],
+                "prices": [line.unit_price for line in order.lines],
             },
         )
-        await self._session.execute(
-            text(
-                "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price)"
-                " VALUES (:order_id, :line_no, :sku, :quantity, :unit_price)"
-            ),
-            [
-                {
-                    "order_id": order.id,
-                    "line_no": n,
-                    "sku": line.sku,
-                    "quantity": line.quantity,
-                    "unit_price": line.unit_price,
-                }
-                for n, line in enumerate(order.lines)
-            ],
-        )
+        return result.first() is not None
 
     async def _lines(self, order_id: UUID) -> list[OrderLine]:
         rows = await self._session.execute(
@@ -97,13 +99,21 @@ class OrderRepository:
         )
         return [OrderLine(r.sku, r.quantity, Decimal(r.unit_price)) for r in rows]
 
-    async def get(self, order_id: UUID, *, for_update: bool = False) -> Order | None:
-        """The order, optionally locked for the rest of the transaction."""
+    async def get(
+        self, order_id: UUID, *, for_update: bool = False, with_lines: bool = True
+    ) -> Order | None:
+        """The order, optionally locked for the rest of the transaction.
+
+        `with_lines=False` skips the lines' query (a round trip) for a status change: the
+        order then has no lines and must not be shown to anyone.
+        """
         lock = " FOR UPDATE" if for_update else ""
         row = (
             await self._session.execute(text(f"{_SELECT} WHERE id = :id{lock}"), {"id": order_id})
         ).first()
-        return None if row is None else _to_order(row, await self._lines(order_id))
+        if row is None:
+            return None
+        return _to_order(row, await self._lines(order_id) if with_lines else [])
 
     async def by_idempotency_key(self, user_id: int, key: str) -> tuple[Order, str] | None:
         """The order created earlier with this key by this user, with its request hash."""

@@ -22,7 +22,7 @@ from shop_common.messaging.outbox import add_to_outbox
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from order_service.adapters.repository import OrderRepository
+from order_service.adapters.repository import ConcurrentUpdateError, OrderRepository
 from order_service.domain.listing import Cursor, OrderFilter
 from order_service.domain.order import (
     EVENT_OF_STATUS,
@@ -116,17 +116,19 @@ class OrderService:
     ) -> tuple[Order, bool]:
         async with self._sessions.begin() as session:
             repo = OrderRepository(session)
-            if idempotency_key is not None:
-                earlier = await repo.by_idempotency_key(user_id, idempotency_key)
-                if earlier is not None:
-                    if earlier[1] != digest:
-                        raise IdempotencyConflictError(idempotency_key)
-                    return earlier[0], False
             now = datetime.now(UTC)
             order = Order(
                 uuid4(), user_id, tuple(lines), currency, total, OrderStatus.PENDING, now, now
             )
-            await repo.add(order, idempotency_key=idempotency_key, request_hash=digest)
+            # Insert first, look the key up only on a conflict: one round trip less per order.
+            if not await repo.add(order, idempotency_key=idempotency_key, request_hash=digest):
+                assert idempotency_key is not None  # only the key's unique constraint conflicts
+                earlier = await repo.by_idempotency_key(user_id, idempotency_key)
+                if earlier is None:  # orders are never deleted: only a concurrent change
+                    raise ConcurrentUpdateError(idempotency_key)
+                if earlier[1] != digest:
+                    raise IdempotencyConflictError(idempotency_key)
+                return earlier[0], False
             items = [
                 OrderItem(sku=x.sku, quantity=x.quantity, unit_price=x.unit_price) for x in lines
             ]
@@ -179,7 +181,8 @@ class OrderService:
             if not await claim_once(session, envelope.event_id, INBOX_CONSUMER):
                 return False
             repo = OrderRepository(session)
-            order = await repo.get(order_id, for_update=True)
+            # Only the status moves and the events carry no lines: no lines' query.
+            order = await repo.get(order_id, for_update=True, with_lines=False)
             if order is None:
                 return False
             if target not in _allowed(order.status):
