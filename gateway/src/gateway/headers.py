@@ -22,7 +22,11 @@ HOP_BY_HOP = frozenset(
 IDENTITY_HEADERS = frozenset({"x-user-id", "x-user-roles"})
 
 
-def _connection_named(headers: Sequence[tuple[str, str]]) -> set[str]:
+# Replaced by the gateway on the way up (host: aiohttp sets the backend's; the id: the gateway's).
+_REPLACED_UPSTREAM = HOP_BY_HOP | IDENTITY_HEADERS | {"host", "x-request-id", "content-length"}
+
+
+def _connection_named(headers: Iterable[tuple[str, str]]) -> set[str]:
     named: set[str] = set()
     for name, value in headers:
         if name.lower() == "connection":
@@ -30,10 +34,14 @@ def _connection_named(headers: Sequence[tuple[str, str]]) -> set[str]:
     return named
 
 
-def strip_hop_by_hop(headers: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Drop hop-by-hop fields, including every field the Connection header names."""
-    drop = HOP_BY_HOP | _connection_named(headers)
-    return [(n, v) for n, v in headers if n.lower() not in drop]
+def strip_hop_by_hop(
+    headers: Iterable[tuple[str, str]], also: frozenset[str] = frozenset()
+) -> list[tuple[str, str]]:
+    """Drop hop-by-hop fields, every field the Connection header names, and the names in `also`."""
+    pairs = list(headers)
+    named = _connection_named(pairs)
+    drop = HOP_BY_HOP | also | named if named else HOP_BY_HOP | also
+    return [(n, v) for n, v in pairs if n.lower() not in drop]
 
 
 def upstream_request_headers(
@@ -47,18 +55,26 @@ def upstream_request_headers(
     roles: Iterable[str],
 ) -> list[tuple[str, str]]:
     """Headers to send upstream: cleaned, X-Forwarded-* appended, identity set by the gateway."""
-    cleaned = [
-        (n, v)
-        for n, v in strip_hop_by_hop(headers)
-        if n.lower() not in IDENTITY_HEADERS
-        and n.lower() not in {"host", "x-request-id", "content-length"}
-    ]
-    prior_for = ", ".join(v for n, v in cleaned if n.lower() == "x-forwarded-for")
-    cleaned = [(n, v) for n, v in cleaned if n.lower() != "x-forwarded-for"]
-    cleaned.append(("X-Forwarded-For", f"{prior_for}, {client_ip}" if prior_for else client_ip))
-    if not any(n.lower() == "x-forwarded-proto" for n, _ in cleaned):
+    named = _connection_named(headers)
+    drop = _REPLACED_UPSTREAM | named if named else _REPLACED_UPSTREAM
+    cleaned: list[tuple[str, str]] = []
+    prior_for: list[str] = []
+    has_proto = has_host = False
+    for name, value in headers:  # one pass: this runs on every proxied request
+        lower = name.lower()
+        if lower in drop:
+            continue
+        if lower == "x-forwarded-for":
+            prior_for.append(value)
+            continue
+        has_proto = has_proto or lower == "x-forwarded-proto"
+        has_host = has_host or lower == "x-forwarded-host"
+        cleaned.append((name, value))
+    prior = ", ".join(prior_for)
+    cleaned.append(("X-Forwarded-For", f"{prior}, {client_ip}" if prior else client_ip))
+    if not has_proto:
         cleaned.append(("X-Forwarded-Proto", scheme))
-    if not any(n.lower() == "x-forwarded-host" for n, _ in cleaned):
+    if not has_host:
         cleaned.append(("X-Forwarded-Host", host))
     cleaned.append(("X-Request-ID", request_id))
     if user_id is not None:

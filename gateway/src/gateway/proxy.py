@@ -30,6 +30,8 @@ class ResponseBody:
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
         self._pending: list[bytes] = []
+        # The backend's declared size (None when chunked): a small one is sent in one message.
+        self.content_length = response.content_length
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
@@ -88,7 +90,7 @@ class Proxy:
             response = await self._session.request(
                 method,
                 url,
-                headers=list(headers),
+                headers=headers,
                 data=body,
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=timeout_seconds),
@@ -97,12 +99,11 @@ class Proxy:
             raise UpstreamError(504, "the backend did not answer in time") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamError(502, "the backend could not be reached") from exc
-        headers = [
-            (k, v)
-            for k, v in strip_hop_by_hop(list(response.headers.items()))
-            if k.lower() not in _SERVER_OWNED
-        ]
-        return response.status, headers, ResponseBody(response)
+        return (
+            response.status,
+            strip_hop_by_hop(response.headers.items(), _SERVER_OWNED),
+            ResponseBody(response),
+        )
 
     async def close(self) -> None:
         """Close the shared session and its pool."""

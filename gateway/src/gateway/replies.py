@@ -9,9 +9,11 @@ from shop_common.web import problem_response
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from gateway.proxy import ResponseBody
+from gateway.proxy import ResponseBody, UpstreamError
 
 RawHeaders = list[tuple[bytes, bytes]]
+# A backend answer that declares at most this many bytes is read whole and sent in one message.
+ONE_MESSAGE_BYTES = 65_536
 
 
 @dataclass
@@ -57,6 +59,16 @@ async def send_reply(send: Send, reply: Reply, *, head_only: bool = False) -> No
         body.release()
         await send({"type": "http.response.body", "body": b""})
         return
+    if body.content_length is not None and body.content_length <= ONE_MESSAGE_BYTES:
+        # Declared small: one body message, not a chunk plus an empty closing one (each goes
+        # through every middleware's send). A chunked or large answer still streams.
+        try:
+            whole = await body.buffer(ONE_MESSAGE_BYTES)
+        except UpstreamError:  # broke off: what was read is sent below, as streaming would have
+            whole = None
+        if whole is not None:
+            await send({"type": "http.response.body", "body": whole})
+            return
     async for chunk in body:
         if chunk:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
