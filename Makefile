@@ -55,7 +55,7 @@ unit: install ## fast tests only (no infrastructure)
 .PHONY: pytest
 pytest: install ## every test (needs PostgreSQL, Redis, RabbitMQ: see README)
 	@echo "==> pytest (every suite; REQUIRE_INFRA=$${REQUIRE_INFRA:-0})"
-	$(RUN) pytest $(PYTEST_ARGS)
+	$(RUN) pytest --durations=15 $(PYTEST_ARGS)
 
 .PHONY: test
 test: lint types pytest ## lint + types + every test
