@@ -12,6 +12,13 @@ Contenders, alternated round after round (A B C D E, A B C D E, ...):
   pay-cached    GET /api/payments?order_id= through the gateway's Redis response cache
                 (the order service marks its reads `private, no-cache`, so the cached
                 contender reads the payment service, the backend whose reads may be cached)
+  fast-nginx    the same proxied GET through a second nginx, in front of a trivial aiohttp
+  fast-gateway  backend (a subprocess), and through a second gateway (same route file): the
+                proxy's own cost, which the slow order service hides
+
+Each gateway and nginx run also reports the proxy process's CPU per request (user + system
+time from /proc/<pid>/stat over the run, divided by the requests wrk counted): RPS on a shared
+machine is noisy, CPU per request much less so.
 
 Load: wrk (N connections, 1 thread) when installed, else an aiohttp loader in a subprocess.
 Targets: pay-cached RPS > pay-direct RPS; get-gateway RPS >= 60% of get-nginx with p99 <= 2x.
@@ -71,6 +78,16 @@ http {{
   }}
 }}
 """
+FAST_BACKEND = """
+import sys
+from aiohttp import web
+BODY = b'{"id": "1", "status": "PLACED", "total": "12.50", "currency": "EUR"}'
+async def answer(request):
+    return web.Response(body=BODY, content_type="application/json")
+app = web.Application()
+app.router.add_route("GET", "/{tail:.*}", answer)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+"""
 INSTALL_HINT = "install it with: apt-get install -y nginx-light (as root), or run `make bench`"
 
 
@@ -95,6 +112,7 @@ def parse_wrk(output: str) -> dict[str, float]:
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
     )
     errors = int(non_2xx.group(1)) if non_2xx else 0
+    requests = int(total.group(1)) if (total := re.search(r"(\d+) requests in", output)) else 0
     errors += sum(int(g) for g in socket_errors.groups()) if socket_errors else 0
     total = re.search(r"(\d+) requests in", output)
     # Successful requests per second: fast failures (e.g. an open breaker) must not count.
@@ -104,7 +122,18 @@ def parse_wrk(output: str) -> dict[str, float]:
         "p50_ms": latency("50"),
         "p99_ms": latency("99"),
         "errors": errors,
+        "requests": requests,
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time so far of a process and its children (nginx's worker)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0
+    for each in (pid, *map(int, children)):
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def run_load(url: str, token: str, connections: int, duration: float) -> dict[str, float]:
@@ -178,8 +207,15 @@ async def start_nginx(tmp: Path, order_port: int) -> tuple[asyncio.subprocess.Pr
     return process, port
 
 
+async def start_fast_backend() -> tuple[asyncio.subprocess.Process, int]:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(sys.executable, "-c", FAST_BACKEND, str(port))
+    await wait_http(f"http://127.0.0.1:{port}/orders/1", within=15)
+    return process, port
+
+
 async def start_gateway(
-    tmp: Path, pipeline: Pipeline, redis_url: str
+    tmp: Path, pipeline: Pipeline, redis_url: str, order_address: str | None = None
 ) -> tuple[asyncio.subprocess.Process, int]:
     port = free_port()
     routes = tmp / "routes.yaml"
@@ -188,7 +224,7 @@ async def start_gateway(
         **os.environ,
         "HTTP_PORT": str(port),
         "ROUTES_FILE": str(routes),
-        "ORDER_SERVICE_ADDRESSES": f"127.0.0.1:{pipeline.port(ORDER)}",
+        "ORDER_SERVICE_ADDRESSES": order_address or f"127.0.0.1:{pipeline.port(ORDER)}",
         "USER_SERVICE_ADDRESSES": f"127.0.0.1:{pipeline.port(USER)}",
         "PAYMENT_SERVICE_ADDRESSES": f"127.0.0.1:{pipeline.port(PAYMENT)}",
         "JWT_PRIVATE_KEY": pipeline.keys.private_pem,
@@ -256,6 +292,11 @@ def summarize(runs: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, fl
             "p50_ms": round(statistics.median(r["p50_ms"] for r in results), 2),
             "p99_ms": round(statistics.median(r["p99_ms"] for r in results), 2),
             "errors": int(sum(r["errors"] for r in results)),
+            **(
+                {"cpu_us_per_request": round(statistics.median(r["cpu_us"] for r in results))}
+                if all("cpu_us" in r for r in results)
+                else {}
+            ),
         }
         for name, results in runs.items()
     }
@@ -277,6 +318,14 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         processes.append(nginx)
         gateway, gateway_port = await start_gateway(tmp, pipeline, args.redis_url)
         processes.append(gateway)
+        fast, fast_port = await start_fast_backend()
+        processes.append(fast)
+        fast_nginx, fast_nginx_port = await start_nginx(tmp / "fast", fast_port)
+        processes.append(fast_nginx)
+        fast_gateway, fast_gateway_port = await start_gateway(
+            tmp / "fast", pipeline, args.redis_url, order_address=f"127.0.0.1:{fast_port}"
+        )
+        processes.append(fast_gateway)
         token = pipeline.token(await pipeline.create_user("Bench Reader"))
         order_id = await place_order(pipeline, token)
         order, gw, ng = (
@@ -290,7 +339,11 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             "get-gateway": f"{gw}/api/orders/{order_id}",
             "pay-direct": f"{pipeline.url(PAYMENT)}/payments?order_id={order_id}",
             "pay-cached": f"{gw}/api/payments?order_id={order_id}",
+            "fast-nginx": f"http://127.0.0.1:{fast_nginx_port}/api/orders/{order_id}",
+            "fast-gateway": f"http://127.0.0.1:{fast_gateway_port}/api/orders/{order_id}",
         }
+        proxies = {"get-nginx": nginx, "get-gateway": gateway, "pay-cached": gateway,
+                   "fast-nginx": fast_nginx, "fast-gateway": fast_gateway}  # fmt: skip
         for name, url in contenders.items():
             await probe(name, url, token)
         log(f"warm-up {args.warmup:.0f} s each ...")
@@ -300,14 +353,20 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         steal_0, total_0 = steal_ticks()
         for round_no in range(1, args.rounds + 1):
             for name, url in contenders.items():
+                proxy = proxies.get(name)
+                cpu_0 = cpu_seconds(proxy.pid) if proxy else 0.0
                 result = await run_load(url, token, args.connections, args.duration)
+                if proxy and result.get("requests"):
+                    spent = cpu_seconds(proxy.pid) - cpu_0
+                    result["cpu_us"] = 1e6 * spent / result["requests"]
                 runs[name].append(result)
                 log(f"round {round_no} {name:12s} {result['rps']:8.0f} rps  p50 "
                     f"{result['p50_ms']:7.2f} ms  p99 {result['p99_ms']:7.2f} ms  errors {result['errors']:.0f}")  # fmt: skip
         steal_1, total_1 = steal_ticks()
     finally:
         for process in reversed(processes):
-            await stop(process, signal.SIGQUIT if process is processes[0] else signal.SIGTERM)
+            nginx_process = process is processes[0] or process is processes[3]
+            await stop(process, signal.SIGQUIT if nginx_process else signal.SIGTERM)
         try:
             await pipeline.close()
             admin.delete(vhost)
@@ -322,6 +381,7 @@ def report(args: argparse.Namespace, measured: dict[str, Any]) -> dict[str, Any]
     cached_vs_direct = f["pay-cached"]["rps"] / max(1, f["pay-direct"]["rps"])
     gateway_vs_nginx = f["get-gateway"]["rps"] / max(1, f["get-nginx"]["rps"])
     p99_vs_nginx = f["get-gateway"]["p99_ms"] / max(0.001, f["get-nginx"]["p99_ms"])
+    fast_vs_nginx = f["fast-gateway"]["rps"] / max(1, f["fast-nginx"]["rps"])
     log("medians over rounds:")
     for name, figures in f.items():
         log(f"  {name:12s} {figures['rps']:8.0f} rps  p50 {figures['p50_ms']:7.2f} ms  "
@@ -329,6 +389,8 @@ def report(args: argparse.Namespace, measured: dict[str, Any]) -> dict[str, Any]
     log(f"cached payments GET / direct payments GET RPS = {cached_vs_direct:.2f} (target > 1)")
     log(f"gateway GET / nginx GET RPS = {gateway_vs_nginx:.2f} (target >= 0.60); "
         f"p99 ratio = {p99_vs_nginx:.2f} (target <= 2.0); host steal {measured['steal_pct']}%")  # fmt: skip
+    log(f"fast backend: gateway / nginx RPS = {fast_vs_nginx:.2f}; proxy CPU per request: gateway "
+        f"{f['fast-gateway'].get('cpu_us_per_request')} us, nginx {f['fast-nginx'].get('cpu_us_per_request')} us")  # fmt: skip
     return {
         "bench": "gateway",
         "rps": f["get-gateway"]["rps"],
@@ -342,6 +404,9 @@ def report(args: argparse.Namespace, measured: dict[str, Any]) -> dict[str, Any]
         and gateway_vs_nginx >= 0.6
         and p99_vs_nginx <= 2
         and not any(c["errors"] for c in f.values()),
+        "fast_ratio_to_nginx": round(fast_vs_nginx, 3),
+        "fast_gateway_cpu_us_per_request": f["fast-gateway"].get("cpu_us_per_request"),
+        "fast_nginx_cpu_us_per_request": f["fast-nginx"].get("cpu_us_per_request"),
         "contenders": f,
         "load": "wrk" if shutil.which("wrk") else "aiohttp",
         "connections": args.connections,
@@ -375,6 +440,7 @@ def main() -> int:
         print(f"bench_gateway: nginx is not installed; {INSTALL_HINT}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="bench_gateway_") as tmp:
+        (Path(tmp) / "fast").mkdir()  # the second nginx's and gateway's files
         measured = asyncio.run(measure(args, Path(tmp)))
     print(json.dumps(report(args, measured)), flush=True)
     return 0
