@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from shop_common.messaging.context import context_headers
 from shop_common.messaging.events import EventEnvelope
@@ -40,6 +41,51 @@ _INSERT = text(
 ).bindparams(bindparam("envelope", type_=JSONB), bindparam("headers", type_=JSONB))
 
 
+# The outbox row as the last part of a data-modifying CTE: `x AS (OUTBOX_INSERT_FROM + " FROM o")`
+# inserts it only when `o` (the business rows) returned a row. With outbox_params() as parameters
+# (bind "envelope" and "headers" as JSONB), the whole statement commits atomically on its own.
+OUTBOX_INSERT_FROM = (
+    "INSERT INTO outbox (event_id, exchange, routing_key, aggregate_id, envelope, headers) "
+    "SELECT CAST(:event_id AS uuid), CAST(:exchange AS text), CAST(:routing_key AS text), "
+    "CAST(:aggregate_id AS text), CAST(:envelope AS jsonb), CAST(:headers AS jsonb)"
+)
+
+
+def outbox_params(
+    envelope: EventEnvelope,
+    *,
+    exchange: str,
+    aggregate_id: str,
+    routing_key: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The parameters of an outbox row (trace context headers included)."""
+    return {
+        "event_id": envelope.event_id,
+        "exchange": exchange,
+        "routing_key": routing_key or envelope.event_type,
+        "aggregate_id": aggregate_id,
+        "envelope": envelope.model_dump(mode="json"),
+        "headers": {**context_headers(), **(headers or {})},
+    }
+
+
+def autocommit_sessions(
+    sessions: async_sessionmaker[AsyncSession],
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions on the same pool without a transaction, for single statements.
+
+    A statement in a transaction costs BEGIN and COMMIT (or ROLLBACK) round trips besides its
+    own; one statement (a read, or a CTE with its outbox row) is atomic by itself.
+    """
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        return sessions
+    return async_sessionmaker(
+        bind.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    )
+
+
 async def add_to_outbox(
     session: AsyncSession | AsyncConnection,
     envelope: EventEnvelope,
@@ -50,18 +96,24 @@ async def add_to_outbox(
     headers: Mapping[str, str] | None = None,
 ) -> None:
     """Insert the event into the outbox in the caller's transaction (commit is the caller's)."""
-    row_headers = {**context_headers(), **(headers or {})}
     await session.execute(
         _INSERT,
-        {
-            "event_id": envelope.event_id,
-            "exchange": exchange,
-            "routing_key": routing_key or envelope.event_type,
-            "aggregate_id": aggregate_id,
-            "envelope": envelope.model_dump(mode="json"),
-            "headers": row_headers,
-        },
+        outbox_params(
+            envelope,
+            exchange=exchange,
+            aggregate_id=aggregate_id,
+            routing_key=routing_key,
+            headers=headers,
+        ),
     )
 
 
-__all__ = ("OUTBOX_CHANNEL", "OUTBOX_DDL", "OutboxRelay", "add_to_outbox")
+__all__ = (
+    "OUTBOX_CHANNEL",
+    "OUTBOX_DDL",
+    "OUTBOX_INSERT_FROM",
+    "OutboxRelay",
+    "add_to_outbox",
+    "autocommit_sessions",
+    "outbox_params",
+)

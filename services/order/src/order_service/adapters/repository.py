@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import text
+from shop_common.messaging.outbox import OUTBOX_INSERT_FROM
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service.domain.listing import Cursor, OrderFilter
@@ -20,18 +23,20 @@ _SELECT = (
 )
 
 
-# The order, then its lines numbered from 0, only if the order row went in.
+# The order, then its lines numbered from 0 and its outbox row (outbox_params), only if the order
+# row went in: atomic without a transaction (no BEGIN/COMMIT round trips).
 _INSERT_ORDER = text(
-    "WITH o AS (INSERT INTO orders (id, user_id, status, currency, total, version,"
+    "WITH o AS (INSERT INTO orders (id, user_id, status, currency, total, version,"  # noqa: S608 - constants; values bound
     " idempotency_key, request_hash, created_at, updated_at) VALUES (:id, :user_id, :status,"
     " :currency, :total, :version, :key, :hash, :created_at, :updated_at)"
     " ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id),"
     " l AS (INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price)"
     " SELECT o.id, t.n - 1, t.sku, t.quantity, t.unit_price FROM o, unnest("
     "CAST(:skus AS text[]), CAST(:quantities AS int[]), CAST(:prices AS numeric[]))"
-    " WITH ORDINALITY AS t(sku, quantity, unit_price, n))"
+    " WITH ORDINALITY AS t(sku, quantity, unit_price, n)),"
+    f" x AS ({OUTBOX_INSERT_FROM} FROM o)"
     " SELECT id FROM o"
-)
+).bindparams(bindparam("envelope", type_=JSONB), bindparam("headers", type_=JSONB))
 
 
 class ConcurrentUpdateError(Exception):
@@ -63,9 +68,14 @@ class OrderRepository:
         self._session = session
 
     async def add(
-        self, order: Order, *, idempotency_key: str | None, request_hash: str | None
+        self,
+        order: Order,
+        *,
+        idempotency_key: str | None,
+        request_hash: str | None,
+        outbox: Mapping[str, Any],
     ) -> bool:
-        """Insert a new order and its lines in one statement (one round trip).
+        """Insert a new order, its lines and its outbox row in one statement (one round trip).
 
         False, with nothing written, when this user already used the idempotency key (the
         conflict waits for a concurrent holder of the key to commit or roll back).
@@ -86,6 +96,7 @@ class OrderRepository:
                 "skus": [line.sku for line in order.lines],
                 "quantities": [line.quantity for line in order.lines],
                 "prices": [line.unit_price for line in order.lines],
+                **outbox,
             },
         )
         return result.first() is not None
