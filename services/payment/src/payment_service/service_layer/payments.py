@@ -18,8 +18,14 @@ from shop_common.messaging.events import (
     new_event,
 )
 from shop_common.messaging.inbox import claim_once
-from shop_common.messaging.outbox import add_to_outbox, autocommit_sessions
-from sqlalchemy import text
+from shop_common.messaging.outbox import (
+    OUTBOX_INSERT_FROM,
+    add_to_outbox,
+    autocommit_sessions,
+    outbox_params,
+)
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from payment_service.provider.simulated import PaymentDeclinedError, PaymentProvider
@@ -50,6 +56,19 @@ _INSERT = text(
     " VALUES (:id, :order_id, :user_id, :kind, :status, :amount, :currency, :ref, :reason)"
     " ON CONFLICT (order_id, kind) DO NOTHING RETURNING id"
 )
+_RECORD = text(
+    "WITH c AS (INSERT INTO inbox (event_id, consumer)"  # noqa: S608 - constants; values bound
+    " VALUES (CAST(:inbox_event_id AS uuid), CAST(:consumer AS text))"
+    " ON CONFLICT (event_id, consumer) DO NOTHING RETURNING event_id),"
+    " p AS (INSERT INTO payments"
+    " (id, order_id, user_id, kind, status, amount, currency, provider_ref, reason)"
+    " SELECT CAST(:id AS uuid), CAST(:order_id AS uuid), CAST(:user_id AS bigint),"
+    " CAST(:kind AS text), CAST(:status AS text), CAST(:amount AS numeric),"
+    " CAST(:currency AS text), CAST(:ref AS text), CAST(:reason AS text) FROM c"
+    " ON CONFLICT (order_id, kind) DO NOTHING RETURNING id),"
+    f" x AS ({OUTBOX_INSERT_FROM} FROM p)"
+    " SELECT id FROM p"
+).bindparams(bindparam("envelope", type_=JSONB), bindparam("headers", type_=JSONB))
 _SELECT = (
     "SELECT id, order_id, user_id, kind, status, amount, currency, provider_ref, reason, created_at"
     " FROM payments"
@@ -113,50 +132,59 @@ class PaymentService:
             ref = receipt.provider_ref
         except PaymentDeclinedError as exc:
             status, reason = "declined", exc.reason
-        async with self._sessions.begin() as session:
-            if not await claim_once(session, envelope.event_id, INBOX_CONSUMER):
-                return False
-            payment_id = uuid4()
-            inserted = (
-                await session.execute(
-                    _INSERT,
-                    {
-                        "id": payment_id,
-                        "order_id": event.order_id,
-                        "user_id": event.user_id,
-                        "kind": "charge",
-                        "status": status,
-                        "amount": event.total,
-                        "currency": event.currency,
-                        "ref": ref,
-                        "reason": reason,
-                    },
-                )
-            ).first()
-            if inserted is None:
-                return False
-            if status == "succeeded":
-                await self._emit(
-                    session,
-                    "payment.succeeded",
-                    PaymentSucceeded(
-                        payment_id=payment_id,
-                        order_id=event.order_id,
-                        amount=event.total,
-                        currency=event.currency,
-                    ),
-                    event.order_id,
-                    envelope,
-                )
-            else:
-                await self._emit(
-                    session,
-                    "payment.failed",
-                    PaymentFailed(order_id=event.order_id, reason=reason or "declined"),
-                    event.order_id,
-                    envelope,
-                )
-        return True
+        payment_id = uuid4()
+        result: BaseModel
+        if status == "succeeded":
+            result = PaymentSucceeded(
+                payment_id=payment_id,
+                order_id=event.order_id,
+                amount=event.total,
+                currency=event.currency,
+            )
+        else:
+            result = PaymentFailed(order_id=event.order_id, reason=reason or "declined")
+        values = {
+            "id": payment_id,
+            "order_id": event.order_id,
+            "user_id": event.user_id,
+            "kind": "charge",
+            "status": status,
+            "amount": event.total,
+            "currency": event.currency,
+            "ref": ref,
+            "reason": reason,
+        }
+        event_type = "payment.succeeded" if status == "succeeded" else "payment.failed"
+        return await self._record(envelope, values, event_type, result, event.order_id)
+
+    async def _record(
+        self,
+        cause: EventEnvelope,
+        values: dict[str, object],
+        event_type: str,
+        payload: BaseModel,
+        order_id: UUID,
+    ) -> bool:
+        """Inbox claim, payment row and outbox row in one statement; False for a duplicate.
+
+        The data-modifying CTE is atomic by itself (autocommit: no BEGIN/COMMIT round trips);
+        a duplicate delivery conflicts on the inbox (waiting for a concurrent first one to
+        commit), a second charge of the order on UNIQUE (order_id, kind): nothing is written.
+        """
+        envelope = new_event(
+            event_type,
+            payload,
+            correlation_id=cause.correlation_id,
+            causation_id=str(cause.event_id),
+        )
+        params = {
+            **values,
+            "inbox_event_id": cause.event_id,
+            "consumer": INBOX_CONSUMER,
+            **outbox_params(envelope, exchange=PAYMENTS_EXCHANGE, aggregate_id=str(order_id)),
+        }
+        async with self._reads() as session:
+            return (await session.execute(_RECORD, params)).first() is not None
 
     async def handle_order_cancelled(self, envelope: EventEnvelope, event: OrderCancelled) -> bool:
         """Refund a succeeded charge once; nothing to do when there is none."""
