@@ -61,7 +61,10 @@ async def test_module_entry_point_serves_and_stops_gracefully_on_sigterm(
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
 
             async def ready() -> bool:
-                assert process.returncode is None, "the process exited"
+                if process.returncode is not None:
+                    log_file.flush()
+                    tail = (tmp_path / "order.log").read_bytes().decode(errors="replace")[-3000:]
+                    raise AssertionError(f"the process exited ({process.returncode}):\n{tail}")
                 try:
                     return (await http.get("/ready")).status_code == 200
                 except httpx.TransportError:
