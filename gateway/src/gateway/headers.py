@@ -23,7 +23,17 @@ IDENTITY_HEADERS = frozenset({"x-user-id", "x-user-roles"})
 
 
 # Replaced by the gateway on the way up (host: aiohttp sets the backend's; the id: the gateway's).
-_REPLACED_UPSTREAM = HOP_BY_HOP | IDENTITY_HEADERS | {"host", "x-request-id", "content-length"}
+# X-Forwarded-Prefix is the gateway's word on the path prefix it stripped, never the client's.
+_REPLACED_UPSTREAM = (
+    HOP_BY_HOP
+    | IDENTITY_HEADERS
+    | {
+        "host",
+        "x-request-id",
+        "content-length",
+        "x-forwarded-prefix",
+    }
+)
 
 
 def _connection_named(headers: Iterable[tuple[str, str]]) -> set[str]:
@@ -53,8 +63,13 @@ def upstream_request_headers(
     request_id: str,
     user_id: str | None,
     roles: Iterable[str],
+    prefix: str = "",
 ) -> list[tuple[str, str]]:
-    """Headers to send upstream: cleaned, X-Forwarded-* appended, identity set by the gateway."""
+    """Headers to send upstream: cleaned, X-Forwarded-* appended, identity set by the gateway.
+
+    prefix is the path prefix the route strips (e.g. "/api"), sent as X-Forwarded-Prefix so that
+    a backend builds links (Location) that work through the gateway.
+    """
     named = _connection_named(headers)
     drop = _REPLACED_UPSTREAM | named if named else _REPLACED_UPSTREAM
     cleaned: list[tuple[str, str]] = []
@@ -77,6 +92,8 @@ def upstream_request_headers(
     if not has_host:
         cleaned.append(("X-Forwarded-Host", host))
     cleaned.append(("X-Request-ID", request_id))
+    if prefix:
+        cleaned.append(("X-Forwarded-Prefix", prefix))
     if user_id is not None:
         cleaned.append(("X-User-ID", user_id))
         cleaned.append(("X-User-Roles", ",".join(roles)))

@@ -156,6 +156,7 @@ class GatewayPipeline:
                 request_id=scope["state"].get("request_id", ""),
                 user_id=principal.subject if principal is not None else None,
                 roles=sorted(principal.roles) if principal is not None else (),
+                prefix=route.strip_prefix,
             )
             raw_path = scope.get("raw_path") or scope["path"].encode()
             path_qs = raw_path.decode("latin-1")

@@ -128,6 +128,7 @@ async def test_headers_hop_by_hop_and_spoofed_identity_stripped(
                 "X-Secret-Hop": "drop me",
                 "Keep-Alive": "timeout=5",
                 "X-Forwarded-For": "10.0.0.9",
+                "X-Forwarded-Prefix": "/spoofed",
                 "X-Request-ID": "req-abc.123",
             },
         )
@@ -139,6 +140,7 @@ async def test_headers_hop_by_hop_and_spoofed_identity_stripped(
     assert seen["x-forwarded-for"] == "10.0.0.9, 127.0.0.1"
     assert seen["x-forwarded-proto"] == "http"
     assert seen["x-forwarded-host"] == gateway.url.removeprefix("http://")
+    assert seen["x-forwarded-prefix"] == "/api"  # what the route stripped, never the client's
     assert seen["x-request-id"] == "req-abc.123"
     assert seen["authorization"] == f"Bearer {token}"  # the backend verifies the JWT too
     # The backend's hop-by-hop answer headers do not reach the client; the request id does.

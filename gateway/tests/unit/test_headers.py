@@ -63,3 +63,27 @@ def test_forwarding_headers_are_appended_and_request_id_set() -> None:
     assert values["x-forwarded-host"] == "shop.local"
     assert values["x-request-id"] == "gw-rid"
     assert "host" not in values
+
+
+def test_stripped_prefix_is_forwarded_and_a_client_copy_dropped() -> None:
+    out = upstream_request_headers(
+        [("X-Forwarded-Prefix", "/evil")],
+        client_ip="10.0.0.9",
+        scheme="http",
+        host="h",
+        request_id="rid",
+        user_id=None,
+        roles=[],
+        prefix="/api",
+    )
+    assert [v for n, v in out if n.lower() == "x-forwarded-prefix"] == ["/api"]
+    unprefixed = upstream_request_headers(
+        [("X-Forwarded-Prefix", "/evil")],
+        client_ip="10.0.0.9",
+        scheme="http",
+        host="h",
+        request_id="rid",
+        user_id=None,
+        roles=[],
+    )
+    assert "x-forwarded-prefix" not in _names(unprefixed)
