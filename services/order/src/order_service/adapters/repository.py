@@ -39,6 +39,15 @@ _INSERT_ORDER = text(
 ).bindparams(bindparam("envelope", type_=JSONB), bindparam("headers", type_=JSONB))
 
 
+# A duplicate delivery conflicts on the inbox key (after a concurrent first one commits): no row.
+_CLAIM_AND_LOCK = text(
+    "WITH c AS (INSERT INTO inbox (event_id, consumer)"  # noqa: S608 - constants; values bound
+    " VALUES (CAST(:event_id AS uuid), CAST(:consumer AS text))"
+    " ON CONFLICT (event_id, consumer) DO NOTHING RETURNING event_id)"
+    f" {_SELECT} WHERE id = :id AND EXISTS (SELECT 1 FROM c) FOR UPDATE"
+)
+
+
 class ConcurrentUpdateError(Exception):
     """The row changed between read and write (optimistic version check failed)."""
 
@@ -101,6 +110,19 @@ class OrderRepository:
         )
         return result.first() is not None
 
+    async def claim_and_lock(self, event_id: UUID, consumer: str, order_id: UUID) -> Order | None:
+        """The inbox claim of event_id (shop_common.messaging.inbox) and the order's lock, in one
+        round trip; None when the event was handled before or there is no such order.
+
+        The order comes without its lines (a status change needs none): never show it.
+        """
+        row = (
+            await self._session.execute(
+                _CLAIM_AND_LOCK, {"event_id": event_id, "consumer": consumer, "id": order_id}
+            )
+        ).first()
+        return None if row is None else _to_order(row, [])
+
     async def _lines(self, order_id: UUID) -> list[OrderLine]:
         rows = await self._session.execute(
             text(
@@ -110,21 +132,13 @@ class OrderRepository:
         )
         return [OrderLine(r.sku, r.quantity, Decimal(r.unit_price)) for r in rows]
 
-    async def get(
-        self, order_id: UUID, *, for_update: bool = False, with_lines: bool = True
-    ) -> Order | None:
-        """The order, optionally locked for the rest of the transaction.
-
-        `with_lines=False` skips the lines' query (a round trip) for a status change: the
-        order then has no lines and must not be shown to anyone.
-        """
+    async def get(self, order_id: UUID, *, for_update: bool = False) -> Order | None:
+        """The order, optionally locked for the rest of the transaction."""
         lock = " FOR UPDATE" if for_update else ""
         row = (
             await self._session.execute(text(f"{_SELECT} WHERE id = :id{lock}"), {"id": order_id})
         ).first()
-        if row is None:
-            return None
-        return _to_order(row, await self._lines(order_id) if with_lines else [])
+        return None if row is None else _to_order(row, await self._lines(order_id))
 
     async def by_idempotency_key(self, user_id: int, key: str) -> tuple[Order, str] | None:
         """The order created earlier with this key by this user, with its request hash."""

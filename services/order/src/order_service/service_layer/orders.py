@@ -17,7 +17,6 @@ from shop_common.messaging.events import (
     OrderStatusChanged,
     new_event,
 )
-from shop_common.messaging.inbox import claim_once
 from shop_common.messaging.outbox import add_to_outbox, autocommit_sessions, outbox_params
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -181,11 +180,9 @@ class OrderService:
     ) -> bool:
         """Apply payment.* once (inbox); False when a duplicate or no longer applicable."""
         async with self._sessions.begin() as session:
-            if not await claim_once(session, envelope.event_id, INBOX_CONSUMER):
-                return False
             repo = OrderRepository(session)
-            # Only the status moves and the events carry no lines: no lines' query.
-            order = await repo.get(order_id, for_update=True, with_lines=False)
+            # The inbox claim and the lock in one round trip; no lines (only the status moves).
+            order = await repo.claim_and_lock(envelope.event_id, INBOX_CONSUMER, order_id)
             if order is None:
                 return False
             if target not in _allowed(order.status):
