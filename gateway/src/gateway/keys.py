@@ -12,10 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from shop_common.auth import SigningKey, TokenIssuer, TokenVerifier, generate_signing_key, jwks
+from shop_common.auth import (
+    CachingTokenVerifier,
+    SigningKey,
+    TokenIssuer,
+    TokenVerifier,
+    generate_signing_key,
+    jwks,
+)
 
 from gateway.settings import Settings
-from gateway.token_cache import CachingVerifier
 
 _log = structlog.get_logger(__name__)
 
@@ -44,13 +50,11 @@ class KeyRing:
 
     def verifier(self, settings: Settings) -> TokenVerifier:
         """Verifies with every published key, chosen by kid (successes cached until exp)."""
-        return CachingVerifier(
-            TokenVerifier(
-                self.public_keys,
-                settings.jwt_issuer,
-                settings.jwt_audience,
-                settings.jwt_leeway_seconds,
-            )
+        return CachingTokenVerifier(
+            self.public_keys,
+            settings.jwt_issuer,
+            settings.jwt_audience,
+            settings.jwt_leeway_seconds,
         )
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,6 +174,77 @@ class TokenVerifier:
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise AuthError("invalid roles claim")
         return Principal(str(claims["sub"]), frozenset(roles), claims)
+
+
+
+class CachingTokenVerifier(TokenVerifier):
+    """A TokenVerifier that remembers successful verifications (RS256 costs ~50 µs a call).
+
+    Every service verifies the caller's token on every request, and a caller sends the same token
+    many times until it expires. A token is verified in full once; its Principal is then served
+    from memory until the token's own `exp`, or for at most `max_age_seconds` when that is set
+    (never longer). Only successes are cached: a bad token is re-verified, and refused, each time.
+    Removing a key drops every cached result, so no cached token outlives the key that signed it.
+    The cache holds at most `max_entries` tokens; when full, expired entries go first, then the
+    oldest tenth.
+    """
+
+    def __init__(
+        self,
+        public_keys: Mapping[str, str],
+        issuer: str,
+        audience: str,
+        leeway_seconds: int = 10,
+        *,
+        max_age_seconds: float | None = None,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(public_keys, issuer, audience, leeway_seconds)
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.max_age_seconds = max_age_seconds
+        self._max_entries = max_entries
+        self._clock = clock
+        self._verified: dict[str, tuple[Principal, float]] = {}
+
+    def verify(self, token: str) -> Principal:
+        """The cached principal while the token is unexpired, else a full verification."""
+        now = self._clock()
+        hit = self._verified.get(token)
+        if hit is not None:
+            if now < hit[1]:
+                return hit[0]
+            del self._verified[token]
+        principal = super().verify(token)
+        expires = principal.claims.get("exp")
+        if isinstance(expires, int | float):
+            until = float(expires)
+            if self.max_age_seconds is not None:
+                until = min(until, now + self.max_age_seconds)
+            if len(self._verified) >= self._max_entries:
+                self._evict(now)
+            self._verified[token] = (principal, until)
+        return principal
+
+    def remove_key(self, kid: str) -> None:
+        """Stop trusting a key, and forget every result verified while it was trusted."""
+        super().remove_key(kid)
+        self._verified.clear()
+
+    @property
+    def cached(self) -> int:
+        """How many verified tokens are held now."""
+        return len(self._verified)
+
+    def _evict(self, now: float) -> None:
+        for token in [t for t, (_, until) in self._verified.items() if until <= now]:
+            del self._verified[token]
+        # Still full of live tokens: drop the oldest tenth at once (insertion order), so a flood
+        # of distinct tokens costs one sweep per max_entries/10 inserts, not one per insert.
+        keep = self._max_entries - max(1, self._max_entries // 10)
+        while len(self._verified) > keep:
+            self._verified.pop(next(iter(self._verified)))
 
 
 def jwks(public_keys: Mapping[str, str]) -> dict[str, list[dict[str, Any]]]:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from shop_common.auth import TokenVerifier
+from shop_common.auth import CachingTokenVerifier
 from shop_common.discovery import (
     HealthCheck,
     ServiceRegistration,
@@ -36,7 +36,8 @@ RFC 9457 `application/problem+json`. The gateway forwards `/api/orders/**` here 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The app; its lifespan starts the runtime (database, broker, consumers, relay, sweeper)."""
     settings = settings or Settings()
-    verifier = TokenVerifier(
+    # Verified tokens are cached until their exp: a shopper's token verifies once, not per call.
+    verifier = CachingTokenVerifier(
         settings.jwt_public_keys,
         settings.jwt_issuer,
         settings.jwt_audience,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from shop_common.auth import TokenVerifier
+from shop_common.auth import CachingTokenVerifier, TokenVerifier
 from shop_common.web import ProblemError
 
 from payment_service.runtime import PaymentRuntime
@@ -13,8 +13,9 @@ from payment_service.settings import Settings
 
 
 def token_verifier(settings: Settings) -> TokenVerifier:
-    """Verifies the gateway's RS256 tokens with the configured public keys."""
-    return TokenVerifier(
+    """Verifies the gateway's RS256 tokens with the configured public keys (results cached
+    until each token's exp: a token verifies once, not per request)."""
+    return CachingTokenVerifier(
         settings.jwt_public_keys,
         settings.jwt_issuer,
         settings.jwt_audience,
