@@ -288,3 +288,44 @@ async def test_sent_rows_are_pruned_after_the_retention(
     async with engine.connect() as conn:
         left = (await conn.execute(text("SELECT count(*) FROM outbox"))).scalar_one()
     assert left == 2
+
+
+async def test_a_relay_never_overtakes_an_older_row_another_relay_holds(
+    engine: AsyncEngine, connection: AbstractRobustConnection
+) -> None:
+    """Deterministic form of the two-relay test: the claim keeps only unbroken prefixes."""
+    held, free, locked = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    for seq in (1, 2, 3):
+        for order_id in (held, free, locked):
+            await place_order(engine, order_id, seq)
+    relay = OutboxRelay(engine, Publisher(connection), batch_size=50)
+    async with engine.connect() as other, other.begin():
+        # Another relay holds `held`'s oldest row (its claim) and `locked`'s aggregate lock.
+        await other.execute(
+            text(
+                "SELECT id FROM outbox WHERE id = (SELECT min(id) FROM outbox"
+                " WHERE aggregate_id = :a) FOR UPDATE"
+            ),
+            {"a": str(held)},
+        )
+        await other.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:a, 7))"), {"a": str(locked)}
+        )
+        assert await relay.relay_once() == 3  # `free`'s three rows only
+    channel = await connection.channel()
+    queue = await channel.declare_queue(QUEUE, passive=True)
+
+    async def drained() -> dict[str, list[int]]:
+        seen: dict[str, list[int]] = defaultdict(list)
+        while (message := await queue.get(fail=False, no_ack=True)) is not None:
+            envelope = EventEnvelope.from_json(message.body)
+            seen[envelope.payload["order_id"]].append(envelope.payload["user_id"])
+        return seen
+
+    assert await drained() == {str(free): [1, 2, 3]}
+    assert await unsent(engine) == 6
+    # Released: the rest goes, each aggregate in its own order.
+    while await relay.relay_once():
+        pass
+    assert await drained() == {str(held): [1, 2, 3], str(locked): [1, 2, 3]}
+    assert await unsent(engine) == 0
