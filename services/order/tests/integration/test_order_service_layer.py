@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
@@ -15,7 +16,7 @@ from order_service.service_layer.orders import (
     OrderNotFoundError,
     OrderService,
 )
-from shop_common.messaging.events import PaymentSucceeded, new_event
+from shop_common.messaging.events import PaymentFailed, PaymentSucceeded, new_event
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -107,4 +108,70 @@ async def test_saga_timeout_fails_and_compensates(
         "order.created",
         "order.payment_failed",
         "order.cancelled",
+    ]
+
+
+async def test_concurrent_deliveries_of_one_payment_result_move_the_order_once(
+    service: OrderService, engine: AsyncEngine
+) -> None:
+    """The one-statement path under a race: ten copies at once, one effect, one event."""
+    order, _ = await service.create(7, LINES, "EUR")
+    event = new_event(
+        "payment.succeeded",
+        PaymentSucceeded(payment_id=uuid4(), order_id=order.id, amount=order.total, currency="EUR"),
+    )
+    results = await asyncio.gather(
+        *(service.apply_payment_result(event, order.id, OrderStatus.PAID) for _ in range(10))
+    )
+    assert results.count(True) == 1
+    paid = await service.get(order.id, user_id=7, is_admin=False)
+    assert paid.status is OrderStatus.PAID
+    assert paid.version == order.version + 1
+    assert await outbox_types(engine) == ["order.created", "order.paid"]
+    async with engine.connect() as conn:
+        claims = await conn.execute(
+            text("SELECT count(*) FROM inbox WHERE event_id = :e"), {"e": event.event_id}
+        )
+        assert claims.scalar_one() == 1
+
+
+async def test_a_failed_payment_keeps_its_reason_and_a_late_charge_is_compensated(
+    service: OrderService, engine: AsyncEngine
+) -> None:
+    declined, _ = await service.create(7, LINES, "EUR")
+    failure = new_event(
+        "payment.failed", PaymentFailed(order_id=declined.id, reason="card declined")
+    )
+    assert await service.apply_payment_result(
+        failure, declined.id, OrderStatus.PAYMENT_FAILED, "card declined"
+    )
+    failed = await service.get(declined.id, user_id=7, is_admin=False)
+    assert (failed.status, failed.failure_reason) == (OrderStatus.PAYMENT_FAILED, "card declined")
+    # An order cancelled while PENDING, then charged anyway: the charge must be given back.
+    cancelled, _ = await service.create(7, LINES, "EUR")
+    await service.cancel(cancelled.id, user_id=7, is_admin=False)
+    late = new_event(
+        "payment.succeeded",
+        PaymentSucceeded(
+            payment_id=uuid4(), order_id=cancelled.id, amount=cancelled.total, currency="EUR"
+        ),
+    )
+    assert await service.apply_payment_result(late, cancelled.id, OrderStatus.PAID)
+    assert not await service.apply_payment_result(late, cancelled.id, OrderStatus.PAID)
+    still = await service.get(cancelled.id, user_id=7, is_admin=False)
+    assert still.status is OrderStatus.CANCELLED
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT routing_key, envelope->'payload'->>'refund_required' AS refund"
+                    " FROM outbox WHERE aggregate_id = :a ORDER BY id"
+                ),
+                {"a": str(cancelled.id)},
+            )
+        ).all()
+    assert [(r.routing_key, r.refund) for r in rows] == [
+        ("order.created", None),
+        ("order.cancelled", "false"),
+        ("order.cancelled", "true"),
     ]

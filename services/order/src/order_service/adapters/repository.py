@@ -48,6 +48,24 @@ _CLAIM_AND_LOCK = text(
 )
 
 
+# A payment result in one statement (autocommit, atomic by itself): the status moves only from a
+# state the state machine allows (`sources`) and only if this event was never handled; the inbox
+# row and the outbox row go in with it. A duplicate that races past the NOT EXISTS check fails
+# on the inbox's primary key and the whole statement does nothing.
+_MOVE_ONCE = text(
+    "WITH u AS (UPDATE orders SET status = CAST(:status AS text),"  # noqa: S608 - constants; values bound
+    " failure_reason = coalesce(CAST(:reason AS text), failure_reason), version = version + 1,"
+    " updated_at = CAST(:at AS timestamptz)"
+    " WHERE id = CAST(:id AS uuid) AND status = ANY(CAST(:sources AS text[]))"
+    " AND NOT EXISTS (SELECT 1 FROM inbox WHERE event_id = CAST(:inbox_event_id AS uuid)"
+    " AND consumer = CAST(:consumer AS text)) RETURNING id),"
+    " c AS (INSERT INTO inbox (event_id, consumer)"
+    " SELECT CAST(:inbox_event_id AS uuid), CAST(:consumer AS text) FROM u RETURNING event_id),"
+    f" x AS ({OUTBOX_INSERT_FROM} FROM c)"
+    " SELECT id FROM u"
+).bindparams(bindparam("envelope", type_=JSONB), bindparam("headers", type_=JSONB))
+
+
 class ConcurrentUpdateError(Exception):
     """The row changed between read and write (optimistic version check failed)."""
 
@@ -122,6 +140,36 @@ class OrderRepository:
             )
         ).first()
         return None if row is None else _to_order(row, [])
+
+    async def move_once(
+        self,
+        order_id: UUID,
+        *,
+        sources: list[OrderStatus],
+        target: OrderStatus,
+        at: datetime,
+        reason: str | None,
+        event_id: UUID,
+        consumer: str,
+        outbox: Mapping[str, Any],
+    ) -> bool:
+        """Move the order from one of `sources` to `target` with its inbox claim and outbox row,
+        in one statement; False (nothing written) when it is in another state or the event was
+        handled before. IntegrityError when a concurrent duplicate claimed the event first."""
+        result = await self._session.execute(
+            _MOVE_ONCE,
+            {
+                "id": order_id,
+                "status": target.value,
+                "sources": [state.value for state in sources],
+                "reason": reason,
+                "at": at,
+                "inbox_event_id": event_id,
+                "consumer": consumer,
+                **outbox,
+            },
+        )
+        return result.first() is not None
 
     async def _lines(self, order_id: UUID) -> list[OrderLine]:
         rows = await self._session.execute(

@@ -179,6 +179,9 @@ class OrderService:
         reason: str | None = None,
     ) -> bool:
         """Apply payment.* once (inbox); False when a duplicate or no longer applicable."""
+        if await self._move_directly(envelope, order_id, target, reason):
+            return True
+        # The general path: a duplicate, an order no longer waiting (compensation), or no order.
         async with self._sessions.begin() as session:
             repo = OrderRepository(session)
             # The inbox claim and the lock in one round trip; no lines (only the status moves).
@@ -199,6 +202,37 @@ class OrderService:
             await repo.save_transition(order, moved)
             await _emit_status(session, moved, envelope)
         return True
+
+    async def _move_directly(
+        self, envelope: EventEnvelope, order_id: UUID, target: OrderStatus, reason: str | None
+    ) -> bool:
+        """The common case in one round trip (no BEGIN, lock, update, insert, COMMIT): the order
+        is in a state that allows `target` and the event is new. False when it does not apply;
+        the general path then decides (duplicate, compensation or nothing)."""
+        sources = _SOURCES_OF.get(target)
+        if not sources or EVENT_OF_STATUS.get(target) in (None, "order.cancelled"):
+            return False
+        moved_event = new_event(
+            EVENT_OF_STATUS[target],
+            OrderStatusChanged(order_id=order_id, status=target.value),
+            correlation_id=str(order_id),
+            causation_id=str(envelope.event_id),
+        )
+        outbox = outbox_params(moved_event, exchange=ORDERS_EXCHANGE, aggregate_id=str(order_id))
+        try:
+            async with self._single() as session:
+                return await OrderRepository(session).move_once(
+                    order_id,
+                    sources=sources,
+                    target=target,
+                    at=datetime.now(UTC),
+                    reason=reason,
+                    event_id=envelope.event_id,
+                    consumer=INBOX_CONSUMER,
+                    outbox=outbox,
+                )
+        except IntegrityError:
+            return False  # a concurrent delivery of the same event claimed it first
 
     async def expire_pending(self, older_than: timedelta, *, limit: int = 100) -> int:
         """Saga timeout: fail PENDING orders with no payment result and ask for compensation."""
@@ -227,6 +261,13 @@ class OrderService:
 
 # A charge reported for an order in one of these states must be given back.
 _NO_LONGER_CHARGEABLE = frozenset({OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELLED})
+
+
+# The states each target may be reached from (the inverse of TRANSITIONS).
+_SOURCES_OF: dict[OrderStatus, list[OrderStatus]] = {
+    target: [source for source, targets in TRANSITIONS.items() if target in targets]
+    for target in OrderStatus
+}
 
 
 def _allowed(status: OrderStatus) -> frozenset[OrderStatus]:
