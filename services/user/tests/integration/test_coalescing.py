@@ -5,15 +5,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
 import pytest_asyncio
-from user_service.adapters.coalescing import CoalescingReader
+from user_service.adapters.coalescing import CoalescingReader as Reader
 
 pytestmark = pytest.mark.infra
 
 SQL = "SELECT id, name FROM items WHERE id = ANY($1::bigint[])"
+
+
+_readers: list[Reader] = []
+
+
+def CoalescingReader(*args: Any, **kwargs: Any) -> Reader:
+    """A reader closed (its connections given back) before the pool closes."""
+    reader = Reader(*args, **kwargs)
+    _readers.append(reader)
+    return reader
 
 
 @pytest_asyncio.fixture
@@ -23,7 +34,9 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     await pool.execute("CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL)")
     await pool.execute("INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 200) g")
     yield pool
-    await pool.close()
+    while _readers:
+        await _readers.pop().close()
+    await asyncio.wait_for(pool.close(), 10)
 
 
 async def test_concurrent_reads_share_queries_and_each_gets_its_own_row(
@@ -107,6 +120,18 @@ async def test_reads_survive_the_pooled_connections_being_killed(
     rows = await asyncio.gather(*(reader.get(key) for key in (1, 2, 3)))
     assert [row["name"] for row in rows] == ["item 1", "item 2", "item 3"]
     assert (await reader.get(5))["name"] == "item 5"
+
+
+async def test_a_query_slot_keeps_its_connection_until_close(pool: asyncpg.Pool) -> None:
+    reader = CoalescingReader(
+        pool, "SELECT id, pg_backend_pid() AS pid FROM items WHERE id = ANY($1::bigint[])"
+    )
+    pids = {(await reader.get(key))["pid"] for key in (1, 2, 3)}
+    assert len(pids) == 1  # one connection served the three queries
+    assert pool.get_idle_size() == pool.get_size() - 1  # and is still out of the pool
+    await reader.close()
+    assert pool.get_idle_size() == pool.get_size()  # given back
+    await asyncio.wait_for(pool.close(), 5)  # nothing left for the pool's close to wait for
 
 
 async def test_close_cancels_the_waiting_reads(pool: asyncpg.Pool) -> None:
