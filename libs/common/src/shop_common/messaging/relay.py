@@ -20,6 +20,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shop_common.db import driver_connection
 from shop_common.logging import get_logger
 from shop_common.messaging.events import EventEnvelope
 from shop_common.messaging.publisher import Publisher, PublishError
@@ -47,10 +48,10 @@ OUTBOX_BATCH_ROWS = Histogram(
 #   nothing overtakes an older event of its aggregate.
 # The CTEs are MATERIALIZED so that the locks are taken once, on exactly the claimed rows.
 # `claimed` (a count) tells the drain loop whether the batch was full.
-_CLAIM = text(
+_CLAIM = (
     "WITH claimed AS MATERIALIZED ("
     " SELECT id, exchange, routing_key, aggregate_id, envelope, headers FROM outbox"
-    " WHERE sent_at IS NULL ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED),"
+    " WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED),"
     " owned AS MATERIALIZED ("
     " SELECT d.aggregate_id FROM (SELECT DISTINCT aggregate_id FROM claimed) d"
     " WHERE pg_try_advisory_xact_lock(hashtextextended(d.aggregate_id, 7))),"
@@ -62,11 +63,11 @@ _CLAIM = text(
     " (SELECT count(*) FROM claimed) AS claimed"
     " FROM mine m JOIN unsent u ON u.id = m.id AND u.n = m.n ORDER BY m.id"
 )
-_MARK_SENT = text(
+_MARK_SENT = (
     "UPDATE outbox SET sent_at = now(), attempts = attempts + 1, last_error = NULL "
-    "WHERE id = ANY(:ids)"
+    "WHERE id = ANY($1::bigint[])"
 )
-_MARK_FAILED = text("UPDATE outbox SET attempts = attempts + 1, last_error = :error WHERE id = :id")
+_MARK_FAILED = "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1"
 _PRUNE = text("DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => :seconds)")
 _LAG = text(
     "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
@@ -128,21 +129,22 @@ class OutboxRelay:
 
     async def _relay_batch(self) -> tuple[int, int]:
         """One batch: (rows claimed, rows marked sent), in four round trips (BEGIN, the claim,
-        the mark, COMMIT) whatever the batch's size; the publishes are pipelined between."""
-        async with self._engine.connect() as conn, conn.begin():
-            records = (await conn.execute(_CLAIM, {"limit": self._batch_size})).all()
+        the mark, COMMIT) whatever the batch's size; the publishes are pipelined between.
+        Straight on asyncpg (shop_common.db): this runs for every event of every service."""
+        async with driver_connection(self._engine) as conn, conn.transaction():
+            records = await conn.fetch(_CLAIM, self._batch_size)
             if not records:
                 # Nothing claimable, or nothing this relay may publish first (other relays hold
                 # the older rows of every aggregate it claimed): nothing to do until woken.
                 return 0, 0
             sent, failed = await self._publish([_row(r) for r in records])
             if sent:
-                await conn.execute(_MARK_SENT, {"ids": sent})
+                await conn.execute(_MARK_SENT, sent)
             for row_id, error in failed.items():
-                await conn.execute(_MARK_FAILED, {"id": row_id, "error": error[:500]})
+                await conn.execute(_MARK_FAILED, row_id, error[:500])
         OUTBOX_PUBLISHED.inc(len(sent))
         OUTBOX_BATCH_ROWS.observe(len(records))
-        return int(records[0].claimed), len(sent)
+        return int(records[0]["claimed"]), len(sent)
 
     async def _drain(self) -> None:
         """Batches until one makes no progress or leaves nothing behind.
@@ -250,11 +252,12 @@ class OutboxRelay:
 
 
 def _row(record: Any) -> _Row:
+    """An asyncpg record of the claim (jsonb columns arrive decoded: shop_common.db)."""
     return _Row(
-        id=record.id,
-        exchange=record.exchange,
-        routing_key=record.routing_key,
-        aggregate_id=record.aggregate_id,
-        envelope=dict(record.envelope),
-        headers=dict(record.headers or {}),
+        id=record["id"],
+        exchange=record["exchange"],
+        routing_key=record["routing_key"],
+        aggregate_id=record["aggregate_id"],
+        envelope=dict(record["envelope"]),
+        headers=dict(record["headers"] or {}),
     )
