@@ -40,15 +40,6 @@ _GET_BY_IDS = (
 )
 
 
-class _RecordRow:
-    """Attribute access over an asyncpg Record (the shape `_user` reads)."""
-
-    def __init__(self, record: Any) -> None:
-        self.id, self.email, self.name = record["id"], record["email"], record["name"]
-        self.roles, self.created_at = record["roles"], record["created_at"]
-        self.updated_at = record["updated_at"]
-
-
 def _user(row: Any) -> User:
     return User(
         id=row.id,
@@ -124,7 +115,9 @@ class UserRepository:
             )
             if record is None:
                 raise NotFound(f"user {user_id} not found")
-            return _user(_RecordRow(record))
+            # Straight from the Record (the columns of _GET_BY_ID / _GET_BY_IDS, in order).
+            row_id, email, name, roles, created_at, updated_at = record
+            return User(row_id, email, name, tuple(roles), created_at, updated_at)
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(select(*_PUBLIC_COLUMNS).where(users.c.id == user_id))

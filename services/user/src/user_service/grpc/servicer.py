@@ -29,23 +29,37 @@ _EVENT_TYPES = {
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _timestamp(value: datetime) -> Timestamp:
+def _set_timestamp(target: Timestamp, value: datetime) -> None:
     # Exact integer arithmetic on the timedelta; Timestamp.FromDatetime goes through
     # utctimetuple() and calendar.timegm, a third of the GetUser servicer's own time.
     delta = value - _EPOCH
-    return Timestamp(seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1000)
+    target.seconds = delta.days * 86_400 + delta.seconds
+    target.nanos = delta.microseconds * 1000
+
+
+def _timestamp(value: datetime) -> Timestamp:
+    message = Timestamp()
+    _set_timestamp(message, value)
+    return message
+
+
+def _fill_user(message: user_pb2.User, user: User) -> None:
+    """Set the fields of an empty protobuf User in place (never a password or hash): building
+    it inside its parent saves the copy a `Parent(user=...)` constructor makes of it."""
+    message.id = user.id
+    message.email = user.email
+    message.name = user.name
+    if user.roles:
+        message.roles.extend(user.roles)
+    _set_timestamp(message.created_at, user.created_at)
+    _set_timestamp(message.updated_at, user.updated_at)
 
 
 def user_message(user: User) -> user_pb2.User:
     """The protobuf User (never a password or hash)."""
-    return user_pb2.User(
-        id=user.id,
-        email=user.email,
-        name=user.name,
-        roles=list(user.roles),
-        created_at=_timestamp(user.created_at),
-        updated_at=_timestamp(user.updated_at),
-    )
+    message = user_pb2.User()
+    _fill_user(message, user)
+    return message
 
 
 def _caller() -> Principal:
@@ -66,7 +80,9 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):
         self, request: user_pb2.GetUserRequest, context: Context
     ) -> user_pb2.GetUserResponse:
         user = await self.service.get(_caller(), request.id)
-        return user_pb2.GetUserResponse(user=user_message(user))
+        response = user_pb2.GetUserResponse()
+        _fill_user(response.user, user)
+        return response
 
     async def CreateUser(
         self, request: user_pb2.CreateUserRequest, context: Context
