@@ -176,7 +176,6 @@ class TokenVerifier:
         return Principal(str(claims["sub"]), frozenset(roles), claims)
 
 
-
 class CachingTokenVerifier(TokenVerifier):
     """A TokenVerifier that remembers successful verifications (RS256 costs ~50 µs a call).
 

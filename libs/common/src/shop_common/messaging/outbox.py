@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -70,6 +71,36 @@ def outbox_params(
     }
 
 
+def outbox_insert_from(first: int) -> str:
+    """OUTBOX_INSERT_FROM for a driver statement (shop_common.db): `$first` .. `$first+5` are
+    outbox_values(), in that order. Use as `x AS (outbox_insert_from(n) + " FROM o")`."""
+    n = [f"${first + i}" for i in range(6)]
+    return (
+        "INSERT INTO outbox (event_id, exchange, routing_key, aggregate_id, envelope, headers) "
+        f"SELECT CAST({n[0]} AS uuid), CAST({n[1]} AS text), CAST({n[2]} AS text), "
+        f"CAST({n[3]} AS text), CAST({n[4]} AS jsonb), CAST({n[5]} AS jsonb)"
+    )
+
+
+def outbox_values(
+    envelope: EventEnvelope,
+    *,
+    exchange: str,
+    aggregate_id: str,
+    routing_key: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[Any, ...]:
+    """The outbox row's values for outbox_insert_from(): JSON as text, as the driver takes it."""
+    return (
+        envelope.event_id,
+        exchange,
+        routing_key or envelope.event_type,
+        aggregate_id,
+        envelope.model_dump_json(),
+        json.dumps({**context_headers(), **(headers or {})}),
+    )
+
+
 def autocommit_sessions(
     sessions: async_sessionmaker[AsyncSession],
 ) -> async_sessionmaker[AsyncSession]:
@@ -115,5 +146,7 @@ __all__ = (
     "OutboxRelay",
     "add_to_outbox",
     "autocommit_sessions",
+    "outbox_insert_from",
     "outbox_params",
+    "outbox_values",
 )

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from shop_common.messaging.outbox import OUTBOX_INSERT_FROM
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import JSONB
+from shop_common.messaging.outbox import outbox_insert_from
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service.domain.listing import Cursor, OrderFilter
@@ -23,22 +21,6 @@ _SELECT = (
 )
 
 
-# The order, then its lines numbered from 0 and its outbox row (outbox_params), only if the order
-# row went in: atomic without a transaction (no BEGIN/COMMIT round trips).
-_INSERT_ORDER = text(
-    "WITH o AS (INSERT INTO orders (id, user_id, status, currency, total, version,"  # noqa: S608 - constants; values bound
-    " idempotency_key, request_hash, created_at, updated_at) VALUES (:id, :user_id, :status,"
-    " :currency, :total, :version, :key, :hash, :created_at, :updated_at)"
-    " ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id),"
-    " l AS (INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price)"
-    " SELECT o.id, t.n - 1, t.sku, t.quantity, t.unit_price FROM o, unnest("
-    "CAST(:skus AS text[]), CAST(:quantities AS int[]), CAST(:prices AS numeric[]))"
-    " WITH ORDINALITY AS t(sku, quantity, unit_price, n)),"
-    f" x AS ({OUTBOX_INSERT_FROM} FROM o)"
-    " SELECT id FROM o"
-).bindparams(bindparam("envelope", type_=JSONB), bindparam("headers", type_=JSONB))
-
-
 # A duplicate delivery conflicts on the inbox key (after a concurrent first one commits): no row.
 _CLAIM_AND_LOCK = text(
     "WITH c AS (INSERT INTO inbox (event_id, consumer)"  # noqa: S608 - constants; values bound
@@ -48,22 +30,95 @@ _CLAIM_AND_LOCK = text(
 )
 
 
-# A payment result in one statement (autocommit, atomic by itself): the status moves only from a
-# state the state machine allows (`sources`) and only if this event was never handled; the inbox
-# row and the outbox row go in with it. A duplicate that races past the NOT EXISTS check fails
-# on the inbox's primary key and the whole statement does nothing.
-_MOVE_ONCE = text(
-    "WITH u AS (UPDATE orders SET status = CAST(:status AS text),"  # noqa: S608 - constants; values bound
-    " failure_reason = coalesce(CAST(:reason AS text), failure_reason), version = version + 1,"
-    " updated_at = CAST(:at AS timestamptz)"
-    " WHERE id = CAST(:id AS uuid) AND status = ANY(CAST(:sources AS text[]))"
-    " AND NOT EXISTS (SELECT 1 FROM inbox WHERE event_id = CAST(:inbox_event_id AS uuid)"
-    " AND consumer = CAST(:consumer AS text)) RETURNING id),"
+# The two statements every order runs through, for the driver (shop_common.db: no SQLAlchemy
+# execute path). MOVE_ONCE_SQL is a payment result in one statement (autocommit, atomic by
+# itself): the status moves only from a state the state machine allows ($3) and only if this
+# event was never handled; the inbox row and the outbox row go in with it. A duplicate that
+# races past the NOT EXISTS check fails on the inbox's primary key: the statement does nothing.
+# The order, then its lines numbered from 0 and its outbox row, only if the order row went in.
+INSERT_ORDER_SQL = (
+    "WITH o AS (INSERT INTO orders (id, user_id, status, currency, total, version,"  # noqa: S608 - constants; values bound
+    " idempotency_key, request_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6,"
+    " $7, $8, $9, $10) ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id),"
+    " l AS (INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price)"
+    " SELECT o.id, t.n - 1, t.sku, t.quantity, t.unit_price FROM o, unnest("
+    "CAST($11 AS text[]), CAST($12 AS int[]), CAST($13 AS numeric[]))"
+    " WITH ORDINALITY AS t(sku, quantity, unit_price, n)),"
+    f" x AS ({outbox_insert_from(14)} FROM o)"
+    " SELECT id FROM o"
+)
+MOVE_ONCE_SQL = (
+    "WITH u AS (UPDATE orders SET status = CAST($2 AS text),"  # noqa: S608 - constants; values bound
+    " failure_reason = coalesce(CAST($4 AS text), failure_reason), version = version + 1,"
+    " updated_at = CAST($5 AS timestamptz)"
+    " WHERE id = CAST($1 AS uuid) AND status = ANY(CAST($3 AS text[]))"
+    " AND NOT EXISTS (SELECT 1 FROM inbox WHERE event_id = CAST($6 AS uuid)"
+    " AND consumer = CAST($7 AS text)) RETURNING id),"
     " c AS (INSERT INTO inbox (event_id, consumer)"
-    " SELECT CAST(:inbox_event_id AS uuid), CAST(:consumer AS text) FROM u RETURNING event_id),"
-    f" x AS ({OUTBOX_INSERT_FROM} FROM c)"
+    " SELECT CAST($6 AS uuid), CAST($7 AS text) FROM u RETURNING event_id),"
+    f" x AS ({outbox_insert_from(8)} FROM c)"
     " SELECT id FROM u"
-).bindparams(bindparam("envelope", type_=JSONB), bindparam("headers", type_=JSONB))
+)
+
+
+async def insert_order(
+    conn: Any,
+    order: Order,
+    *,
+    idempotency_key: str | None,
+    request_hash: str | None,
+    outbox: tuple[Any, ...],
+) -> bool:
+    """Insert a new order, its lines and its outbox row (outbox_values) in one statement on a
+    driver connection; False, with nothing written, when this user already used the key."""
+    row = await conn.fetchrow(
+        INSERT_ORDER_SQL,
+        order.id,
+        order.user_id,
+        order.status.value,
+        order.currency,
+        order.total,
+        order.version,
+        idempotency_key,
+        request_hash,
+        order.created_at,
+        order.updated_at,
+        [line.sku for line in order.lines],
+        [line.quantity for line in order.lines],
+        [line.unit_price for line in order.lines],
+        *outbox,
+    )
+    return row is not None
+
+
+async def move_once(
+    conn: Any,
+    order_id: UUID,
+    *,
+    sources: list[OrderStatus],
+    target: OrderStatus,
+    at: datetime,
+    reason: str | None,
+    event_id: UUID,
+    consumer: str,
+    outbox: tuple[Any, ...],
+) -> bool:
+    """Move the order from one of `sources` to `target` with its inbox claim and outbox row
+    (outbox_values), in one statement on a driver connection; False (nothing written) when it
+    is in another state or the event was handled before. IntegrityError when a concurrent
+    duplicate claimed the event first."""
+    row = await conn.fetchrow(
+        MOVE_ONCE_SQL,
+        order_id,
+        target.value,
+        [state.value for state in sources],
+        reason,
+        at,
+        event_id,
+        consumer,
+        *outbox,
+    )
+    return row is not None
 
 
 class ConcurrentUpdateError(Exception):
@@ -94,40 +149,6 @@ class OrderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add(
-        self,
-        order: Order,
-        *,
-        idempotency_key: str | None,
-        request_hash: str | None,
-        outbox: Mapping[str, Any],
-    ) -> bool:
-        """Insert a new order, its lines and its outbox row in one statement (one round trip).
-
-        False, with nothing written, when this user already used the idempotency key (the
-        conflict waits for a concurrent holder of the key to commit or roll back).
-        """
-        result = await self._session.execute(
-            _INSERT_ORDER,
-            {
-                "id": order.id,
-                "user_id": order.user_id,
-                "status": order.status.value,
-                "currency": order.currency,
-                "total": order.total,
-                "version": order.version,
-                "key": idempotency_key,
-                "hash": request_hash,
-                "created_at": order.created_at,
-                "updated_at": order.updated_at,
-                "skus": [line.sku for line in order.lines],
-                "quantities": [line.quantity for line in order.lines],
-                "prices": [line.unit_price for line in order.lines],
-                **outbox,
-            },
-        )
-        return result.first() is not None
-
     async def claim_and_lock(self, event_id: UUID, consumer: str, order_id: UUID) -> Order | None:
         """The inbox claim of event_id (shop_common.messaging.inbox) and the order's lock, in one
         round trip; None when the event was handled before or there is no such order.
@@ -140,36 +161,6 @@ class OrderRepository:
             )
         ).first()
         return None if row is None else _to_order(row, [])
-
-    async def move_once(
-        self,
-        order_id: UUID,
-        *,
-        sources: list[OrderStatus],
-        target: OrderStatus,
-        at: datetime,
-        reason: str | None,
-        event_id: UUID,
-        consumer: str,
-        outbox: Mapping[str, Any],
-    ) -> bool:
-        """Move the order from one of `sources` to `target` with its inbox claim and outbox row,
-        in one statement; False (nothing written) when it is in another state or the event was
-        handled before. IntegrityError when a concurrent duplicate claimed the event first."""
-        result = await self._session.execute(
-            _MOVE_ONCE,
-            {
-                "id": order_id,
-                "status": target.value,
-                "sources": [state.value for state in sources],
-                "reason": reason,
-                "at": at,
-                "inbox_event_id": event_id,
-                "consumer": consumer,
-                **outbox,
-            },
-        )
-        return result.first() is not None
 
     async def _lines(self, order_id: UUID) -> list[OrderLine]:
         rows = await self._session.execute(

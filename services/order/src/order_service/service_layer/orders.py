@@ -9,6 +9,7 @@ from decimal import Decimal
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel
+from shop_common.db import driver_connection
 from shop_common.messaging.events import (
     EventEnvelope,
     OrderCancelled,
@@ -17,11 +18,16 @@ from shop_common.messaging.events import (
     OrderStatusChanged,
     new_event,
 )
-from shop_common.messaging.outbox import add_to_outbox, autocommit_sessions, outbox_params
+from shop_common.messaging.outbox import add_to_outbox, autocommit_sessions, outbox_values
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from order_service.adapters.repository import ConcurrentUpdateError, OrderRepository
+from order_service.adapters.repository import (
+    ConcurrentUpdateError,
+    OrderRepository,
+    insert_order,
+    move_once,
+)
 from order_service.domain.listing import Cursor, OrderFilter
 from order_service.domain.order import (
     EVENT_OF_STATUS,
@@ -86,6 +92,11 @@ class OrderService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
         self._single = autocommit_sessions(sessions)
+        bind = sessions.kw.get("bind")
+        if not isinstance(bind, AsyncEngine):
+            raise TypeError("OrderService needs sessions bound to an AsyncEngine")
+        # The hot statements (create, payment result) go straight to its driver: shop_common.db.
+        self._engine = bind
 
     async def create(
         self,
@@ -123,17 +134,17 @@ class OrderService:
             order_id=order.id, user_id=user_id, items=items, total=total, currency=currency
         )
         envelope = new_event("order.created", payload, correlation_id=str(order.id))
-        outbox = outbox_params(envelope, exchange=ORDERS_EXCHANGE, aggregate_id=str(order.id))
+        outbox = outbox_values(envelope, exchange=ORDERS_EXCHANGE, aggregate_id=str(order.id))
         # One statement writes the order, its lines and its outbox row (atomic by itself): one
         # round trip instead of BEGIN, the key's lookup, the inserts and COMMIT.
-        async with self._single() as session:
-            repo = OrderRepository(session)
-            if await repo.add(
-                order, idempotency_key=idempotency_key, request_hash=digest, outbox=outbox
+        async with driver_connection(self._engine) as conn:
+            if await insert_order(
+                conn, order, idempotency_key=idempotency_key, request_hash=digest, outbox=outbox
             ):
                 return order, True
-            assert idempotency_key is not None  # only the key's unique constraint conflicts
-            earlier = await repo.by_idempotency_key(user_id, idempotency_key)
+        assert idempotency_key is not None  # only the key's unique constraint conflicts
+        async with self._single() as session:
+            earlier = await OrderRepository(session).by_idempotency_key(user_id, idempotency_key)
         if earlier is None:  # orders are never deleted: only a concurrent change
             raise ConcurrentUpdateError(idempotency_key)
         if earlier[1] != digest:
@@ -218,10 +229,11 @@ class OrderService:
             correlation_id=str(order_id),
             causation_id=str(envelope.event_id),
         )
-        outbox = outbox_params(moved_event, exchange=ORDERS_EXCHANGE, aggregate_id=str(order_id))
+        outbox = outbox_values(moved_event, exchange=ORDERS_EXCHANGE, aggregate_id=str(order_id))
         try:
-            async with self._single() as session:
-                return await OrderRepository(session).move_once(
+            async with driver_connection(self._engine) as conn:
+                return await move_once(
+                    conn,
                     order_id,
                     sources=sources,
                     target=target,
