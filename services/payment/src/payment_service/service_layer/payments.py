@@ -8,6 +8,7 @@ from decimal import Decimal
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel
+from shop_common.db import driver_connection
 from shop_common.messaging.events import (
     EventEnvelope,
     OrderCancelled,
@@ -19,14 +20,13 @@ from shop_common.messaging.events import (
 )
 from shop_common.messaging.inbox import claim_once
 from shop_common.messaging.outbox import (
-    OUTBOX_INSERT_FROM,
     add_to_outbox,
     autocommit_sessions,
-    outbox_params,
+    outbox_insert_from,
+    outbox_values,
 )
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from payment_service.provider.simulated import PaymentDeclinedError, PaymentProvider
 
@@ -56,19 +56,22 @@ _INSERT = text(
     " VALUES (:id, :order_id, :user_id, :kind, :status, :amount, :currency, :ref, :reason)"
     " ON CONFLICT (order_id, kind) DO NOTHING RETURNING id"
 )
-_RECORD = text(
+# Inbox claim, payment row and outbox row in one statement, for the driver (shop_common.db):
+# the charge path runs it for every order.
+_RECORD = (
     "WITH c AS (INSERT INTO inbox (event_id, consumer)"  # noqa: S608 - constants; values bound
-    " VALUES (CAST(:inbox_event_id AS uuid), CAST(:consumer AS text))"
+    " VALUES (CAST($1 AS uuid), CAST($2 AS text))"
     " ON CONFLICT (event_id, consumer) DO NOTHING RETURNING event_id),"
     " p AS (INSERT INTO payments"
     " (id, order_id, user_id, kind, status, amount, currency, provider_ref, reason)"
-    " SELECT CAST(:id AS uuid), CAST(:order_id AS uuid), CAST(:user_id AS bigint),"
-    " CAST(:kind AS text), CAST(:status AS text), CAST(:amount AS numeric),"
-    " CAST(:currency AS text), CAST(:ref AS text), CAST(:reason AS text) FROM c"
+    " SELECT CAST($3 AS uuid), CAST($4 AS uuid), CAST($5 AS bigint),"
+    " CAST($6 AS text), CAST($7 AS text), CAST($8 AS numeric),"
+    " CAST($9 AS text), CAST($10 AS text), CAST($11 AS text) FROM c"
     " ON CONFLICT (order_id, kind) DO NOTHING RETURNING id),"
-    f" x AS ({OUTBOX_INSERT_FROM} FROM p)"
+    f" x AS ({outbox_insert_from(12)} FROM p)"
     " SELECT id FROM p"
-).bindparams(bindparam("envelope", type_=JSONB), bindparam("headers", type_=JSONB))
+)
+_CHARGED = "SELECT EXISTS (SELECT 1 FROM payments WHERE order_id = $1 AND kind = 'charge')"
 _SELECT = (
     "SELECT id, order_id, user_id, kind, status, amount, currency, provider_ref, reason, created_at"
     " FROM payments"
@@ -88,6 +91,11 @@ class PaymentService:
         self._sessions = sessions
         self._provider = provider
         self._reads = autocommit_sessions(sessions)  # single reads: no BEGIN/ROLLBACK
+        bind = sessions.kw.get("bind")
+        if not isinstance(bind, AsyncEngine):
+            raise TypeError("PaymentService needs sessions bound to an AsyncEngine")
+        # The charge path's two statements go straight to its driver: shop_common.db.
+        self._engine = bind
 
     async def _emit(
         self,
@@ -119,8 +127,8 @@ class PaymentService:
 
     async def handle_order_created(self, envelope: EventEnvelope, event: OrderCreated) -> bool:
         """Charge the order once. ProviderUnavailableError propagates (→ retry tier)."""
-        async with self._reads() as session:
-            if await self._existing(session, event.order_id, "charge") is not None:
+        async with driver_connection(self._engine) as conn:
+            if await conn.fetchval(_CHARGED, event.order_id):
                 return False
         # The provider call happens outside the transaction; its idempotency key is the order id,
         # so a crash after charging and before commit never charges twice.
@@ -177,14 +185,23 @@ class PaymentService:
             correlation_id=cause.correlation_id,
             causation_id=str(cause.event_id),
         )
-        params = {
-            **values,
-            "inbox_event_id": cause.event_id,
-            "consumer": INBOX_CONSUMER,
-            **outbox_params(envelope, exchange=PAYMENTS_EXCHANGE, aggregate_id=str(order_id)),
-        }
-        async with self._reads() as session:
-            return (await session.execute(_RECORD, params)).first() is not None
+        async with driver_connection(self._engine) as conn:
+            row = await conn.fetchrow(
+                _RECORD,
+                cause.event_id,
+                INBOX_CONSUMER,
+                values["id"],
+                values["order_id"],
+                values["user_id"],
+                values["kind"],
+                values["status"],
+                values["amount"],
+                values["currency"],
+                values["ref"],
+                values["reason"],
+                *outbox_values(envelope, exchange=PAYMENTS_EXCHANGE, aggregate_id=str(order_id)),
+            )
+        return row is not None
 
     async def handle_order_cancelled(self, envelope: EventEnvelope, event: OrderCancelled) -> bool:
         """Refund a succeeded charge once; nothing to do when there is none."""
