@@ -267,8 +267,7 @@ async def pipeline_run(
                 if name in cpu_after
             }
             print(
-                f"  CPU ms per PAID order: {per_order}, "
-                f"total {sum(per_order.values()):.1f}",
+                f"  CPU ms per PAID order: {per_order}, total {sum(per_order.values()):.1f}",
                 flush=True,
             )
     finally:
