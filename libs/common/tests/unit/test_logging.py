@@ -7,7 +7,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 import structlog
@@ -106,3 +106,40 @@ def test_lines_follow_a_swapped_stdout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stdout", swapped)
     log.info("after")
     assert [json.loads(line)["event"] for line in swapped.getvalue().splitlines()] == ["after"]
+
+
+@pytest.mark.parametrize(
+    ("time_ns", "expected"),
+    [
+        (1_764_094_999_000_000_000, "2025-11-25T18:23:19Z"),  # no fraction, as isoformat()
+        (1_764_094_999_123_456_789, "2025-11-25T18:23:19.123456Z"),  # microseconds, floored
+        (1_764_095_000_000_001_000, "2025-11-25T18:23:20.000001Z"),  # the next second
+    ],
+)
+def test_timestamp_as_structlogs_iso_utc(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, time_ns: int, expected: str
+) -> None:
+    configure_logging("user-service")
+    monkeypatch.setattr("time.time_ns", lambda: time_ns)
+    get_logger().info("tick")
+    [line] = _lines(capsys)
+    assert line["timestamp"] == expected
+    seconds, nanos = divmod(time_ns, 1_000_000_000)
+    as_datetime = datetime.fromtimestamp(seconds, UTC).replace(microsecond=nanos // 1000)
+    assert expected == as_datetime.isoformat().replace("+00:00", "Z")
+
+
+def test_context_values_bound_unbound_and_overridden(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("user-service")
+    log = get_logger()
+    structlog.contextvars.bind_contextvars(request_id="r-2", event_id="e-1")
+    log.info("both")
+    structlog.contextvars.unbind_contextvars("event_id")
+    log.info("one", request_id="given")
+    first, second = _lines(capsys)
+    assert (first["service"], first["request_id"], first["event_id"]) == (
+        "user-service",
+        "r-2",
+        "e-1",
+    )
+    assert second["request_id"] == "given" and "event_id" not in second
