@@ -50,7 +50,7 @@ async def test_two_processes_load_once_overall(make_cache: MakeCache, target: Ta
     cache = make_cache(coherence=False)
     redis_waits_before = waits(cache.name, "redis")
     counter, go = f"{target.namespace}:c:calls", f"{target.namespace}:c:go"
-    arrived = f"{counter}:arrived"
+    waiting_here, waiting_there = f"{counter}:waiting:test", f"{counter}:waiting:worker"
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
         str(WORKER),
@@ -69,14 +69,24 @@ async def test_two_processes_load_once_overall(make_cache: MakeCache, target: Ta
 
         async def loader() -> dict[str, str]:
             await target.client.incr(counter)
-            while int(await target.client.get(arrived) or 0) < 2:  # the worker is in
+            # Hold the lock until the worker is seen waiting on it: an observed overlap, not a
+            # sleep. Bounded (30 s), so a lock that does not hold fails the asserts below.
+            for _ in range(6000):
+                if await target.client.exists(waiting_there):
+                    break
                 await asyncio.sleep(0.005)
-            await asyncio.sleep(1.0)  # ...and has met the lock by now (slow, loaded CI VMs)
             return {"by": "test"}
 
+        async def signal_waiting() -> None:
+            """Tell the worker, through Redis, once a call here waits on its lock."""
+            while waits(cache.name, "redis") == redis_waits_before:
+                await asyncio.sleep(0.002)
+            await target.client.set(waiting_here, 1, ex=60)
+
         await target.client.set(go, 1, ex=60)
-        await target.client.incr(arrived)
+        watcher = asyncio.create_task(signal_waiting())
         mine = await asyncio.gather(*(cache.get_or_load("user:9", loader) for _ in range(50)))
+        watcher.cancel()
         out, _ = await asyncio.wait_for(worker.communicate(), 30)
     finally:
         if worker.returncode is None:
@@ -90,9 +100,7 @@ async def test_two_processes_load_once_overall(make_cache: MakeCache, target: Ta
     by = {m["by"] for m in mine if m is not None}
     assert len(by) == 1 and theirs["by"] == sorted(by)
     assert theirs["waits"] + waits(cache.name, "redis") - redis_waits_before >= 1
-    await target.client.delete(counter)
-    await target.client.delete(go)
-    await target.client.delete(arrived)
+    await target.client.delete(counter, go, waiting_here, waiting_there)
 
 
 async def test_loader_failure_reaches_every_waiter_and_releases_the_lock(
