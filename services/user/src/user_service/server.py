@@ -10,7 +10,7 @@ import grpc
 from aio_pika.abc import AbstractRobustConnection
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from shop_common.auth import TokenVerifier
+from shop_common.auth import CachingTokenVerifier
 from shop_common.discovery import (
     HealthCheck,
     Registry,
@@ -113,15 +113,16 @@ async def create_server(
         coalesce_queries=settings.get_user_coalesce_queries,
     )
     hub = UpdateHub(asyncpg_dsn(settings.database_url))
-    verifier = TokenVerifier(
+    # Verified tokens are served from memory for TOKEN_CACHE_SECONDS (never past their exp).
+    verifier = CachingTokenVerifier(
         settings.jwt_public_keys,
         settings.jwt_issuer,
         settings.jwt_audience,
         settings.jwt_leeway_seconds,
+        max_age_seconds=settings.token_cache_seconds,
     )
     pipeline = call_pipeline(
         verifier,
-        token_cache_seconds=settings.token_cache_seconds,
         rate=settings.rate_limit_per_second,
         burst=settings.rate_limit_burst,
     )

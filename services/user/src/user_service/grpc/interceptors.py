@@ -63,31 +63,6 @@ def _request_id_and_authorization(context: Context) -> tuple[str | None, str | N
     return request_id, authorization
 
 
-class TokenCache:
-    """Verifies bearer tokens, caching each verified token briefly (never past its exp)."""
-
-    def __init__(
-        self, verifier: TokenVerifier, cache_seconds: float, max_entries: int = 10_000
-    ) -> None:
-        self._verifier = verifier
-        self._cache_seconds = cache_seconds
-        self._max_entries = max_entries
-        self._cache: dict[str, tuple[Principal, float]] = {}
-
-    def principal(self, token: str) -> Principal:
-        """The verified principal of token; AuthError when it does not verify."""
-        now = time.time()
-        hit = self._cache.get(token)
-        if hit is not None and hit[1] > now:
-            return hit[0]
-        principal = self._verifier.verify(token)
-        if len(self._cache) >= self._max_entries:
-            self._cache.clear()
-        expires = min(now + self._cache_seconds, float(principal.claims.get("exp", now)))
-        self._cache[token] = (principal, expires)
-        return principal
-
-
 class RateLimiter:
     """A token bucket per caller key."""
 
@@ -141,8 +116,9 @@ async def _map_errors(call: Call, method: str, context: Context) -> None:
 class CallPipeline(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Request id → access log → auth → rate limit → error mapping, around every call."""
 
-    def __init__(self, tokens: TokenCache, limiter: RateLimiter) -> None:
-        self.tokens = tokens
+    def __init__(self, verifier: TokenVerifier, limiter: RateLimiter) -> None:
+        # A CachingTokenVerifier in the server: RS256 once per token, not once per call.
+        self.verifier = verifier
         self.limiter = limiter
         self.in_flight = 0
         self.calls_total = 0
@@ -177,7 +153,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         try:
             if not method.startswith(PUBLIC_METHOD_PREFIXES):
                 try:
-                    principal = self.tokens.principal(parse_bearer(authorization))
+                    principal = self.verifier.verify(parse_bearer(authorization))
                 except AuthError as exc:
                     await context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.reason)
                 current_principal.set(principal)
@@ -213,8 +189,6 @@ class CallPipeline(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             )
 
 
-def call_pipeline(
-    verifier: TokenVerifier, *, token_cache_seconds: float, rate: float, burst: int
-) -> CallPipeline:
-    """The interceptor of the user service."""
-    return CallPipeline(TokenCache(verifier, token_cache_seconds), RateLimiter(rate, burst))
+def call_pipeline(verifier: TokenVerifier, *, rate: float, burst: int) -> CallPipeline:
+    """The interceptor of the user service (pass a CachingTokenVerifier)."""
+    return CallPipeline(verifier, RateLimiter(rate, burst))
