@@ -8,35 +8,22 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import schemathesis
 import uvicorn
 from gateway.main import create_app
 from gateway.settings import DEFAULT_ROUTES_FILE
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 from shop_common.auth import SigningKey, TokenIssuer
 from shop_common.discovery import StaticRegistry
+from shop_common.testing.fuzz import CONFORMANCE, fuzz_app, identities
 from user_service.server import create_server
 
 from .conftest import gateway_settings, user_service_settings
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-]
 EXAMPLES_PER_OPERATION = 10
 
 
@@ -93,45 +80,24 @@ def served_gateway(
         sock.close()
 
 
-def fuzz(operation: Any, base_url: str, headers: dict[str, str]) -> Callable[[], None]:
-    """A hypothesis test of one operation called with these headers."""
-
-    @given(case=operation.as_strategy())
-    @settings(
-        max_examples=EXAMPLES_PER_OPERATION,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    def call(case: Any) -> None:
-        case.call_and_validate(base_url=base_url, headers=headers, checks=CHECKS)
-
-    return call  # type: ignore[no-any-return]
-
-
 @pytest.mark.timeout(300)
 def test_no_operation_answers_5xx_or_off_schema(
     served_gateway: tuple[str, dict[str, Any]], issuer: TokenIssuer
 ) -> None:
     base_url, document = served_gateway
-    schema = schemathesis.openapi.from_dict(document)
-    tokens = {
-        "admin": {"Authorization": f"Bearer {issuer.issue('1', ['admin'])}"},
-        "user": {"Authorization": f"Bearer {issuer.issue('2', ['user'])}"},
-        "anonymous": {},
-    }
-    operations = [result.ok() for result in schema.get_all_operations()]
-    labels = {op.label for op in operations}
-    assert labels >= {
-        "POST /auth/token",
-        "GET /.well-known/jwks.json",
-        "GET /health",
-        "GET /ready",
-        "GET /api/users/{user_id}",
-        "PATCH /api/users/{user_id}",
-    }, labels
-    for operation in operations:
-        if operation.label == "GET /api/users/updates":
-            continue  # an endless SSE stream: covered by the transcoding tests
-        for headers in tokens.values():
-            fuzz(operation, base_url, headers)()
+    fuzz_app(
+        document,
+        base_url,
+        identities(issuer),
+        must_include={
+            "POST /auth/token",
+            "GET /.well-known/jwks.json",
+            "GET /health",
+            "GET /ready",
+            "GET /api/users/{user_id}",
+            "PATCH /api/users/{user_id}",
+        },
+        examples=EXAMPLES_PER_OPERATION,
+        checks=CONFORMANCE,
+        skip={"GET /api/users/updates"},  # an endless SSE stream: covered by the transcoding tests
+    )
