@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import uvicorn
-from shop_common.logging import configure_logging
+from shop_common.web.serve import serve
 
 from gateway.main import create_app
 from gateway.settings import Settings
 
 
 def main() -> None:
-    """Configure logging, build the app, serve until SIGTERM/SIGINT (graceful shutdown)."""
+    """Configure logging, build the app, serve until SIGTERM/SIGINT (graceful shutdown).
+
+    proxy_headers off: the gateway is the edge, so a client's X-Forwarded-For is not trusted.
+    """
     settings = Settings()
-    configure_logging(settings.service_name, settings.log_level, settings.log_json)
-    uvicorn.run(
-        create_app(settings),
+    serve(
+        settings,
+        create_app,
         host=settings.host,
         port=settings.http_port,
-        log_config=None,
-        access_log=False,
+        grace_seconds=10,
         proxy_headers=False,
-        timeout_graceful_shutdown=10,
     )
 
 

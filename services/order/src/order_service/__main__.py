@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uvicorn
-from shop_common.logging import configure_logging
+from shop_common.web.serve import serve
 
 from order_service.main import create_app
 from order_service.settings import Settings
@@ -12,15 +11,12 @@ from order_service.settings import Settings
 def main() -> None:
     """Run the server; SIGTERM/SIGINT stop it gracefully (requests, then messages, then relay)."""
     settings = Settings()
-    configure_logging(settings.service_name, settings.log_level, settings.log_json)
-    uvicorn.run(
-        create_app(settings),
+    serve(
+        settings,
+        create_app,
         host=settings.host,
         port=settings.http_port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
-        lifespan="on",
+        grace_seconds=settings.shutdown_grace_seconds,
     )
 
 

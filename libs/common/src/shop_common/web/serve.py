@@ -1,0 +1,44 @@
+"""Running a service's ASGI app under uvicorn: the one `python -m <service>` entry point.
+
+Logging is configured before the app is built (so the app's own start-up logs are JSON lines);
+uvicorn's own loggers and access log are off (structlog owns the root logger, and
+RequestContextMiddleware writes one access line per request). On SIGTERM/SIGINT uvicorn stops
+accepting, gives in-flight requests `grace_seconds`, then runs the app's lifespan shutdown (stop
+consuming, finish in-flight messages, drain the outbox, close pools).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import uvicorn
+
+from shop_common.logging import configure_logging
+from shop_common.settings import ServiceSettings
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def serve(
+    settings: S,
+    create_app: Callable[[S], Any],
+    *,
+    host: str,
+    port: int,
+    grace_seconds: float,
+    proxy_headers: bool = True,
+) -> None:
+    """Configure logging, build the app from settings and serve it until SIGTERM/SIGINT."""
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=proxy_headers,
+        timeout_graceful_shutdown=math.ceil(grace_seconds),
+        lifespan="on",
+    )
