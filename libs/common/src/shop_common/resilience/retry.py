@@ -1,4 +1,9 @@
-"""Retries with exponential backoff and full jitter that never overrun a deadline."""
+"""Retries with exponential backoff and full jitter that never overrun a deadline.
+
+The loop is tenacity's (`AsyncRetrying`); what this module adds is the policy as data and the
+stop rule that makes retries safe under a deadline: a retry whose backoff would use up the time
+left (the call's Deadline, or `max_elapsed`) is not taken, and the last error is raised instead.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from shop_common.resilience.classify import default_is_failure
 from shop_common.resilience.timeouts import Deadline
@@ -45,22 +52,27 @@ async def retry_call(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     **kwargs: Any,
 ) -> T:
-    """Await fn until it succeeds, a non-retryable error, attempts, max_elapsed or deadline."""
+    """Await fn until it succeeds, a non-retryable error, attempts, max_elapsed or deadline;
+    the last error is raised as it is (never wrapped)."""
     started = clock()
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return await fn(*args, **kwargs)
-        except Exception as exc:
-            if attempt >= policy.max_attempts or not policy.retry_on(exc):
-                raise
-            pause = policy.backoff(attempt - 1)
-            budget = float("inf")
-            if policy.max_elapsed is not None:
-                budget = policy.max_elapsed - (clock() - started)
-            if deadline is not None:
-                budget = min(budget, deadline.remaining())
-            if pause >= budget:
-                raise  # sleeping would leave no time for another attempt
-        await sleep(pause)
+
+    def must_stop(state: RetryCallState) -> bool:
+        if state.attempt_number >= policy.max_attempts:
+            return True
+        budget = float("inf")
+        if policy.max_elapsed is not None:
+            budget = policy.max_elapsed - (clock() - started)
+        if deadline is not None:
+            budget = min(budget, deadline.remaining())
+        # tenacity computes the backoff before it asks whether to stop.
+        return state.upcoming_sleep >= budget  # no time would be left for another attempt
+
+    retrying = AsyncRetrying(
+        stop=must_stop,
+        wait=lambda state: policy.backoff(state.attempt_number - 1),
+        retry=retry_if_exception(lambda exc: isinstance(exc, Exception) and policy.retry_on(exc)),
+        sleep=sleep,
+        reraise=True,
+    )
+    result: T = await retrying(fn, *args, **kwargs)
+    return result
