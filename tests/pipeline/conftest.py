@@ -382,17 +382,6 @@ async def dlq_depths(connection: AbstractRobustConnection) -> dict[str, int]:
     return {name: await queue_depth(connection, name) for name in DLQS}
 
 
-async def wait_for(
-    predicate: Callable[[], Awaitable[bool]], *, within: float = 30.0, what: str = "condition"
-) -> None:
-    """Poll predicate until true or fail after the deadline."""
-    deadline = time.monotonic() + within
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within} s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 _SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")
 
 

@@ -15,9 +15,10 @@ import httpx
 import pytest
 from shop_common.messaging import connect
 from shop_common.messaging.dlq import dlq_name, list_dead_letters
+from shop_common.testing.wait import eventually
 from shop_devstack.pipeline import Pipeline
 
-from .conftest import BOOK, orders_of, payments_of, publish_raw, queue_depth, shop_for, wait_for
+from .conftest import BOOK, orders_of, payments_of, publish_raw, queue_depth, shop_for
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(180)]
 
@@ -147,7 +148,7 @@ async def test_an_undecodable_message_goes_to_the_dlq_at_once_with_its_headers(
         async def dead_lettered() -> bool:
             return await queue_depth(broker, dlq_name(work_queue)) == 1
 
-        await wait_for(dead_lettered, what="the undecodable message in the DLQ")
+        await eventually(dead_lettered, what="the undecodable message in the DLQ")
         (letter,) = await list_dead_letters(broker, work_queue)
         assert (letter.message_id, letter.attempts) == (message_id, 1)  # no retry: it cannot pass
         assert letter.error is not None

@@ -19,6 +19,7 @@ from shop_common.messaging.outcomes import (
     ORIGINAL_EXCHANGE_HEADER,
     ORIGINAL_ROUTING_KEY_HEADER,
 )
+from shop_common.testing.wait import eventually
 from shop_devstack.pipeline import ORDER, PAYMENT, Pipeline
 
 from .conftest import (
@@ -34,7 +35,6 @@ from .conftest import (
     publish_raw,
     queue_depth,
     shop_for,
-    wait_for,
 )
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(180)]
@@ -72,7 +72,7 @@ async def test_orders_placed_while_payment_is_stopped_are_paid_once_it_returns(
     await pipeline.stop(PAYMENT)
 
     order_ids = await place_many(shops, 200)
-    await wait_for(lambda: all_published(pipeline), what="every order.created published")
+    await eventually(lambda: all_published(pipeline), what="every order.created published")
 
     assert await order_states(pipeline) == {"PENDING": 200}
     assert await queue_depth(broker, WORK_QUEUE) == 200  # waiting for the payment service
@@ -82,7 +82,7 @@ async def test_orders_placed_while_payment_is_stopped_are_paid_once_it_returns(
     async def all_paid() -> bool:
         return await order_states(pipeline) == {"PAID": 200}
 
-    await wait_for(all_paid, within=90, what="all 200 orders PAID")
+    await eventually(all_paid, timeout=90, what="all 200 orders PAID")
     await assert_charged_once_each(pipeline, order_ids)
     assert await dlq_depths(broker) == NO_DEAD_LETTERS
 
@@ -111,7 +111,7 @@ async def test_the_saga_timeout_fails_the_order_and_compensates_a_late_charge(
         handled = any(r["kind"] == "charge" for r in rows)
         return handled and (refunded or not charged)
 
-    await wait_for(settled, within=20, what="the late charge to be refunded (or never made)")
+    await eventually(settled, timeout=20, what="the late charge to be refunded (or never made)")
     assert await shop.status(order["id"]) == "PAYMENT_FAILED"
 
 
@@ -121,7 +121,7 @@ async def test_a_message_delivered_three_times_and_then_replayed_charges_once(
     shop = await shop_for(pipeline, http)
     await pipeline.stop(PAYMENT)
     order = await shop.place_ok()
-    await wait_for(lambda: all_published(pipeline), what="order.created published")
+    await eventually(lambda: all_published(pipeline), what="order.created published")
     (row,) = await outbox_rows(pipeline, "order.created")
     body = row["envelope"].encode()
     event_id = json.loads(body)["event_id"]
@@ -144,7 +144,7 @@ async def test_a_message_delivered_three_times_and_then_replayed_charges_once(
     async def three_acked() -> bool:
         return await acks() >= 3
 
-    await wait_for(three_acked, what="the three deliveries acked")
+    await eventually(three_acked, what="the three deliveries acked")
     before = await acks()
     dead_letter_headers = {
         ATTEMPTS_HEADER: MAX_ATTEMPTS,
@@ -161,7 +161,7 @@ async def test_a_message_delivered_three_times_and_then_replayed_charges_once(
     async def replay_acked() -> bool:
         return await acks() == before + 1
 
-    await wait_for(replay_acked, what="the replayed message handled and acked")
+    await eventually(replay_acked, what="the replayed message handled and acked")
     await assert_charged_once_each(pipeline, [order["id"]])
     assert await shop.status(order["id"]) == "PAID"
     assert await dlq_depths(broker) == NO_DEAD_LETTERS
@@ -179,7 +179,7 @@ async def test_a_message_failing_every_attempt_is_dead_lettered_then_replayed_af
     async def dead_lettered() -> bool:
         return await queue_depth(broker, f"{WORK_QUEUE}.dlq") == 1
 
-    await wait_for(dead_lettered, what="the order.created in the DLQ after the last attempt")
+    await eventually(dead_lettered, what="the order.created in the DLQ after the last attempt")
     (letter,) = await list_dead_letters(broker, WORK_QUEUE)
     assert letter.attempts == MAX_ATTEMPTS
     assert letter.original_exchange == "orders"
@@ -218,7 +218,7 @@ async def test_dropped_broker_connections_lose_no_order(
         async def reached(mark: int = mark) -> bool:
             return len(placed) >= mark
 
-        await wait_for(reached, what=f"{mark} orders placed")
+        await eventually(reached, what=f"{mark} orders placed")
         closed = await asyncio.to_thread(drop_connections)
         assert closed >= 2  # at least the order and payment services' connections
     await streaming
@@ -226,7 +226,7 @@ async def test_dropped_broker_connections_lose_no_order(
     async def all_paid() -> bool:
         return await order_states(pipeline) == {"PAID": 60}
 
-    await wait_for(all_paid, within=60, what="all 60 orders PAID after the drops")
+    await eventually(all_paid, timeout=60, what="all 60 orders PAID after the drops")
     await assert_charged_once_each(pipeline, placed)
     assert await dlq_depths(broker) == NO_DEAD_LETTERS
 

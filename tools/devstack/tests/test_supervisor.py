@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from shop_common.testing.wait import eventually
 from shop_devstack.layout import ProcessSpec
 from shop_devstack.preflight import port_is_free
 from shop_devstack.state import pid_alive
@@ -27,14 +28,6 @@ def fake(name: str, port: int, **env: str) -> ProcessSpec:
     return ProcessSpec(
         name, "fake", port, "http", "", {"HTTP_PORT": str(port), **env}, (sys.executable, FAKE)
     )
-
-
-async def wait_for(predicate, within: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(within / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached")
 
 
 async def test_starts_waits_until_ready_and_stops_with_the_port_freed(tmp_path: Path) -> None:
@@ -65,7 +58,7 @@ async def test_a_killed_process_is_reported_and_restarted(tmp_path: Path) -> Non
     sup.restart = True
     first = sup.children["svc"].pid
     sup.kill("svc", signal.SIGKILL)
-    await wait_for(lambda: any("ready again" in e for e in events))
+    await eventually(lambda: any("ready again" in e for e in events))
     assert any("svc killed by SIGKILL; restarting" in e for e in events)
     assert sup.children["svc"].pid not in (None, first)
     assert sup.children["svc"].restarts == 1
@@ -130,7 +123,7 @@ async def test_children_die_with_the_launcher(tmp_path: Path) -> None:
     child_pid = int(line.split()[1])
     launcher.kill()
     await launcher.wait()
-    await wait_for(lambda: not pid_alive(child_pid) and port_is_free(port))
+    await eventually(lambda: not pid_alive(child_pid) and port_is_free(port))
 
 
 def test_the_shell_consul_address_is_not_inherited_only_the_launchers_choice(

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import pytest
 from prometheus_client import REGISTRY
 from shop_common.cache import MISS, NEGATIVE
+from shop_common.testing.wait import eventually
 
 from .conftest import FakeClock, MakeCache, Target
 
 pytestmark = pytest.mark.infra
-
-
-async def eventually(check: object, timeout: float = 2.0) -> None:
-    """Poll an async predicate until it holds (fails after timeout)."""
-    deadline = time.monotonic() + timeout
-    while not await check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
 
 
 async def test_read_through_backfills_l1_with_l2_remaining_ttl(

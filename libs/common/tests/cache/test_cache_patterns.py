@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -22,17 +21,11 @@ from shop_common.cache import (
     key_for,
 )
 from shop_common.messaging.events import UserChanged, new_event
+from shop_common.testing.wait import eventually
 
 from .conftest import FakeClock, MakeCache, Target
 
 pytestmark = pytest.mark.infra
-
-
-async def until(check: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
 
 
 async def test_cached_function_keys_on_arguments_and_honours_per_call_ttl(
@@ -102,7 +95,7 @@ async def test_invalidator_maps_events_to_keys_and_patterns(
     async def b_holds_it_in_l1() -> bool:
         return await b.get("user:7") == {"v": 1} and b.l1.get("user:7") == {"v": 1}
 
-    await until(b_holds_it_in_l1, 2.0)
+    await eventually(b_holds_it_in_l1, timeout=2.0)
     event = new_event(
         "user.updated", UserChanged(user_id=7, email="a@example.com", name="A", roles=[])
     )
@@ -113,7 +106,7 @@ async def test_invalidator_maps_events_to_keys_and_patterns(
     async def b_evicted() -> bool:
         return b.l1.lookup("user:7") is MISS
 
-    await until(b_evicted, 3.0)
+    await eventually(b_evicted, timeout=3.0)
     assert await invalidator.handle("order.created", {"order_id": 1}) == []  # no rule: no-op
     with pytest.raises(InvalidationError, match="user_id"):
         await invalidator.handle("user.updated", {"id": 7})
@@ -172,7 +165,7 @@ async def test_refresh_ahead_refreshes_once_and_serves_stale_meanwhile(
     async def refresh_running() -> bool:
         return calls == 2
 
-    await until(refresh_running)
+    await eventually(refresh_running)
     stale = await asyncio.gather(*(ahead.get("user:1", loader) for _ in range(100)))
     assert stale == [{"version": 1}] * 100
     assert calls == 2  # one refresh for 200 callers
@@ -199,7 +192,7 @@ async def test_xfetch_refreshes_early_when_expiry_is_near(make_cache: MakeCache)
     async def refreshed() -> bool:
         return await cache.l2.get("user:1") == {"version": 1}
 
-    await until(refreshed)
+    await eventually(refreshed)
     relaxed = make_cache(xfetch_beta=1.0)
     relaxed.load_seconds = 0.001
     await relaxed.l2.set("user:2", {"version": 0}, ttl=300.0)

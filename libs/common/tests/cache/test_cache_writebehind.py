@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from prometheus_client import REGISTRY
 from shop_common.cache import WriteBehind, WriteBehindError
 from shop_common.testing.isolation import unique_name
+from shop_common.testing.wait import eventually
 
 from .conftest import MakeCache
 
@@ -36,13 +36,6 @@ class FlakyStore:
         return [item for batch in self.batches for item in batch]
 
 
-async def until(check: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
-
-
 async def test_writes_coalesce_per_key_and_flush_by_batch_size() -> None:
     store = FlakyStore()
     wb = WriteBehind(store, name=unique_name("wb"), batch_size=3, flush_interval=60.0)
@@ -52,7 +45,7 @@ async def test_writes_coalesce_per_key_and_flush_by_batch_size() -> None:
     await wb.write("a", 2)  # coalesced: one pending entry for a, now the newest
     assert wb.depth == 2 and store.batches == []
     await wb.write("c", 1)
-    await until(lambda: store.batches)
+    await eventually(lambda: store.batches)
     assert store.batches == [[("b", 1), ("a", 2), ("c", 1)]]
     await wb.stop()
 
@@ -62,7 +55,7 @@ async def test_interval_flushes_a_partial_batch_and_stop_flushes_the_rest() -> N
     wb = WriteBehind(store, name=unique_name("wb"), batch_size=100, flush_interval=0.05)
     wb.start()
     await wb.write("x", 1)
-    await until(lambda: store.writes == [("x", 1)])
+    await eventually(lambda: store.writes == [("x", 1)])
     slow = WriteBehind(store, name=unique_name("wb"), batch_size=100, flush_interval=3600.0)
     slow.start()
     for i in range(7):
@@ -82,7 +75,7 @@ async def test_store_outage_loses_nothing_and_keeps_order() -> None:
     store.failing = True
     for i in range(40):  # values per key only ever grow: a reordering would show
         await wb.write(f"k{i % 10}", i)
-    await until(lambda: store.attempts >= 3)
+    await eventually(lambda: store.attempts >= 3)
     depth = REGISTRY.get_sample_value("cache_write_behind_depth", {"cache": name})
     assert depth is not None and depth >= 10
     for i in range(40, 60):
@@ -107,9 +100,11 @@ async def test_full_queue_applies_backpressure() -> None:
     wb.start()
     for i in range(6):  # 2 go in flight (failing), 4 fill the queue
         await wb.write(f"k{i}", i)
-    await until(lambda: len(wb.in_flight) == 2 and len(wb.pending) == 4)
+    await eventually(lambda: len(wb.in_flight) == 2 and len(wb.pending) == 4)
     blocked = asyncio.create_task(wb.write("k-late", 99))
-    await asyncio.sleep(0.05)
+    # The flusher tries the store again (and fails) while the late write still waits for room.
+    attempts = store.attempts
+    await eventually(lambda: store.attempts > attempts, what="another failed flush")
     assert not blocked.done()  # waits for room instead of growing without bound
     await wb.write("k3", 33)  # an already queued key can always be updated in place
     store.failing = False

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 import pytest_asyncio
 from shop_common.cache import RedisClient, RedisWriteBehind
+from shop_common.testing.wait import eventually
 
 from .conftest import Target
 from .test_cache_writebehind import FlakyStore
 
 pytestmark = pytest.mark.infra
 Make = Callable[..., RedisWriteBehind]
-
-
-async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
 
 
 @pytest_asyncio.fixture
@@ -67,7 +60,7 @@ async def test_store_outage_loses_nothing_and_keeps_order(make: Make) -> None:
     wb.start()
     for i in range(60):
         await wb.write(f"k{i % 10}", i)
-    await until(lambda: store.attempts >= 3)
+    await eventually(lambda: store.attempts >= 3)
     store.failing = False
     await wb.stop()
     assert store.state == {f"k{j}": 50 + j for j in range(10)}
@@ -89,7 +82,7 @@ async def test_a_restarted_writer_flushes_what_a_crashed_one_left(
     crashed.start()
     for i in range(7):
         await crashed.write(f"k{i}", {"i": i})
-    await until(lambda: store.attempts >= 1)  # a batch is in flight, unconfirmed
+    await eventually(lambda: store.attempts >= 1)  # a batch is in flight, unconfirmed
     assert crashed._task is not None
     crashed._task.cancel()  # the process dies: no stop(), no flush
     with pytest.raises(asyncio.CancelledError):
@@ -113,11 +106,13 @@ async def test_full_queue_applies_backpressure(make: Make) -> None:
     wb.start()
     await wb.write("k0", 0)
     await wb.write("k1", 1)
-    await until(lambda: store.attempts >= 1)  # k0, k1 in flight (failing)
+    await eventually(lambda: store.attempts >= 1)  # k0, k1 in flight (failing)
     for i in range(2, 6):  # 4 fill the queue
         await wb.write(f"k{i}", i)
     blocked = asyncio.create_task(wb.write("k-late", 99))
-    await asyncio.sleep(0.05)
+    # The flusher tries the store again (and fails) while the late write still waits for room.
+    attempts = store.attempts
+    await eventually(lambda: store.attempts > attempts, what="another failed flush")
     assert not blocked.done()
     store.failing = False
     await asyncio.wait_for(blocked, 5.0)

@@ -10,7 +10,7 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import grpc
 import httpx
@@ -27,6 +27,7 @@ from shop_common.discovery import (
     ServiceRegistration,
     local_instance,
 )
+from shop_common.testing.wait import eventually
 
 pytestmark = pytest.mark.consul
 FAST_CHECK = {"interval": 1.0, "timeout": 1.0, "ttl": 3.0, "deregister_critical_after": 60.0}
@@ -52,12 +53,6 @@ async def registry(consul_addr: str) -> AsyncIterator[ConsulRegistry]:
     for instance_id in list(consul.registered_ids):
         await consul.deregister(instance_id)
     await consul.close()
-
-
-async def eventually(predicate: Callable[[], bool], seconds: float = 20.0) -> None:
-    async with asyncio.timeout(seconds):
-        while not predicate():
-            await asyncio.sleep(0.1)
 
 
 def free_socket() -> socket.socket:

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from urllib.parse import unquote, urlsplit
 
 import aio_pika
@@ -33,17 +33,6 @@ async def connection(amqp_vhost_url: str) -> AsyncIterator[AbstractRobustConnect
     await channel.close()
     yield conn
     await conn.close()
-
-
-async def wait_for(
-    predicate: Callable[[], Awaitable[bool]], *, timeout: float = 20.0, what: str = "condition"
-) -> None:
-    """Poll predicate until true or fail after timeout (a deadline, not a sleep)."""
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def queue_depth(conn: AbstractRobustConnection, name: str) -> int:

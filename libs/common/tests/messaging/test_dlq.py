@@ -16,8 +16,9 @@ from shop_common.messaging import (
     new_event,
 )
 from shop_common.messaging.dlq import list_dead_letters, main, replay
+from shop_common.testing.wait import eventually
 
-from .conftest import FAST_TOPOLOGY, get_one, queue_depth, wait_for
+from .conftest import FAST_TOPOLOGY, get_one, queue_depth
 
 pytestmark = pytest.mark.infra
 
@@ -44,7 +45,7 @@ async def poison_into_dlq(conn: AbstractRobustConnection, count: int) -> list[Ev
     async def all_dead() -> bool:
         return await queue_depth(conn, f"{QUEUE}.dlq") == count
 
-    await wait_for(all_dead, what="poison messages in the DLQ")
+    await eventually(all_dead, what="poison messages in the DLQ")
     await worker.stop()
     return events
 
@@ -86,7 +87,7 @@ async def test_replay_of_one_id_after_the_fix_is_processed_and_has_no_second_eff
     async def handled() -> bool:
         return effects == [chosen.event_id]
 
-    await wait_for(handled, what="the replayed message handled")
+    await eventually(handled, what="the replayed message handled")
     remaining = await list_dead_letters(connection, QUEUE)
     assert [r.message_id for r in remaining] == [str(untouched.event_id)]
     # A second copy of the same event (replayed twice) has no second effect.
@@ -95,7 +96,7 @@ async def test_replay_of_one_id_after_the_fix_is_processed_and_has_no_second_eff
     async def drained() -> bool:
         return calls == 2
 
-    await wait_for(drained, what="the duplicate consumed")
+    await eventually(drained, what="the duplicate consumed")
     await worker.stop()
     assert effects == [chosen.event_id]
 
@@ -109,7 +110,7 @@ async def test_broker_dead_lettered_message_replays_to_its_original_exchange(
     async def expired() -> bool:
         return await queue_depth(connection, f"{QUEUE}.dlq") == 1
 
-    await wait_for(expired, what="expired message dead-lettered by the broker")
+    await eventually(expired, what="expired message dead-lettered by the broker")
     [letter] = await list_dead_letters(connection, QUEUE)
     assert (letter.original_exchange, letter.original_routing_key) == ("payments", "payment.failed")
     assert letter.error is not None and "expired" in letter.error

@@ -19,10 +19,11 @@ from shop_common.messaging import (
     claim_once,
     new_event,
 )
+from shop_common.testing.wait import eventually
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from .conftest import FAST_TOPOLOGY, wait_for
+from .conftest import FAST_TOPOLOGY
 
 pytestmark = pytest.mark.infra
 
@@ -110,6 +111,6 @@ async def test_the_same_message_delivered_three_times_charges_once(
     async def drained() -> bool:
         return handled == 3
 
-    await wait_for(drained, what="three deliveries handled")
+    await eventually(drained, what="three deliveries handled")
     await worker.stop()
     assert await charges(engine) == 1

@@ -19,8 +19,9 @@ from shop_common.messaging import (
     RetryableError,
     new_event,
 )
+from shop_common.testing.wait import eventually
 
-from .conftest import FAST_TOPOLOGY, get_one, queue_depth, wait_for
+from .conftest import FAST_TOPOLOGY, get_one, queue_depth
 
 pytestmark = pytest.mark.infra
 
@@ -51,7 +52,7 @@ async def test_success_is_acked_once_with_a_typed_envelope(
     async def handled() -> bool:
         return len(seen) == 1
 
-    await wait_for(handled, what="the handler")
+    await eventually(handled, what="the handler")
     await worker.stop()
     envelope, info = seen[0]
     assert envelope.payload_as(PaymentFailed).reason == "declined"
@@ -77,7 +78,7 @@ async def test_retryable_failure_goes_through_delay_tiers_with_an_attempt_counte
     async def third() -> bool:
         return len(attempts) == 3
 
-    await wait_for(third, what="three attempts")
+    await eventually(third, what="three attempts")
     await worker.stop()
     assert [info.attempt for info in attempts] == [1, 2, 3]
     # Retries keep the original exchange and routing key, though they came back from a tier.
@@ -188,13 +189,13 @@ async def test_concurrency_limit_caps_handlers_in_flight(
     async def three_running() -> bool:
         return running == 3
 
-    await wait_for(three_running, what="three handlers in flight")
+    await eventually(three_running, what="three handlers in flight")
     gate.set()
 
     async def all_done() -> bool:
         return done == 10
 
-    await wait_for(all_done, what="all ten handled")
+    await eventually(all_done, what="all ten handled")
     await worker.stop()
     assert peak == 3
 
@@ -253,7 +254,7 @@ async def test_competing_consumers_share_a_queue_without_double_handling(
     async def all_handled() -> bool:
         return len(handled["a"]) + len(handled["b"]) == 30
 
-    await wait_for(all_handled, what="thirty messages handled")
+    await eventually(all_handled, what="thirty messages handled")
     for worker in workers:
         await worker.stop()
     assert sorted(handled["a"] + handled["b"]) == sorted(e.event_id for e in events)

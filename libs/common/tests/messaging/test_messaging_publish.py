@@ -24,8 +24,9 @@ from shop_common.messaging import (
     new_event,
 )
 from shop_common.messaging.connection import BrokerUnavailableError
+from shop_common.testing.wait import eventually
 
-from .conftest import FAST_TOPOLOGY, get_one, queue_depth, wait_for
+from .conftest import FAST_TOPOLOGY, get_one, queue_depth
 
 pytestmark = pytest.mark.infra
 
@@ -118,7 +119,7 @@ async def test_expired_message_is_dead_lettered_not_dropped(
     async def in_dlq() -> bool:
         return await queue_depth(connection, "payment.order-events.dlq") == 1
 
-    await wait_for(in_dlq, what="expired message in the DLQ")
+    await eventually(in_dlq, what="expired message in the DLQ")
     message = await get_one(connection, "payment.order-events.dlq")
     assert message.message_id == str(envelope.event_id)
     await publisher.close()

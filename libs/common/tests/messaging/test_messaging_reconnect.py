@@ -19,6 +19,7 @@ from shop_common.messaging import (
     is_connected,
     new_event,
 )
+from shop_common.testing.wait import eventually
 
 from .conftest import (
     FAST_TOPOLOGY,
@@ -26,7 +27,6 @@ from .conftest import (
     broker_address,
     close_vhost_connections,
     via_proxy,
-    wait_for,
 )
 
 pytestmark = pytest.mark.infra
@@ -67,7 +67,7 @@ async def test_consumer_resumes_after_the_broker_drops_its_connections(
     async def got_before() -> bool:
         return before.event_id in received
 
-    await wait_for(got_before, what="the first message")
+    await eventually(got_before, what="the first message")
     for _ in range(2):  # twice: recovery must itself be recoverable
         assert await asyncio.to_thread(close_vhost_connections, amqp_vhost_url) >= 1
         after = [payment_failed() for _ in range(20)]
@@ -77,7 +77,7 @@ async def test_consumer_resumes_after_the_broker_drops_its_connections(
         async def got_all(batch: list[EventEnvelope] = after) -> bool:
             return {event.event_id for event in batch} <= received
 
-        await wait_for(got_all, what="every message published after the reconnect")
+        await eventually(got_all, what="every message published after the reconnect")
     await worker.stop()
 
 
@@ -103,7 +103,7 @@ async def test_publishing_while_the_broker_is_unreachable_fails_fast_then_recove
     async def disconnected() -> bool:
         return not is_connected(conn)
 
-    await wait_for(disconnected, what="the client to notice the cut")
+    await eventually(disconnected, what="the client to notice the cut")
     # The confirm timeout is 30 s: only failing fast can finish inside the 5 s bound.
     with pytest.raises(PublishError, match="reconnecting"):
         await asyncio.wait_for(publisher.publish("payments", payment_failed()), 5)
@@ -114,7 +114,7 @@ async def test_publishing_while_the_broker_is_unreachable_fails_fast_then_recove
     async def consumed() -> bool:
         return event.event_id in received
 
-    await wait_for(consumed, what="consumption resumed after the reconnect")
+    await eventually(consumed, what="consumption resumed after the reconnect")
     await worker.stop()
     await conn.close()
     await proxy.cut()

@@ -26,10 +26,11 @@ from shop_common.messaging import (
     claim_once,
     new_event,
 )
+from shop_common.testing.wait import eventually
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from .conftest import get_one, queue_depth, wait_for
+from .conftest import get_one, queue_depth
 
 pytestmark = pytest.mark.infra
 
@@ -141,7 +142,7 @@ async def test_relay_is_woken_by_notify_and_marks_sent_after_the_confirm(
     async def listening() -> bool:
         return relay._listener is not None
 
-    await wait_for(listening, what="LISTEN")
+    await eventually(listening, what="LISTEN")
     event = await place_order(engine, uuid.uuid4(), 1)
     message = await get_one(connection, QUEUE)
     assert message.message_id == str(event.event_id)
@@ -149,7 +150,7 @@ async def test_relay_is_woken_by_notify_and_marks_sent_after_the_confirm(
     async def marked() -> bool:
         return await unsent(engine) == 0
 
-    await wait_for(marked, what="row marked sent")
+    await eventually(marked, what="row marked sent")
     await relay.stop()
 
 
@@ -181,7 +182,7 @@ async def test_two_relays_publish_each_row_once_in_per_aggregate_order(
     async def all_sent() -> bool:
         return await queue_depth(connection, QUEUE) == 200
 
-    await wait_for(all_sent, timeout=40, what="200 messages")
+    await eventually(all_sent, timeout=40, what="200 messages")
     for relay in relays:
         await relay.stop()
     channel = await connection.channel()

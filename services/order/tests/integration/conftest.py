@@ -3,8 +3,6 @@ and a real user service (its gRPC server, as services/user's tests start it) on 
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -187,14 +185,3 @@ def shopper(user_client: UserClient, admin_token: str, issuer: TokenIssuer) -> S
 
 def bearer(token: str, **headers: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", **headers}
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[bool]], *, timeout: float = 20.0, what: str = "condition"
-) -> None:
-    """Poll probe until true, failing after timeout (a deadline, not a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not await probe():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)

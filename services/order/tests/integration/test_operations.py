@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 from shop_common.messaging import PaymentSucceeded, Publisher, new_event
+from shop_common.testing.wait import eventually
 
-from .conftest import ITEMS, RunningApp, Shopper, bearer, eventually
+from .conftest import ITEMS, RunningApp, Shopper, bearer
 
 # Generous: set-up makes two databases, a vhost and a user server on a shared 2-core box.
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(120)]

@@ -15,8 +15,9 @@ from shop_common.messaging import (
     Publisher,
     new_event,
 )
+from shop_common.testing.wait import eventually
 
-from .conftest import ITEMS, RunningApp, Shopper, StartApp, bearer, eventually
+from .conftest import ITEMS, RunningApp, Shopper, StartApp, bearer
 
 # Generous: set-up makes two databases, a vhost and a user server on a shared 2-core box.
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(120)]

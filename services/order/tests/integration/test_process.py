@@ -16,8 +16,9 @@ import asyncpg
 import httpx
 import pytest
 from order_service.settings import Settings
+from shop_common.testing.wait import eventually
 
-from .conftest import ITEMS, Shopper, bearer, eventually
+from .conftest import ITEMS, Shopper, bearer
 
 # Generous: set-up makes two databases, a vhost and a user server on a shared 2-core box.
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(120)]

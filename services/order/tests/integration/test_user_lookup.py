@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from shop_common.cache import MISS
 from shop_common.clients.user import UserClient
+from shop_common.testing.wait import eventually
 
-from .conftest import ITEMS, RunningApp, Shopper, StartApp, UserService, bearer, eventually
+from .conftest import ITEMS, RunningApp, Shopper, StartApp, UserService, bearer
 
 # Generous: set-up makes two databases, a vhost and a user server on a shared 2-core box.
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(120)]

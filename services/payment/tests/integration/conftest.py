@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -37,6 +36,7 @@ from shop_common.messaging import (
     connect,
     new_event,
 )
+from shop_common.testing import wait
 
 ISSUER = "shop-gateway"
 AUDIENCE = "shop"
@@ -44,18 +44,11 @@ RESULTS_QUEUE = "order.payment-results"
 FAST_TIERS = (100, 200, 400)
 
 
-async def until(check: Callable[[], Awaitable[bool]], seconds: float = 20) -> None:
-    """Poll check until it holds; fail when the deadline passes."""
-    deadline = time.monotonic() + seconds
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached before the deadline"
-        await asyncio.sleep(0.05)
-
-
 @pytest.fixture
 def eventually() -> Callable[..., Awaitable[None]]:
-    """The `until` poller (test modules cannot import conftest under importlib mode)."""
-    return until
+    """The shared poller, shop_common.testing.wait.eventually (kept as a fixture: these test
+    modules cannot import conftest under importlib mode)."""
+    return wait.eventually
 
 
 @pytest.fixture(scope="session")
@@ -220,7 +213,7 @@ class Broker:
         async def arrived() -> bool:
             return any(e.event_type == event_type for e in self.results_for(order_id))
 
-        await until(arrived, seconds)
+        await wait.eventually(arrived, timeout=seconds)
         return next(e for e in self.results_for(order_id) if e.event_type == event_type)
 
 

@@ -161,7 +161,7 @@ async def test_transient_provider_failures_are_retried_until_every_order_is_char
             for o in orders
         )
 
-    await eventually(all_charged, 40)
+    await eventually(all_charged, timeout=40)
     assert retries._value.get() > before, "some charges met a transient failure and were retried"
     assert payment_app.provider.charged_keys == {o.order_id for o in orders}
     assert len([e for e in broker.results if e.event_type == "payment.succeeded"]) == 12

@@ -75,7 +75,7 @@ async def test_two_instances_share_the_queue_and_never_charge_the_same_order(
         }
         return {str(i) for i in ids} <= succeeded
 
-    await eventually(all_charged, 40)
+    await eventually(all_charged, timeout=40)
     mine, theirs = payment_app.provider.charged_keys, other.provider.charged_keys
     assert mine and theirs, "both instances took part"
     assert not mine & theirs

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from decimal import Decimal
 from uuid import uuid4
@@ -21,6 +19,7 @@ from shop_common.messaging.consumer import Consumer
 from shop_common.messaging.events import OrderCreated, OrderItem, new_event
 from shop_common.messaging.publisher import Publisher
 from shop_common.messaging.topology import SHOP_TOPOLOGY, Topology
+from shop_common.testing.wait import eventually
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 pytestmark = pytest.mark.infra
@@ -31,13 +30,6 @@ FAST = Topology(
     queues=(replace(SHOP_TOPOLOGY.queue(QUEUE), retry_delays_ms=(100, 200)),),
     priorities=SHOP_TOPOLOGY.priorities,
 )
-
-
-async def until(check: Callable[[], Awaitable[bool]], seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached before the deadline"
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -81,13 +73,13 @@ async def test_provider_down_retries_then_charges_once(setup) -> None:  # type: 
     async def both_failed() -> bool:
         return provider.unavailable_count >= 2
 
-    await until(both_failed)  # both deliveries met the outage and went to a delay tier
+    await eventually(both_failed)  # both deliveries met the outage and went to a delay tier
     provider.set_faults(down=False)
 
     async def charged() -> bool:
         return len(await service.for_order(event.order_id)) == 1
 
-    await until(charged)
+    await eventually(charged)
     assert provider.charge_count == 1
 
 
@@ -105,7 +97,7 @@ async def test_poison_message_goes_to_dlq_with_headers(setup) -> None:  # type: 
         message = await dlq.get(fail=False)
         return message is not None
 
-    await until(dead_lettered)
+    await eventually(dead_lettered)
     assert message is not None
     assert message.message_id == str(poison.event_id)
     assert "undecodable" in str(message.headers.get("x-error"))
@@ -127,7 +119,7 @@ async def test_provider_down_for_good_dead_letters_after_max_attempts(setup) -> 
         message = await dlq.get(fail=False)
         return message is not None
 
-    await until(dead_lettered)
+    await eventually(dead_lettered)
     assert message is not None
     assert message.headers["x-attempts"] == 3
     assert "down" in str(message.headers.get("x-error"))
