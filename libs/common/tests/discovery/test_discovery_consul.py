@@ -74,7 +74,7 @@ async def http_service() -> AsyncIterator[tuple[int, dict[str, int]]]:
     sock = free_socket()
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    await eventually(lambda: server.started, 10)
+    await eventually(lambda: server.started, timeout=10)
     yield sock.getsockname()[1], health_status
     server.should_exit = True
     await task
