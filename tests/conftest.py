@@ -1,7 +1,8 @@
-"""The whole system for the end-to-end suites (tests/integration, tests/security): started once per session by the same launcher
-as `make up` (its own databases, RabbitMQ vhost, Redis db and ports, with fault proxies in
-front of Redis and RabbitMQ), or an external one when SHOP_E2E_GATEWAY_URL is set (the CI job
-that runs the suite against `docker compose up`; tests marked `launcher` are deselected there).
+"""The whole system for the end-to-end suites (tests/integration, tests/security): started once
+per session by the same launcher as `make up` (its own databases, RabbitMQ vhost, Redis db and
+ports, with fault proxies in front of Redis and RabbitMQ), or an external one when
+SHOP_E2E_GATEWAY_URL is set (the CI job that runs the suite against `docker compose up`; tests
+marked `launcher` are deselected there).
 """
 
 from __future__ import annotations

@@ -7,12 +7,25 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from shop_devstack.accounts import Account, admin_token, login, new_user
 from shop_devstack.client import ShopClient
 from shop_devstack.running import RunningSystem
+
+SECURITY_SUITE = Path(__file__).parent
+# The first test to ask for the system waits for the launcher (as tests/integration's do): on a
+# busy machine that takes longer than the default per-test timeout.
+LAUNCH_TIMEOUT_SECONDS = 300
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give this suite's tests the launcher's patience unless a test sets its own timeout."""
+    for item in items:
+        if item.path.is_relative_to(SECURITY_SUITE) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(LAUNCH_TIMEOUT_SECONDS))
 
 
 @dataclass(frozen=True)

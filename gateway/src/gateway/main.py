@@ -141,6 +141,9 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         version="1.0.0",
         description="The one front door: auth, rate limits, caching, breakers, proxy, REST→gRPC.",
         lifespan=lifespan,
+        # The gateway's one rule for trailing slashes is in gateway.paths (they are dropped
+        # before routing): no redirect, whose Location would be built from the request's Host.
+        redirect_slashes=False,
     )
     app.state.gateway = holder
     app.add_middleware(GatewayPipeline, holder=holder)

@@ -1,4 +1,9 @@
-"""The request pipeline as pure ASGI: route → auth → rate limit → cache → upstream → reply.
+"""The request pipeline as pure ASGI: path → route → auth → rate limit → cache → upstream → reply.
+
+Every request's path is first put in its one canonical form (gateway.paths): a path without
+one is refused with 400, and from then on scope["path"] and scope["raw_path"] hold the canonical
+path, so the route table, the rate limit, the cache and the FastAPI app below all see the same
+path, and the backend gets exactly the path the route matched (its prefix stripped).
 
 Paths the route table does not know fall through to the FastAPI app (its own endpoints, and
 its 404). Transcoded routes run their pipeline here too and then call the FastAPI app, where
@@ -16,8 +21,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.access import ForbiddenError, UnauthorizedError, authorize
 from gateway.caching import CacheStep
 from gateway.headers import upstream_request_headers
+from gateway.paths import PathRefusedError, canonical_path, check_query, decoded_path
 from gateway.proxy import UpstreamError
 from gateway.ratelimit import RateLimiterUnavailableError
+from gateway.redirects import public_headers
 from gateway.replies import Reply, header_value, send_problem, send_reply
 from gateway.routes import MethodNotAllowed, NoRoute, RouteMatch
 from gateway.state import Runtime, RuntimeHolder
@@ -28,6 +35,10 @@ RATE_LIMITED = Counter(
     "gateway_rate_limit_rejections_total",
     "Requests refused by the rate limit, by route.",
     ["route"],
+)
+PATHS_REFUSED = Counter(
+    "gateway_paths_refused_total",
+    "Requests refused with 400 because their path or query has no canonical form.",
 )
 _CONDITIONAL = frozenset({"if-none-match", "if-modified-since"})
 
@@ -63,7 +74,17 @@ class GatewayPipeline:
         if scope["type"] != "http" or runtime is None:
             await self.app(scope, receive, send)
             return
-        found = runtime.routes.match(scope["method"], scope["path"])
+        try:
+            # (httpx's ASGI transport puts the query in raw_path too: it is not part of the path.)
+            raw = (scope.get("raw_path") or b"").decode("latin-1").partition("?")[0]
+            path = canonical_path(raw or scope["path"])
+            check_query(scope["query_string"].decode("latin-1"))
+        except PathRefusedError as exc:
+            PATHS_REFUSED.inc()
+            await send_problem(scope, receive, send, 400, str(exc))
+            return
+        scope["path"], scope["raw_path"] = decoded_path(path), path.encode("ascii")
+        found = runtime.routes.match(scope["method"], path)
         if isinstance(found, NoRoute):
             await self.app(scope, receive, send)
             return
@@ -158,13 +179,15 @@ class GatewayPipeline:
                 roles=sorted(principal.roles) if principal is not None else (),
                 prefix=route.strip_prefix,
             )
-            raw_path = scope.get("raw_path") or scope["path"].encode()
-            path_qs = raw_path.decode("latin-1")
+            # The canonical path the route matched, exactly (gateway.paths), minus the prefix.
+            path_qs = scope["raw_path"].decode("ascii")
             if route.strip_prefix:
                 path_qs = path_qs.removeprefix(route.strip_prefix) or "/"
             if scope["query_string"]:
                 path_qs += "?" + scope["query_string"].decode("latin-1")
             backend = runtime.upstreams[route.backend]
+            base = runtime.settings.public_base_url
+            public_base_url = str(base) if base is not None else None
 
             async def fetch() -> Reply:
                 answer = await backend.call(
@@ -175,7 +198,18 @@ class GatewayPipeline:
                     timeout_seconds=route.timeout_seconds,
                     retries=route.retries,
                 )
-                return Reply(answer.status, answer.headers, answer.body)
+                try:
+                    out_headers = public_headers(
+                        answer.status,
+                        answer.headers,
+                        instance_url=answer.instance_url,
+                        prefix=route.strip_prefix,
+                        public_base_url=public_base_url,
+                    )
+                except UpstreamError:
+                    answer.body.release()
+                    raise
+                return Reply(answer.status, out_headers, answer.body)
 
         if not cacheable:
             return await fetch()

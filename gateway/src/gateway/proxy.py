@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 
 import aiohttp
+from yarl import URL
 
 from gateway.headers import strip_hop_by_hop
 
@@ -79,13 +80,17 @@ class Proxy:
     async def forward(
         self,
         method: str,
-        url: str,
+        url: URL,
         headers: Sequence[tuple[str, str]],
         body: bytes | None,
         *,
         timeout_seconds: float,
     ) -> tuple[int, list[tuple[str, str]], ResponseBody]:
-        """Status, cleaned response headers and the body (Content-Length kept: bytes unchanged)."""
+        """Status, cleaned response headers and the body (Content-Length kept: bytes unchanged).
+
+        url is sent as it is: built with `URL(..., encoded=True)`, its path is not normalised
+        again (a second normalisation could turn the path a route allowed into another one).
+        """
         try:
             response = await self._session.request(
                 method,

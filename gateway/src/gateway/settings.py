@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AnyHttpUrl, Field
 from shop_common.settings import ServiceSettings
 
 DEFAULT_ROUTES_FILE = Path(__file__).with_name("routes.yaml")
@@ -41,5 +41,9 @@ class Settings(ServiceSettings):
     retry_initial_backoff_seconds: float = Field(default=0.02, ge=0)
     user_events_enabled: bool = True
     register_in_discovery: bool = True
+    # Where clients reach the gateway (e.g. https://shop.example.com). The gateway's absolute
+    # URLs (a backend's Location rewritten) start with it; without it they are path-absolute.
+    # Never taken from the request's Host header.
+    public_base_url: AnyHttpUrl | None = None
     rate_limit_prefix: str = "gw:rl:"
     cache_prefix: str = "gw:rc:"

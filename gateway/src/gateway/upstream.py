@@ -31,6 +31,7 @@ from shop_common.resilience import (
     Deadline,
     RetryPolicy,
 )
+from yarl import URL
 
 from gateway.proxy import Proxy, ResponseBody, UpstreamError
 
@@ -52,6 +53,7 @@ class UpstreamResponse:
     status: int
     headers: list[tuple[str, str]]
     body: ResponseBody
+    instance_url: str  # the base URL of the instance that answered (internal: never sent on)
 
 
 class ServiceUnavailableError(Exception):
@@ -184,12 +186,12 @@ class Backend:
                 async with breaker:
                     status, out_headers, chunks = await self._proxy.forward(
                         method,
-                        instance.base_url + path_qs,
+                        URL(instance.base_url + path_qs, encoded=True),
                         headers,
                         body,
                         timeout_seconds=max(0.001, deadline.remaining()),
                     )
-                    response = UpstreamResponse(status, out_headers, chunks)
+                    response = UpstreamResponse(status, out_headers, chunks, instance.base_url)
                     self._observe(status, started)
                     if status in RETRYABLE_STATUSES:
                         raise _FailedAnswer(response)

@@ -94,14 +94,25 @@ class Backend:
 
 
 async def start_backend(name: str = "backend", port: int = 0) -> Backend:
-    """An aiohttp app: echoes what it received; /orders/status/{n} answers n; /orders/big streams."""
+    """An aiohttp app: echoes what it received; /orders/status/{n} answers n; /orders/moved/{self,
+    other} answers 307 (201 to POST) with a Location at itself or at another internal address."""
     backend: Backend
 
     async def echo(request: web.Request) -> web.StreamResponse:
         body = await request.read()
         backend.seen.append(
-            {"method": request.method, "path": request.path, "headers": dict(request.headers)}
+            {
+                "method": request.method,
+                "path": request.path,
+                "raw_path": request.raw_path,
+                "headers": dict(request.headers),
+            }
         )
+        if request.path.startswith("/orders/moved/"):  # Location as a backend sees itself
+            where = {"self": f"http://{request.host}/orders/1", "other": "http://10.0.0.9:8001/x"}
+            status = 201 if request.method == "POST" else 307
+            location = where[request.path.rsplit("/", 1)[1]]
+            return web.json_response({}, status=status, headers={"Location": location})
         if request.path.startswith("/orders/status/"):
             return web.json_response({"status": "x"}, status=int(request.path.rsplit("/", 1)[1]))
         extra = {"Connection": "X-Back-Hop", "X-Back-Hop": "1", "X-Served-By": name}
@@ -157,7 +168,12 @@ async def serve(app: FastAPI, registry: StaticRegistry) -> RunningGateway:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, log_config=None, access_log=False, lifespan="on", proxy_headers=False
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        proxy_headers=False,
+        server_header=False,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -1,9 +1,11 @@
 import asyncio
+import json
 import socket
 
 import pytest
 from aiohttp import web
 from gateway.proxy import Proxy, UpstreamError
+from yarl import URL
 
 pytestmark = pytest.mark.infra
 
@@ -11,7 +13,11 @@ pytestmark = pytest.mark.infra
 async def _backend() -> tuple[web.AppRunner, int]:
     async def echo(request: web.Request) -> web.Response:
         return web.json_response(
-            {"path": request.path, "connection_header": request.headers.get("X-Hop")},
+            {
+                "path": request.path,
+                "raw_path": request.raw_path,
+                "connection_header": request.headers.get("X-Hop"),
+            },
             headers={"Connection": "X-Back-Hop", "X-Back-Hop": "1", "X-Kept": "yes"},
         )
 
@@ -35,7 +41,7 @@ async def test_forwards_and_strips_backend_hop_by_hop_headers() -> None:
     proxy = Proxy()
     try:
         status, headers, body = await proxy.forward(
-            "GET", f"http://127.0.0.1:{port}/api/orders/1", [], None, timeout_seconds=2
+            "GET", URL(f"http://127.0.0.1:{port}/api/orders/1"), [], None, timeout_seconds=2
         )
         data = b"".join([chunk async for chunk in body])
         names = {k.lower() for k, _ in headers}
@@ -49,6 +55,24 @@ async def test_forwards_and_strips_backend_hop_by_hop_headers() -> None:
         await runner.cleanup()
 
 
+@pytest.mark.parametrize(
+    "path", ["/orders/%2e%2e/metrics", "/orders/../metrics", "/a/%7Eb/%C3%A9", "/a/./b"]
+)
+async def test_an_encoded_url_reaches_the_backend_byte_for_byte(path: str) -> None:
+    """No second normalisation: what the gateway matched is what the backend gets."""
+    runner, port = await _backend()
+    proxy = Proxy()
+    try:
+        url = URL(f"http://127.0.0.1:{port}{path}?q=%20x", encoded=True)
+        status, _, body = await proxy.forward("GET", url, [], None, timeout_seconds=2)
+        data = json.loads(b"".join([chunk async for chunk in body]))
+        assert status == 200
+        assert data["raw_path"] == f"{path}?q=%20x"
+    finally:
+        await proxy.close()
+        await runner.cleanup()
+
+
 async def test_connection_refused_is_502() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -56,7 +80,9 @@ async def test_connection_refused_is_502() -> None:
     proxy = Proxy()
     try:
         with pytest.raises(UpstreamError) as caught:
-            await proxy.forward("GET", f"http://127.0.0.1:{port}/", [], None, timeout_seconds=2)
+            await proxy.forward(
+                "GET", URL(f"http://127.0.0.1:{port}/"), [], None, timeout_seconds=2
+            )
         assert caught.value.status == 502
     finally:
         await proxy.close()
@@ -68,7 +94,7 @@ async def test_backend_timeout_is_504() -> None:
     try:
         with pytest.raises(UpstreamError) as caught:
             await proxy.forward(
-                "GET", f"http://127.0.0.1:{port}/stall", [], None, timeout_seconds=0.2
+                "GET", URL(f"http://127.0.0.1:{port}/stall"), [], None, timeout_seconds=0.2
             )
         assert caught.value.status == 504
     finally:

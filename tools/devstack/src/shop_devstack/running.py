@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -79,8 +80,14 @@ def find_running(config: StackConfig) -> RunningSystem | None:
 
 
 def free_port_offset(base_ports: list[int], start: int = 10000, step: int = 7) -> int:
-    """An offset that makes every base port free (for a test system beside `make up`)."""
-    for offset in range(start, start + 2000, step):
+    """An offset that makes every base port free (for a test system beside `make up`).
+
+    The scan starts at a random place in the range, so that test sessions launching at the same
+    moment (two checkouts, parallel CI jobs) do not all pick the first free block and collide.
+    """
+    offsets = list(range(start, start + 2000, step))
+    first = random.randrange(len(offsets))
+    for offset in offsets[first:] + offsets[:first]:
         if max(base_ports) + offset > 65535:
             break
         if all(port_is_free(port + offset) for port in base_ports):
