@@ -75,7 +75,7 @@ async def test_a_trailing_slash_is_the_same_resource_with_no_redirect(
 def _ids(response: RawResponse) -> set[str]:
     """The ids a body names: an order's, or those of a list's items."""
     body = response.json()
-    items = body["items"] if "items" in body else [body]
+    items = body.get("items", [body])
     return {str(item["id"]) for item in items}
 
 
