@@ -46,6 +46,7 @@ def serve(
         port=port,
         log_config=None,
         access_log=False,
+        server_header=False,  # no "server: uvicorn": software and version are nobody's business
         proxy_headers=proxy_headers,
         timeout_graceful_shutdown=math.ceil(grace_seconds),
         lifespan="on",
