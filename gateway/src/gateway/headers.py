@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from gateway.forwarding import ClientAddress
+
 # RFC 9110 §7.6.1 connection-specific fields, plus those a proxy must never pass on.
 HOP_BY_HOP = frozenset(
     {
@@ -32,8 +34,13 @@ _REPLACED_UPSTREAM = (
         "x-request-id",
         "content-length",
         "x-forwarded-prefix",
+        "x-forwarded-for",
     }
 )
+# What a client says about the way its request came: believed only from a trusted proxy
+# (gateway.forwarding); from anyone else replaced by the gateway's own view of the connection.
+FORWARDING_HEADERS = frozenset({"x-forwarded-proto", "x-forwarded-host", "forwarded"})
+_REPLACED_UNTRUSTED = _REPLACED_UPSTREAM | FORWARDING_HEADERS
 
 
 def _connection_named(headers: Iterable[tuple[str, str]]) -> set[str]:
@@ -57,7 +64,7 @@ def strip_hop_by_hop(
 def upstream_request_headers(
     headers: Sequence[tuple[str, str]],
     *,
-    client_ip: str,
+    client_ip: str | ClientAddress,
     scheme: str,
     host: str,
     request_id: str,
@@ -65,28 +72,31 @@ def upstream_request_headers(
     roles: Iterable[str],
     prefix: str = "",
 ) -> list[tuple[str, str]]:
-    """Headers to send upstream: cleaned, X-Forwarded-* appended, identity set by the gateway.
+    """Headers to send upstream: cleaned, X-Forwarded-* set, identity set by the gateway.
+
+    client_ip is the client as gateway.forwarding resolved it (a bare string means a peer that
+    is not a trusted proxy). X-Forwarded-For upstream is that one address, never a chain a
+    client wrote: the backends read it as the client. X-Forwarded-Proto, X-Forwarded-Host and
+    Forwarded pass on only from a trusted proxy (it terminated TLS, it saw the public host);
+    from any other peer they are dropped and the gateway's own scheme and host are sent.
 
     prefix is the path prefix the route strips (e.g. "/api"), sent as X-Forwarded-Prefix so that
     a backend builds links (Location) that work through the gateway.
     """
+    trusted = isinstance(client_ip, ClientAddress) and client_ip.peer_trusted
+    base = _REPLACED_UPSTREAM if trusted else _REPLACED_UNTRUSTED
     named = _connection_named(headers)
-    drop = _REPLACED_UPSTREAM | named if named else _REPLACED_UPSTREAM
+    drop = base | named if named else base
     cleaned: list[tuple[str, str]] = []
-    prior_for: list[str] = []
     has_proto = has_host = False
     for name, value in headers:  # one pass: this runs on every proxied request
         lower = name.lower()
         if lower in drop:
             continue
-        if lower == "x-forwarded-for":
-            prior_for.append(value)
-            continue
         has_proto = has_proto or lower == "x-forwarded-proto"
         has_host = has_host or lower == "x-forwarded-host"
         cleaned.append((name, value))
-    prior = ", ".join(prior_for)
-    cleaned.append(("X-Forwarded-For", f"{prior}, {client_ip}" if prior else client_ip))
+    cleaned.append(("X-Forwarded-For", str(client_ip)))
     if not has_proto:
         cleaned.append(("X-Forwarded-Proto", scheme))
     if not has_host:

@@ -57,8 +57,11 @@ class RouteLabel:
 def _identity(principal: Principal | None, scope: Scope) -> str:
     if principal is not None:
         return f"user:{principal.subject}"
-    client = scope.get("client")
-    return f"ip:{client[0] if client else 'unknown'}"
+    from gateway.state import runtime_of
+
+    # The client as TRUSTED_PROXIES lets the gateway see it (gateway.forwarding), not the
+    # X-Forwarded-For of whoever connected.
+    return f"ip:{runtime_of(scope).settings.client_address(scope).address}"
 
 
 class GatewayPipeline:
@@ -171,7 +174,7 @@ class GatewayPipeline:
             body = await _read_body(receive) if scope["method"] not in ("GET", "HEAD") else None
             upstream_headers = upstream_request_headers(
                 [(k, v) for k, v in headers if not (cacheable and k.lower() in _CONDITIONAL)],
-                client_ip=(scope.get("client") or ("unknown",))[0],
+                client_ip=runtime.settings.client_address(scope),
                 scheme=scope.get("scheme", "http"),
                 host=header_value(headers, "host") or "",
                 request_id=scope["state"].get("request_id", ""),

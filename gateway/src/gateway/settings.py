@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, Field
+from pydantic import AnyHttpUrl, Field, field_validator
+from pydantic_settings import NoDecode
 from shop_common.settings import ServiceSettings
+from starlette.types import Scope
+
+from gateway.forwarding import (
+    ClientAddress,
+    ForwardedHeader,
+    IPNetwork,
+    client_address,
+    parse_networks,
+)
 
 DEFAULT_ROUTES_FILE = Path(__file__).with_name("routes.yaml")
 
@@ -47,3 +58,42 @@ class Settings(ServiceSettings):
     public_base_url: AnyHttpUrl | None = None
     rate_limit_prefix: str = "gw:rl:"
     cache_prefix: str = "gw:rc:"
+
+    # Proxies in front of the gateway whose forwarding headers are believed (gateway.forwarding).
+    # TRUSTED_PROXIES="10.0.0.0/8,192.0.2.7" (or a JSON list). Empty: the gateway is the edge,
+    # and the TCP peer is the client whatever X-Forwarded-For or Forwarded say.
+    trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = ()
+    # Which header those proxies write: X-Forwarded-For (nginx, most load balancers) or RFC 7239
+    # Forwarded. Only one is read, so a client cannot add the other behind a proxy's back.
+    forwarded_header: ForwardedHeader = "x-forwarded-for"
+
+    # POST /auth/token throttling (gateway.login_throttle). Failed logins are counted in Redis
+    # per account (the normalised username) and per client address. The first
+    # login_account_free_failures failures of an account cost nothing; each later attempt that
+    # is let through closes the account for base * 2**k seconds (1, 2, 4, ... capped), and a
+    # success reopens it. A client has a larger budget of failures (any accounts) with the same
+    # backoff. Counters forget after their window of quiet. Redis down: fail open to a per-process
+    # throttle with the same numbers (see docs in gateway.login_throttle).
+    login_throttle_enabled: bool = True
+    login_throttle_prefix: str = "gw:lt:"
+    login_account_free_failures: int = Field(default=5, ge=0)
+    login_account_window_seconds: float = Field(default=900.0, gt=0)
+    login_client_free_failures: int = Field(default=100, ge=0)
+    login_client_window_seconds: float = Field(default=900.0, gt=0)
+    login_backoff_base_seconds: float = Field(default=1.0, gt=0)
+    login_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    login_local_fallback_entries: int = Field(default=10_000, gt=0)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return parse_networks(value)
+        return value
+
+    def client_address(self, scope: Scope) -> ClientAddress:
+        """The request's client under these trusted proxies (gateway.forwarding.client_address)."""
+        return client_address(scope, self)

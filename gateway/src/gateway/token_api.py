@@ -11,7 +11,8 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 from shop_common.web import ProblemError, problem_responses
 
-from gateway.state import runtime_of
+from gateway.login_throttle import LoginThrottle
+from gateway.state import Runtime, runtime_of
 
 _log = structlog.get_logger(__name__)
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
@@ -64,6 +65,17 @@ def _oauth_error(status: int, error: str, detail: str, **headers: str) -> Proble
     return ProblemError(status, detail=detail, headers=headers, extensions={"error": error})
 
 
+def _throttle(request: Request, runtime: Runtime) -> LoginThrottle | None:
+    """The app's login throttle for this runtime (made on first use), None when disabled."""
+    if not runtime.settings.login_throttle_enabled:
+        return None
+    made: tuple[Runtime, LoginThrottle] | None = getattr(request.app.state, "login_throttle", None)
+    if made is None or made[0] is not runtime:
+        made = (runtime, LoginThrottle.from_settings(runtime.redis, runtime.settings))
+        request.app.state.login_throttle = made
+    return made[1]
+
+
 def _form_field(form: dict[str, list[str]], name: str) -> str:
     values = form.get(name)
     if not values or not values[0]:
@@ -82,7 +94,7 @@ router = APIRouter(tags=["auth"])
     "/auth/token",
     response_model=TokenResponse,
     summary="Exchange a user's email and password for an RS256 access token",
-    responses=problem_responses(400, 401, 415, 503),
+    responses=problem_responses(400, 401, 415, 429, 503),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -91,7 +103,11 @@ router = APIRouter(tags=["auth"])
     },
 )
 async def issue_token(request: Request, response: Response) -> TokenResponse:
-    """OAuth2 password grant: the user service checks the password, the gateway signs."""
+    """OAuth2 password grant: the user service checks the password, the gateway signs.
+
+    Throttled (gateway.login_throttle): an account or a client with too many failures is
+    answered 429 with Retry-After, before the password reaches the user service.
+    """
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != FORM_MEDIA_TYPE:
         raise ProblemError(415, detail=f"send the grant as {FORM_MEDIA_TYPE}")
@@ -104,20 +120,39 @@ async def issue_token(request: Request, response: Response) -> TokenResponse:
         raise _oauth_error(400, "unsupported_grant_type", "only grant_type=password is supported")
     username, password = _form_field(form, "username"), _form_field(form, "password")
     runtime = runtime_of(request)
+    throttle = _throttle(request, runtime)
+    client = runtime.settings.client_address(request.scope).address
+    if throttle is not None:
+        admission = await throttle.begin(username, client)
+        if not admission.admitted:
+            raise _oauth_error(
+                429,
+                "slow_down",
+                "too many failed logins: wait before trying again",
+                **{"Retry-After": str(admission.retry_after_seconds)},
+            )
     try:
         user = await runtime.users.authenticate(username, password)
     except grpc.aio.AioRpcError as exc:
         if exc.code() in _REFUSED:
+            headers = {"WWW-Authenticate": 'Bearer realm="shop"'}
+            if throttle is not None:
+                headers.update((await throttle.failed(username, client)).headers())
             raise _oauth_error(
-                401,
-                "invalid_grant",
-                "the email or password is wrong",
-                **{"WWW-Authenticate": 'Bearer realm="shop"'},
+                401, "invalid_grant", "the email or password is wrong", **headers
             ) from exc
+        if throttle is not None:
+            await throttle.unjudged(username, client)
         _log.warning("authenticate_failed", code=exc.code().name, details=exc.details())
         raise ProblemError(
             503, detail="the user service is unavailable", headers={"Retry-After": "1"}
         ) from exc
+    except Exception:  # no verdict on the password (not a cancellation: that is no answer)
+        if throttle is not None:
+            await throttle.unjudged(username, client)
+        raise
+    if throttle is not None:
+        await throttle.succeeded(username, client)
     token = runtime.issuer.issue(str(user.id), list(user.roles))
     response.headers["Cache-Control"] = "no-store"  # RFC 6749 §5.1
     return TokenResponse(access_token=token, expires_in=runtime.issuer.ttl_seconds)

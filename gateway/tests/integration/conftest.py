@@ -209,6 +209,7 @@ def gateway_settings(
         "redis_url": redis,
         "rate_limit_prefix": f"{redis_namespace}rl:",
         "cache_prefix": f"{redis_namespace}rc:",
+        "login_throttle_prefix": f"{redis_namespace}lt:",
         "jwt_private_key": signing_key.private_pem,
         "jwt_kid": signing_key.kid,
         "jwt_issuer": ISSUER,

@@ -1,3 +1,4 @@
+from gateway.forwarding import ClientAddress
 from gateway.headers import strip_hop_by_hop, upstream_request_headers
 
 
@@ -47,22 +48,70 @@ def test_anonymous_request_carries_no_identity() -> None:
     assert "x-user-roles" not in _names(out)
 
 
-def test_forwarding_headers_are_appended_and_request_id_set() -> None:
+def test_an_untrusted_peers_forwarding_headers_are_replaced_by_the_gateways_view() -> None:
     out = upstream_request_headers(
-        [("X-Forwarded-For", "1.2.3.4"), ("X-Request-ID", "client"), ("Host", "x")],
+        [
+            ("X-Forwarded-For", "1.2.3.4"),
+            ("x-forwarded-for", "5.6.7.8"),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "evil.example"),
+            ("Forwarded", "for=1.2.3.4;proto=https;host=evil.example"),
+            ("X-Request-ID", "client"),
+            ("Host", "x"),
+        ],
         client_ip="10.0.0.9",
-        scheme="https",
+        scheme="http",
         host="shop.local",
         request_id="gw-rid",
         user_id=None,
         roles=[],
     )
+    assert [(n.lower(), v) for n, v in out if n.lower().startswith(("x-forwarded", "forw"))] == [
+        ("x-forwarded-for", "10.0.0.9"),
+        ("x-forwarded-proto", "http"),
+        ("x-forwarded-host", "shop.local"),
+    ]
     values = {n.lower(): v for n, v in out}
-    assert values["x-forwarded-for"] == "1.2.3.4, 10.0.0.9"
-    assert values["x-forwarded-proto"] == "https"
-    assert values["x-forwarded-host"] == "shop.local"
     assert values["x-request-id"] == "gw-rid"
     assert "host" not in values
+
+
+def test_a_resolved_untrusted_peer_is_treated_like_a_bare_address() -> None:
+    out = upstream_request_headers(
+        [("X-Forwarded-For", "1.2.3.4"), ("X-Forwarded-Proto", "https")],
+        client_ip=ClientAddress("10.0.0.9", "10.0.0.9", peer_trusted=False),
+        scheme="http",
+        host="shop.local",
+        request_id="rid",
+        user_id=None,
+        roles=[],
+    )
+    values = {n.lower(): v for n, v in out}
+    assert values["x-forwarded-for"] == "10.0.0.9"
+    assert values["x-forwarded-proto"] == "http"
+
+
+def test_a_trusted_proxys_proto_host_and_forwarded_pass_and_xff_is_the_resolved_client() -> None:
+    out = upstream_request_headers(
+        [
+            ("X-Forwarded-For", "6.6.6.6, 203.0.113.5"),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "shop.example"),
+            ("Forwarded", "for=203.0.113.5;proto=https"),
+        ],
+        client_ip=ClientAddress("203.0.113.5", "10.0.0.2", peer_trusted=True),
+        scheme="http",
+        host="gateway.internal",
+        request_id="rid",
+        user_id=None,
+        roles=[],
+    )
+    assert [(n.lower(), v) for n, v in out if n.lower().startswith(("x-forwarded", "forw"))] == [
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "shop.example"),
+        ("forwarded", "for=203.0.113.5;proto=https"),
+        ("x-forwarded-for", "203.0.113.5"),
+    ]
 
 
 def test_stripped_prefix_is_forwarded_and_a_client_copy_dropped() -> None:

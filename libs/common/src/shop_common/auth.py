@@ -8,6 +8,7 @@ and the verification key is chosen by the header's `kid`, so keys rotate by addi
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -21,6 +22,20 @@ from jwt.algorithms import RSAAlgorithm
 
 ALGORITHM = "RS256"
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
+# Far above any token we issue (~800 characters); bounds the work done on a hostile string.
+MAX_TOKEN_CHARS = 8192
+# Canonical compact JWS (RFC 7515 §7.1, §2: base64url without padding): three non-empty segments
+# of the URL-safe alphabet and nothing else: no '=', no whitespace, no '+' or '/'. fullmatch, so
+# a trailing newline is refused too ('$' would accept one).
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# The last character of a segment whose length is 2 or 3 mod 4 carries 4 or 2 unused low bits.
+# Decoders ignore them, so 'Q', 'R', 'S', ... would all decode to the same bytes: one signature,
+# many token strings. Canonical means those bits are zero (re-encoding gives the same text).
+_CANONICAL_LAST = {
+    2: frozenset(c for i, c in enumerate(_B64URL) if i % 16 == 0),
+    3: frozenset(c for i, c in enumerate(_B64URL) if i % 4 == 0),
+}
 
 
 class AuthError(Exception):
@@ -109,8 +124,35 @@ class TokenIssuer:
         )
 
 
+def is_canonical_compact_jws(token: str) -> bool:
+    """True when token is exactly header.payload.signature in unpadded, canonical base64url.
+
+    A length of 1 mod 4 is never valid base64; for 2 or 3 mod 4 the unused trailing bits must
+    be zero. So every accepted string decodes to one byte sequence and back to itself.
+    """
+    if len(token) > MAX_TOKEN_CHARS or _COMPACT_JWS.fullmatch(token) is None:
+        return False
+    for segment in token.split("."):
+        tail = len(segment) % 4
+        if tail == 1:
+            return False
+        if tail and segment[-1] not in _CANONICAL_LAST[tail]:
+            return False
+    return True
+
+
+def require_canonical_token(token: str) -> None:
+    """AuthError("malformed token") unless token is a canonical compact JWS (before PyJWT)."""
+    if not is_canonical_compact_jws(token):
+        raise AuthError("malformed token")
+
+
 class TokenVerifier:
-    """Verifies tokens against a set of public keys chosen by kid."""
+    """Verifies tokens against a set of public keys chosen by kid.
+
+    The whole token string is checked first (`is_canonical_compact_jws`): PyJWT alone accepts
+    padded segments and non-zero trailing bits, which makes one signature many token strings.
+    """
 
     def __init__(
         self,
@@ -141,6 +183,7 @@ class TokenVerifier:
 
     def verify(self, token: str) -> Principal:
         """The token's principal; AuthError with a short, client-safe reason otherwise."""
+        require_canonical_token(token)
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
@@ -184,6 +227,9 @@ class CachingTokenVerifier(TokenVerifier):
     from memory until the token's own `exp`, or for at most `max_age_seconds` when that is set
     (never longer). Only successes are cached: a bad token is re-verified, and refused, each time.
     Removing a key drops every cached result, so no cached token outlives the key that signed it.
+    The cache is keyed by the exact token string, and a string is looked up only after it passed
+    the canonical-form check, so a variant of a cached token (padding, whitespace, other unused
+    bits) can neither hit the cache nor be stored in it: it is refused like any malformed token.
     The cache holds at most `max_entries` tokens; when full, expired entries go first, then the
     oldest tenth.
     """
@@ -209,6 +255,7 @@ class CachingTokenVerifier(TokenVerifier):
 
     def verify(self, token: str) -> Principal:
         """The cached principal while the token is unexpired, else a full verification."""
+        require_canonical_token(token)
         now = self._clock()
         hit = self._verified.get(token)
         if hit is not None:
@@ -260,6 +307,9 @@ def parse_bearer(header_value: str | None) -> str:
     if not header_value:
         raise AuthError("missing bearer token")
     scheme, _, token = header_value.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    # RFC 6750 §2.1: "Bearer" 1*SP token. Only the separating spaces go; anything else around
+    # the token (a tab, a newline) stays, and the verifier refuses it as malformed.
+    token = token.lstrip(" ")
+    if scheme.lower() != "bearer" or not token:
         raise AuthError("missing bearer token")
-    return token.strip()
+    return token

@@ -62,7 +62,9 @@ def test_refusals_are_never_cached_and_the_cache_is_bounded() -> None:
     verifier = CountingVerifier(max_entries=10)
     for _ in range(2):
         with pytest.raises(AuthError):
-            verifier.verify("not-a-token")
+            verifier.verify("e30.e30.c2ln")  # well-formed, so verified in full, and refused
+    with pytest.raises(AuthError):
+        verifier.verify("not-a-token")  # malformed: refused before the cache or the verifier
     assert verifier.full == 2 and verifier.cached == 0
     issuer = TokenIssuer(KEY, "iss", "aud")
     tokens = [issuer.issue(str(n), []) for n in range(11)]
@@ -90,3 +92,34 @@ def test_removing_a_key_forgets_what_it_signed() -> None:
 def test_max_entries_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_entries"):
         CountingVerifier(max_entries=0)
+
+
+@pytest.mark.parametrize(
+    "spell",
+    [
+        lambda t: t + "==",
+        lambda t: t + "\n",
+        lambda t: " " + t,
+        lambda t: t + " ",
+        lambda t: (
+            t[:-1]
+            + "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".index(t[-1]) + 1
+            ]
+        ),
+    ],
+    ids=["padding", "newline", "leading-space", "trailing-space", "trailing-bits"],
+)
+def test_a_second_spelling_of_a_cached_token_is_refused_and_never_cached(spell) -> None:  # type: ignore[no-untyped-def]
+    verifier = CountingVerifier()
+    token = TokenIssuer(KEY, "iss", "aud", ttl_seconds=60).issue("5", ["user"])
+    assert verifier.verify(token).subject == "5"
+    assert verifier.cached == 1
+    variant = spell(token)
+    assert variant != token
+    for _ in range(2):
+        with pytest.raises(AuthError, match="malformed token"):
+            verifier.verify(variant)
+    assert verifier.cached == 1
+    assert verifier.verify(token).subject == "5"  # the canonical one is still served from memory
+    assert verifier.full == 1

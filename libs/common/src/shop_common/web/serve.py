@@ -30,7 +30,15 @@ def serve(
     grace_seconds: float,
     proxy_headers: bool = True,
 ) -> None:
-    """Configure logging, build the app from settings and serve it until SIGTERM/SIGINT."""
+    """Configure logging, build the app from settings and serve it until SIGTERM/SIGINT.
+
+    proxy_headers=True lets uvicorn replace the client address and scheme with X-Forwarded-For
+    and X-Forwarded-Proto from the peers in its forwarded_allow_ips (FORWARDED_ALLOW_IPS;
+    default 127.0.0.1). That suits a service behind the gateway on the same host. An edge, or
+    anything that local processes other than a proxy can reach, must pass False: otherwise any
+    local client names its own address. The gateway passes False and resolves the client
+    itself from its TRUSTED_PROXIES (gateway.forwarding).
+    """
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
     uvicorn.run(
         create_app(settings),
@@ -38,7 +46,7 @@ def serve(
         port=port,
         log_config=None,
         access_log=False,
-        server_header=False,  # no "server: uvicorn": the software behind the port is nobody's business
+        server_header=False,  # no "server: uvicorn": software and version are nobody's business
         proxy_headers=proxy_headers,
         timeout_graceful_shutdown=math.ceil(grace_seconds),
         lifespan="on",
