@@ -21,6 +21,7 @@ from shop_common.web import instrument_app
 
 from gateway.caching import CacheStep
 from gateway.keys import key_ring_from_settings
+from gateway.login_throttle import LoginThrottle
 from gateway.pipeline import GatewayPipeline
 from gateway.proxy import Proxy
 from gateway.ratelimit import RateLimiter
@@ -112,6 +113,11 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             upstreams=upstreams,
             users=users,
             registry=discovery,
+            login_throttle=(
+                LoginThrottle.from_settings(redis, settings)
+                if settings.login_throttle_enabled
+                else None
+            ),
         )
         listener = UserEventsListener(settings.amqp_url, CacheStep(cache))
         if settings.user_events_enabled:

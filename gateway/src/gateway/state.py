@@ -12,6 +12,7 @@ from shop_common.discovery import Registry
 from starlette.types import Scope
 
 from gateway.keys import KeyRing
+from gateway.login_throttle import LoginThrottle
 from gateway.ratelimit import RateLimiter
 from gateway.response_cache import ResponseCache
 from gateway.routes import RouteTable
@@ -34,6 +35,7 @@ class Runtime:
     upstreams: Upstreams
     users: UserClient
     registry: Registry
+    login_throttle: LoginThrottle | None  # None when LOGIN_THROTTLE_ENABLED is false
 
 
 class RuntimeHolder:

@@ -11,8 +11,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 from shop_common.web import ProblemError, problem_responses
 
-from gateway.login_throttle import LoginThrottle
-from gateway.state import Runtime, runtime_of
+from gateway.state import runtime_of
 
 _log = structlog.get_logger(__name__)
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
@@ -65,17 +64,6 @@ def _oauth_error(status: int, error: str, detail: str, **headers: str) -> Proble
     return ProblemError(status, detail=detail, headers=headers, extensions={"error": error})
 
 
-def _throttle(request: Request, runtime: Runtime) -> LoginThrottle | None:
-    """The app's login throttle for this runtime (made on first use), None when disabled."""
-    if not runtime.settings.login_throttle_enabled:
-        return None
-    made: tuple[Runtime, LoginThrottle] | None = getattr(request.app.state, "login_throttle", None)
-    if made is None or made[0] is not runtime:
-        made = (runtime, LoginThrottle.from_settings(runtime.redis, runtime.settings))
-        request.app.state.login_throttle = made
-    return made[1]
-
-
 def _form_field(form: dict[str, list[str]], name: str) -> str:
     values = form.get(name)
     if not values or not values[0]:
@@ -120,7 +108,7 @@ async def issue_token(request: Request, response: Response) -> TokenResponse:
         raise _oauth_error(400, "unsupported_grant_type", "only grant_type=password is supported")
     username, password = _form_field(form, "username"), _form_field(form, "password")
     runtime = runtime_of(request)
-    throttle = _throttle(request, runtime)
+    throttle = runtime.login_throttle
     client = runtime.settings.client_address(request.scope).address
     if throttle is not None:
         admission = await throttle.begin(username, client)
