@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+import jwt
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from shop_common.web import problem_responses
+from shop_common.auth import Principal
+from shop_common.web import ProblemError, problem_responses
 
 from gateway.transcoding.schemas import UserCreate, UserId, UserPublic, UserUpdate
-from gateway.transcoding.upstream import CallerDep, UserUpstream
+from gateway.transcoding.upstream import Caller, CallerDep, UserUpstream
+
+ADMIN_ROLE = "admin"
+
+
+def _caller_roles(request: Request, caller: Caller) -> frozenset[str]:
+    """The caller's roles: the gateway's verified principal, else the token's unverified claim.
+
+    Unverified claims may only refuse (a forged "admin" claim still meets the user service,
+    which verifies the token itself); they never grant anything here.
+    """
+    principal = request.scope.get("state", {}).get("principal")
+    if isinstance(principal, Principal):
+        return frozenset(principal.roles)
+    try:
+        claims = jwt.decode(caller.token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        return frozenset()
+    roles = claims.get("roles")
+    return (
+        frozenset(r for r in roles if isinstance(r, str))
+        if isinstance(roles, list)
+        else frozenset()
+    )
 
 
 def add_write_routes(router: APIRouter, upstream: UserUpstream, *, prefix: str) -> None:
@@ -18,13 +43,16 @@ def add_write_routes(router: APIRouter, upstream: UserUpstream, *, prefix: str) 
         status_code=201,
         summary="Create a user (CreateUser)",
         description=(
-            "Giving the new user roles needs the admin role. 409 when the email is taken "
+            "Admin only (accounts are made by an operator: a user minting accounts would also "
+            "multiply its per-user rate limits). 409 when the email is taken "
             "(case-insensitively)."
         ),
         response_model=UserPublic,
         responses=problem_responses(400, 401, 403, 409, 422, 429, 503, 504),
     )
-    async def create_user(body: UserCreate, caller: CallerDep) -> JSONResponse:
+    async def create_user(request: Request, body: UserCreate, caller: CallerDep) -> JSONResponse:
+        if ADMIN_ROLE not in _caller_roles(request, caller):
+            raise ProblemError(403, detail="creating a user needs the admin role")
         user = await upstream.call(
             upstream.client.create_user,
             body.email,

@@ -19,6 +19,8 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # An incoming id is echoed into logs and headers, so only short, inert values are trusted.
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _access_log = structlog.get_logger("shop.http.access")
+# On every response: a browser must never sniff a JSON or problem body into HTML or script.
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
 
 
 def new_request_id() -> str:
@@ -40,7 +42,8 @@ class RequestContextMiddleware:
     """Gives every request an id (propagated or new), binds it for logs, logs one access line.
 
     The id is in `request.state.request_id`, in structlog's contextvars as `request_id`
-    while the request runs, and in the response's X-Request-ID header. An exception that
+    while the request runs, and in the response's X-Request-ID header. Every response also
+    carries `X-Content-Type-Options: nosniff` (replacing any copy a proxied backend sent). An exception that
     escapes the app is logged with its traceback and answered with a bare 500 problem.
     Requests to `quiet_paths` (probes, scrapes) are logged at debug level. `logger` replaces
     the structlog logger "shop.http.access".
@@ -77,8 +80,13 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 # Replace, never duplicate, an id the app (e.g. a proxied backend) already set.
-                headers = [h for h in message.get("headers", ()) if h[0].lower() != header_key]
+                headers = [
+                    h
+                    for h in message.get("headers", ())
+                    if h[0].lower() not in (header_key, _NOSNIFF[0])
+                ]
                 headers.append((header_key, id_value))
+                headers.append(_NOSNIFF)
                 message["headers"] = headers
             await send(message)
 
