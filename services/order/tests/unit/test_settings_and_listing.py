@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
@@ -90,3 +93,13 @@ def test_cursor_timestamps_must_have_an_offset_and_fit_in_utc(t: str) -> None:
     token = sign_token("k", json.dumps({**VALID_BODY, "t": t}).encode())
     with pytest.raises(InvalidPageTokenError):
         PageTokenCodec("k").decode(token, MINE)
+
+
+def test_the_process_refuses_to_start_in_production_with_the_development_secret() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("PAGE_TOKEN_SECRET", "ENVIRONMENT")}
+    env.update(ENVIRONMENT="production", JWT_PUBLIC_KEYS='{"k": "pem"}', HTTP_PORT="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "order_service"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "PAGE_TOKEN_SECRET must be set" in done.stderr

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from typing import Literal
 
 import pytest
@@ -154,3 +157,13 @@ def test_outside_development_the_development_page_token_secret_is_refused(
 
 def test_development_keeps_its_default() -> None:
     assert Settings(environment="development").page_token_secret == DEV_PAGE_TOKEN_SECRET
+
+
+def test_the_process_refuses_to_start_in_production_with_the_development_secret() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("PAGE_TOKEN_SECRET", "ENVIRONMENT")}
+    env.update(ENVIRONMENT="production", JWT_PUBLIC_KEYS='{"k": "pem"}', GRPC_PORT="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "user_service"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "PAGE_TOKEN_SECRET must be set" in done.stderr
