@@ -229,3 +229,21 @@ async def test_reads_answer_503_while_the_database_refuses_and_recover(
 
     await eventually(ready_again)
     assert_problem(await client.get(f"/payments/{uuid4()}", headers=as_admin), 404)
+
+
+async def test_trailing_slashes_are_404_problems_never_redirects(
+    payment_app: Any, broker: Any, as_user: Headers, as_admin: dict[str, str]
+) -> None:
+    """Issue 11: a 307 to the slash-less path would put this process's address in Location."""
+    order = await broker.order_created("12.00", user_id=31)
+    payment_id = (await broker.result(order.order_id, "payment.succeeded")).payload["payment_id"]
+    query = {"order_id": str(order.order_id)}
+    for path in ("/payments/", f"/payments/{payment_id}/", "/payments/admin/provider/"):
+        for method in ("GET", "POST", "PUT"):
+            for headers in (as_user(31), as_admin, {}):
+                response = await payment_app.client.request(
+                    method, path, params=query, json={"down": True}, headers=headers
+                )
+                assert_problem(response, 404)
+                assert "location" not in response.headers, (method, path)
+    assert payment_app.provider.faults.down is False  # the PUT never reached the switches
