@@ -14,6 +14,24 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev-only"})
 
 
+def refuse_development_secret(
+    environment: str, name: str, value: str, development_value: str
+) -> None:
+    """Raise ValueError when a secret is its development default or a placeholder while
+    `environment` is anything but "development" (test and production alike).
+
+    Each service calls it from a model validator for every secret it ships a default for, so a
+    deployment that forgot to set one stops at start-up instead of signing with a public value.
+    """
+    if environment != "development" and (
+        value in PLACEHOLDER_SECRETS or value == development_value
+    ):
+        raise ValueError(
+            f"{name} must be set to a secret of this deployment outside development "
+            f"(ENVIRONMENT={environment}); the development default is public"
+        )
+
+
 class ServiceSettings(BaseSettings):
     """Settings every service shares; subclasses add their own and set SERVICE_NAME."""
 

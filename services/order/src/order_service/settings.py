@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from shop_common.messaging.topology import DEFAULT_RETRY_DELAYS_MS
-from shop_common.settings import PLACEHOLDER_SECRETS, ServiceSettings
+from shop_common.settings import ServiceSettings, refuse_development_secret
 
 DEV_PAGE_TOKEN_SECRET = "dev-only-order-page-token-secret"
 
@@ -70,10 +70,8 @@ class Settings(ServiceSettings):
         return f"order-service:{database.replace('{', '').replace('}', '')}:users"
 
     @model_validator(mode="after")
-    def _refuse_dev_page_secret_in_production(self) -> Settings:
-        if self.environment == "production" and (
-            self.page_token_secret in PLACEHOLDER_SECRETS
-            or self.page_token_secret == DEV_PAGE_TOKEN_SECRET
-        ):
-            raise ValueError("PAGE_TOKEN_SECRET must be set in production")
+    def _refuse_dev_page_secret_outside_development(self) -> Settings:
+        refuse_development_secret(
+            self.environment, "PAGE_TOKEN_SECRET", self.page_token_secret, DEV_PAGE_TOKEN_SECRET
+        )
         return self

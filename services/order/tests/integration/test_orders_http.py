@@ -208,3 +208,26 @@ async def test_location_honours_the_prefix_the_gateway_stripped(
         "/orders", json=body, headers=bearer(token, **{"X-Forwarded-Prefix": "//evil.example"})
     )
     assert hostile.headers["location"] == f"/orders/{hostile.json()['id']}"
+
+
+async def test_trailing_slashes_are_404_problems_never_redirects(
+    running: RunningApp, shopper: Shopper
+) -> None:
+    """Issue 11: a 307 to the slash-less path would put this process's address in Location."""
+    _, token = await shopper()
+    created = await running.http.post(
+        "/orders", json={"items": ITEMS, "currency": "EUR"}, headers=bearer(token)
+    )
+    order_id = created.json()["id"]
+    for path in ("/orders/", f"/orders/{order_id}/", f"/orders/{order_id}/cancel/"):
+        for method in ("GET", "POST"):
+            for headers in (bearer(token), {}):
+                response = await running.http.request(
+                    method, path, json={"items": ITEMS, "currency": "EUR"}, headers=headers
+                )
+                assert response.status_code == 404, (method, path, response.text)
+                assert response.headers["content-type"] == "application/problem+json"
+                assert "location" not in response.headers, (method, path)
+    listed = await running.http.get("/orders", headers=bearer(token))
+    assert [o["id"] for o in listed.json()["items"]] == [order_id]  # nothing else was created
+    assert listed.json()["items"][0]["status"] != "CANCELLED"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from order_service.domain.listing import OrderFilter
+from shop_common.pagination import sign_token
+from shop_common.testing.page_tokens import forged_page_tokens
 
 from .conftest import ITEMS, RunningApp, Shopper, bearer
 
@@ -105,3 +109,35 @@ async def test_bad_page_tokens_and_ranges_are_400_problems(
     for params in ({"status": "SHIPPED"}, {"page_size": "0"}, {"created_from": "2026-01-01T00:00"}):
         response = await running.http.get("/orders", params=params, headers=bearer(token))
         assert response.status_code == 422, (params, response.text)
+
+
+async def test_validly_signed_tokens_of_the_wrong_shape_are_400_never_500(
+    running: RunningApp, shopper: Shopper
+) -> None:
+    """Issue 11: a token whose HMAC is valid but whose body is not a cursor is a 400 problem."""
+    user, token = await shopper()
+    placed = await place(running, token, 2)
+    secret = running.runtime.settings.page_token_secret
+    valid = {
+        "t": datetime.now(UTC).isoformat(),
+        "i": placed[0],
+        "f": OrderFilter(user_id=user.id).canonical,
+    }
+    forged = forged_page_tokens(secret, valid)
+    forged["too-long"] = "A" * 5000
+    for label, page_token in forged.items():
+        response = await running.http.get(
+            "/orders", params={"page_token": page_token}, headers=bearer(token)
+        )
+        assert response.status_code == 400, (label, response.text)
+        assert response.headers["content-type"] == "application/problem+json", label
+        problem = response.json()
+        assert problem["type"].endswith("invalid-page-token"), (label, problem)
+        assert problem["detail"].startswith("page_token"), (label, problem)
+    # The reference body is a usable cursor: both orders are older than "now".
+    reference = sign_token(secret, json.dumps(valid).encode())
+    response = await running.http.get(
+        "/orders", params={"page_token": reference}, headers=bearer(token)
+    )
+    assert response.status_code == 200, response.text
+    assert len(response.json()["items"]) == 2

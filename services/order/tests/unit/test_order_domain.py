@@ -44,6 +44,8 @@ def test_total_in_zero_decimal_currency() -> None:
         ([OrderLine("A", 1, Decimal("1.001"))], "EUR", "decimal places"),
         ([OrderLine("A", 1, Decimal("1.5"))], "JPY", "decimal places"),
         ([OrderLine("A", 1, Decimal("-1.00"))], "EUR", "out of range"),
+        ([OrderLine("A", 1, Decimal("0.00"))], "EUR", "unit price of A must be greater than 0"),
+        ([OrderLine("A", 1, Decimal("0"))], "JPY", "unit price of A must be greater than 0"),
         ([OrderLine("A", 1, Decimal("NaN"))], "EUR", "out of range"),
         ([OrderLine("A", 1, Decimal("1.00"))], "XXX", "unsupported currency"),
     ],
@@ -54,7 +56,7 @@ def test_bad_lines_are_rejected(lines: list[OrderLine], currency: str, message: 
 
 
 @given(
-    st.lists(st.tuples(st.integers(1, 1000), st.integers(0, 10_000_00)), min_size=1, max_size=20)
+    st.lists(st.tuples(st.integers(1, 1000), st.integers(1, 10_000_00)), min_size=1, max_size=20)
 )
 def test_total_equals_sum_of_cents(raw: list[tuple[int, int]]) -> None:
     lines = [OrderLine(f"S{i}", q, Decimal(c).scaleb(-2)) for i, (q, c) in enumerate(raw)]

@@ -51,6 +51,9 @@ def create_app(
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Behind the gateway a 307 to the trailing-slash twin would carry this process's own
+        # address in Location (issue 11): an unknown path is a 404 problem, never a redirect.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.runtime = None

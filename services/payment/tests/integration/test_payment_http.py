@@ -104,6 +104,16 @@ BAD_SWITCHES: list[Any] = [
     {"explode": True},
     [],
 ]
+# Issue 11: coercions that would change the meaning are refused (the model is strict).
+COERCED_SWITCHES: list[tuple[dict[str, Any], str, str]] = [
+    ({"latency_ms": True}, "latency_ms", "float_type"),
+    ({"latency_ms": "50"}, "latency_ms", "float_type"),
+    ({"transient_failure_rate": "0.5"}, "transient_failure_rate", "float_type"),
+    ({"transient_failure_rate": False}, "transient_failure_rate", "float_type"),
+    ({"down": 1}, "down", "bool_type"),
+    ({"down": "true"}, "down", "bool_type"),
+    ({"decline_above": 100}, "decline_above", "string_type"),
+]
 
 
 async def test_bad_switch_values_are_refused_and_change_nothing(
@@ -116,6 +126,25 @@ async def test_bad_switch_values_are_refused_and_change_nothing(
         )
         assert assert_problem(response, 422)["errors"], body
     assert payment_app.provider.faults == before
+
+
+async def test_switch_values_are_never_coerced(payment_app: Any, as_admin: dict[str, str]) -> None:
+    before = payment_app.provider.faults
+    for body, field, error_type in COERCED_SWITCHES:
+        response = await payment_app.client.put(
+            "/payments/admin/provider", json=body, headers=as_admin
+        )
+        problem = assert_problem(response, 422)
+        assert problem["detail"] == "The request is not valid.", body
+        assert [(e["loc"], e["type"]) for e in problem["errors"]] == [
+            (["body", field], error_type)
+        ], body
+    assert payment_app.provider.faults == before
+    # A JSON integer is a number: it is taken as it is.
+    ok = await payment_app.client.put(
+        "/payments/admin/provider", json={"latency_ms": 7}, headers=as_admin
+    )
+    assert ok.status_code == 200 and ok.json()["latency_ms"] == 7.0
 
 
 async def test_a_decline_rule_changed_at_run_time_applies_to_the_next_charge(
@@ -200,3 +229,21 @@ async def test_reads_answer_503_while_the_database_refuses_and_recover(
 
     await eventually(ready_again)
     assert_problem(await client.get(f"/payments/{uuid4()}", headers=as_admin), 404)
+
+
+async def test_trailing_slashes_are_404_problems_never_redirects(
+    payment_app: Any, broker: Any, as_user: Headers, as_admin: dict[str, str]
+) -> None:
+    """Issue 11: a 307 to the slash-less path would put this process's address in Location."""
+    order = await broker.order_created("12.00", user_id=31)
+    payment_id = (await broker.result(order.order_id, "payment.succeeded")).payload["payment_id"]
+    query = {"order_id": str(order.order_id)}
+    for path in ("/payments/", f"/payments/{payment_id}/", "/payments/admin/provider/"):
+        for method in ("GET", "POST", "PUT"):
+            for headers in (as_user(31), as_admin, {}):
+                response = await payment_app.client.request(
+                    method, path, params=query, json={"down": True}, headers=headers
+                )
+                assert_problem(response, 404)
+                assert "location" not in response.headers, (method, path)
+    assert payment_app.provider.faults.down is False  # the PUT never reached the switches

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pydantic import Field, model_validator
-from shop_common.settings import PLACEHOLDER_SECRETS, ServiceSettings
+from shop_common.settings import ServiceSettings, refuse_development_secret
 
 DEV_PAGE_TOKEN_SECRET = "dev-only-page-token-secret"
 
@@ -46,10 +46,8 @@ class Settings(ServiceSettings):
     outbox_relay_enabled: bool = True
 
     @model_validator(mode="after")
-    def _refuse_dev_page_secret_in_production(self) -> Settings:
-        if self.environment == "production" and (
-            self.page_token_secret in PLACEHOLDER_SECRETS
-            or self.page_token_secret == DEV_PAGE_TOKEN_SECRET
-        ):
-            raise ValueError("PAGE_TOKEN_SECRET must be set in production")
+    def _refuse_dev_page_secret_outside_development(self) -> Settings:
+        refuse_development_secret(
+            self.environment, "PAGE_TOKEN_SECRET", self.page_token_secret, DEV_PAGE_TOKEN_SECRET
+        )
         return self

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import grpc
 import pytest
+from shop_common.pagination import sign_token
+from shop_common.testing.page_tokens import forged_page_tokens
 from shop_protos.user.v1 import user_pb2, user_pb2_grpc
+from user_service.domain.listing import UserFilter
+from user_service.settings import DEV_PAGE_TOKEN_SECRET
 
 from .conftest import bearer, create_user
 
@@ -94,3 +99,30 @@ async def test_tampered_or_cross_filter_token_is_rejected(
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await _page(stub, admin_token, request)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_validly_signed_tokens_of_the_wrong_shape_are_invalid_argument_never_internal(
+    stub: user_pb2_grpc.UserServiceStub, admin_token: str
+) -> None:
+    """The server signs with the development secret (these tests run in development), so the
+    forgeries carry a valid HMAC: only the body's shape is wrong (issue 11)."""
+    await create_user(stub, admin_token, "forged@example.com")
+    valid = {"a": 0, "f": UserFilter().canonical}
+    forged = forged_page_tokens(DEV_PAGE_TOKEN_SECRET, valid)
+    assert len(forged) > 30
+    for label, token in forged.items():
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await _page(stub, admin_token, user_pb2.ListUsersRequest(page_token=token))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (label, info.value)
+        details = info.value.details() or ""
+        assert details.startswith("page_token"), (label, details)
+        assert "asyncpg" not in details and "Traceback" not in details, label
+    # The reference body itself is accepted, and the server still answers normally.
+    users, _ = await _page(
+        stub,
+        admin_token,
+        user_pb2.ListUsersRequest(
+            page_token=sign_token(DEV_PAGE_TOKEN_SECRET, json.dumps(valid).encode())
+        ),
+    )
+    assert [u.email for u in users] == ["forged@example.com"]

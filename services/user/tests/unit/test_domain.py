@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from typing import Literal
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
+from shop_common.pagination import sign_token
+from shop_common.settings import PLACEHOLDER_SECRETS
+from shop_common.testing.page_tokens import forged_page_tokens
 from user_service.domain.errors import InvalidArgument
 from user_service.domain.field_mask import build_patch, effective_paths
 from user_service.domain.listing import (
@@ -15,6 +25,7 @@ from user_service.domain.listing import (
     parse_filter,
 )
 from user_service.domain.model import normalize_email, validate_name, validate_roles
+from user_service.settings import DEV_PAGE_TOKEN_SECRET, Settings
 
 VALUES = {"email": "a@example.com", "name": "Ada", "roles": ["admin"], "password": "long enough"}
 
@@ -101,3 +112,58 @@ def test_name_and_filter_with_a_control_character_are_invalid() -> None:
     with pytest.raises(InvalidArgument, match="control"):
         parse_filter("email:ada\x00")
     assert validate_name("Ada Lovelace") == "Ada Lovelace"
+
+
+VALID_BODY = {"a": 42, "f": UserFilter().canonical}
+
+
+def test_the_forgeries_start_from_a_body_the_codec_accepts() -> None:
+    token = sign_token("secret", json.dumps(VALID_BODY).encode())
+    assert PageTokenCodec("secret").decode(token, UserFilter()) == 42
+
+
+@pytest.mark.parametrize(
+    ("label", "token"), sorted(forged_page_tokens("secret", VALID_BODY).items())
+)
+def test_validly_signed_tokens_of_the_wrong_shape_are_invalid_argument(
+    label: str, token: str
+) -> None:
+    with pytest.raises(InvalidArgument, match="page_token"):
+        PageTokenCodec("secret").decode(token, UserFilter())
+
+
+@pytest.mark.parametrize("after", [2**63, 2**64, -1, True, "7", 7.0, None])
+def test_the_position_must_be_a_bigint_id(after: object) -> None:
+    token = sign_token("secret", json.dumps({**VALID_BODY, "a": after}).encode())
+    with pytest.raises(InvalidArgument, match="page_token is not valid"):
+        PageTokenCodec("secret").decode(token, UserFilter())
+
+
+@pytest.mark.parametrize("environment", ["production", "test"])
+@pytest.mark.parametrize("secret", [DEV_PAGE_TOKEN_SECRET, *PLACEHOLDER_SECRETS])
+def test_outside_development_the_development_page_token_secret_is_refused(
+    environment: Literal["production", "test"], secret: str
+) -> None:
+    keys = {"k": "pem"}
+    with pytest.raises(ValidationError, match="PAGE_TOKEN_SECRET"):
+        Settings(environment=environment, jwt_public_keys=keys, page_token_secret=secret)
+    assert (
+        Settings(
+            environment=environment, jwt_public_keys=keys, page_token_secret="p"
+        ).page_token_secret
+        == "p"
+    )
+
+
+def test_development_keeps_its_default() -> None:
+    assert Settings(environment="development").page_token_secret == DEV_PAGE_TOKEN_SECRET
+
+
+def test_the_process_refuses_to_start_in_production_with_the_development_secret() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("PAGE_TOKEN_SECRET", "ENVIRONMENT")}
+    env.update(ENVIRONMENT="production", JWT_PUBLIC_KEYS='{"k": "pem"}', GRPC_PORT="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "user_service"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "PAGE_TOKEN_SECRET must be set" in done.stderr

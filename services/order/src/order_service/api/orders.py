@@ -109,7 +109,13 @@ def orders_router(caller: CallerDependency) -> APIRouter:
         created_to: AwareDatetime | None = None,
         user_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="admins only")] = None,
         page_size: Annotated[int | None, Query(ge=1, le=1000)] = None,
-        page_token: Annotated[str | None, Query(max_length=1024)] = None,
+        page_token: Annotated[
+            str | None,
+            Query(
+                description="next_page_token of the previous page. Any token this service did "
+                "not issue for the same filters (forged, truncated, malformed, too long) is 400."
+            ),
+        ] = None,
     ) -> OrderPage:
         settings = runtime.settings
         if user_id is not None and not who.is_admin and user_id != who.user_id:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from shop_common.pagination import InvalidPageTokenError, PageTokenBody, UtcTimestamp
+from shop_common.pagination import PageTokenCodec as SignedTokenCodec
+
 from order_service.domain.order import OrderStatus
 
-
-class InvalidPageTokenError(ValueError):
-    """A page token that is forged, corrupted or was issued for other filters."""
+__all__ = ["Cursor", "CursorBody", "InvalidPageTokenError", "OrderFilter", "PageTokenCodec"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,37 +45,30 @@ class Cursor:
     order_id: UUID
 
 
+class CursorBody(PageTokenBody):
+    """What a GET /orders token carries: `t` created_at (with offset), `i` order id, `f` filters.
+
+    The keys match orders.created_at (TIMESTAMPTZ) and orders.id (UUID); `t` is RFC 3339 text
+    kept in UTC, so an offset that would push it out of the calendar is refused here, not in
+    the driver.
+    """
+
+    t: UtcTimestamp
+    i: UUID
+
+
 class PageTokenCodec:
     """Encodes a Cursor as an HMAC-signed, filter-bound, opaque URL-safe token."""
 
     def __init__(self, secret: str) -> None:
-        self._key = secret.encode()
-
-    def _sign(self, body: bytes) -> bytes:
-        return hmac.new(self._key, body, hashlib.sha256).digest()[:16]
+        self._codec = SignedTokenCodec(secret, CursorBody)
 
     def encode(self, cursor: Cursor, order_filter: OrderFilter) -> str:
         """A token meaning "orders after cursor, same filters"."""
-        body = json.dumps(
-            {
-                "t": cursor.created_at.isoformat(),
-                "i": str(cursor.order_id),
-                "f": order_filter.canonical,
-            },
-            separators=(",", ":"),
-        ).encode()
-        return base64.urlsafe_b64encode(body + self._sign(body)).decode().rstrip("=")
+        body = CursorBody(t=cursor.created_at, i=cursor.order_id, f=order_filter.canonical)
+        return self._codec.encode(body)
 
     def decode(self, token: str, order_filter: OrderFilter) -> Cursor:
         """The cursor in token; InvalidPageTokenError when it cannot be trusted."""
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        except (binascii.Error, ValueError) as exc:
-            raise InvalidPageTokenError("page_token is not valid") from exc
-        body, signature = raw[:-16], raw[-16:]
-        if len(raw) <= 16 or not hmac.compare_digest(signature, self._sign(body)):
-            raise InvalidPageTokenError("page_token is not valid")
-        data = json.loads(body)
-        if data.get("f") != order_filter.canonical:
-            raise InvalidPageTokenError("page_token was issued for other filters")
-        return Cursor(datetime.fromisoformat(data["t"]), UUID(data["i"]))
+        body = self._codec.decode(token, order_filter.canonical)
+        return Cursor(body.t, body.i)

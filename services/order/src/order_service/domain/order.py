@@ -86,6 +86,8 @@ def order_total(lines: list[OrderLine], currency: str) -> Decimal:
             if line.quantity <= 0:
                 raise InvalidOrderError(f"quantity of {line.sku} must be greater than 0")
             check_amount(line.unit_price, currency)
+            if line.unit_price == 0:  # a zero price is not valid (api/schemas.py PRICE_PATTERN)
+                raise InvalidOrderError(f"unit price of {line.sku} must be greater than 0")
         return check_amount(sum((line.subtotal for line in lines), Decimal(0)), currency)
     except MoneyError as exc:
         raise InvalidOrderError(str(exc)) from exc

@@ -97,10 +97,15 @@ class ProviderState(BaseModel):
 
 
 class ProviderSwitchesUpdate(BaseModel):
-    """New values for some switches; switches left out keep their value."""
+    """New values for some switches; switches left out keep their value.
+
+    Strict: numbers are JSON numbers (`true` or `"50"` is a 422, not 1 or 50), `down` a JSON
+    boolean, `decline_above` a decimal string.
+    """
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [{"down": True}, {"transient_failure_rate": 0.2, "latency_ms": 50}]
         },

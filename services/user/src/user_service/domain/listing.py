@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 from dataclasses import dataclass
+
+from pydantic import Field
+from shop_common.pagination import INT64_MAX, InvalidPageTokenError, PageTokenBody
+from shop_common.pagination import PageTokenCodec as SignedTokenCodec
 
 from user_service.domain.errors import InvalidArgument
 from user_service.domain.model import ROLE_PATTERN, has_control_characters
@@ -63,34 +64,25 @@ def page_size_or_default(page_size: int) -> int:
     return page_size
 
 
+class CursorBody(PageTokenBody):
+    """What a ListUsers token carries: `a` the last id seen (users.id is BIGINT), `f` the filter."""
+
+    a: int = Field(ge=0, le=INT64_MAX)
+
+
 class PageTokenCodec:
     """Encodes the keyset position (last id) as an HMAC-signed, filter-bound, opaque token."""
 
     def __init__(self, secret: str) -> None:
-        self._key = secret.encode()
-
-    def _sign(self, body: bytes) -> bytes:
-        return hmac.new(self._key, body, hashlib.sha256).digest()[:16]
+        self._codec = SignedTokenCodec(secret, CursorBody)
 
     def encode(self, after_id: int, user_filter: UserFilter) -> str:
         """A token meaning "ids greater than after_id, same filter"."""
-        body = json.dumps({"a": after_id, "f": user_filter.canonical}, separators=(",", ":"))
-        raw = body.encode()
-        return base64.urlsafe_b64encode(raw + self._sign(raw)).decode().rstrip("=")
+        return self._codec.encode(CursorBody(a=after_id, f=user_filter.canonical))
 
     def decode(self, token: str, user_filter: UserFilter) -> int:
-        """The after_id in token; InvalidArgument when forged, corrupted or for another filter."""
+        """The after_id in token; InvalidArgument when forged, malformed or for another filter."""
         try:
-            blob = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        except (ValueError, TypeError) as exc:
-            raise InvalidArgument("page_token is not valid") from exc
-        raw, signature = blob[:-16], blob[-16:]
-        if len(blob) <= 16 or not hmac.compare_digest(signature, self._sign(raw)):
-            raise InvalidArgument("page_token is not valid")
-        body = json.loads(raw)
-        if body.get("f") != user_filter.canonical:
-            raise InvalidArgument("page_token was issued for a different filter")
-        after_id = body.get("a")
-        if not isinstance(after_id, int) or after_id < 0:
-            raise InvalidArgument("page_token is not valid")
-        return after_id
+            return self._codec.decode(token, user_filter.canonical).a
+        except InvalidPageTokenError as exc:
+            raise InvalidArgument(str(exc)) from exc

@@ -1,0 +1,108 @@
+"""POST /orders takes its body as written (issue 11): no bool, numeric string or float becomes a
+quantity, no JSON number, zero, exponent or underscore becomes a price. Each is the exact 422
+validation problem, and nothing is written (orders, lines, idempotency keys, outbox)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from .conftest import ITEMS, RunningApp, Shopper, bearer
+
+# Generous: set-up makes two databases, a vhost and a user server on a shared 2-core box.
+pytestmark = [pytest.mark.infra, pytest.mark.timeout(120)]
+
+TABLES = ("orders", "order_lines", "outbox")
+
+
+def body(quantity: Any = 1, unit_price: Any = "1.00") -> dict[str, Any]:
+    return {
+        "items": [{"sku": "SKU-1", "quantity": quantity, "unit_price": unit_price}],
+        "currency": "EUR",
+    }
+
+
+# (body, the one error's loc, its type)
+STRICT_CASES: list[tuple[dict[str, Any], list[str], str]] = [
+    (body(quantity=True), ["body", "items", "0", "quantity"], "int_type"),
+    (body(quantity=False), ["body", "items", "0", "quantity"], "int_type"),
+    (body(quantity="2"), ["body", "items", "0", "quantity"], "int_type"),
+    (body(quantity=2.0), ["body", "items", "0", "quantity"], "int_type"),
+    (body(unit_price=0), ["body", "items", "0", "unit_price"], "decimal_string_type"),
+    (body(unit_price=10), ["body", "items", "0", "unit_price"], "decimal_string_type"),
+    (body(unit_price=10.25), ["body", "items", "0", "unit_price"], "decimal_string_type"),
+    (body(unit_price=True), ["body", "items", "0", "unit_price"], "decimal_string_type"),
+    (body(unit_price="0"), ["body", "items", "0", "unit_price"], "decimal_string_format"),
+    (body(unit_price="0.00"), ["body", "items", "0", "unit_price"], "decimal_string_format"),
+    (body(unit_price="1e2"), ["body", "items", "0", "unit_price"], "decimal_string_format"),
+    (body(unit_price="1_000"), ["body", "items", "0", "unit_price"], "decimal_string_format"),
+    (body(unit_price="+5"), ["body", "items", "0", "unit_price"], "decimal_string_format"),
+    (body(unit_price="05.00"), ["body", "items", "0", "unit_price"], "decimal_string_format"),
+    (body(unit_price="1000000000"), ["body", "items", "0", "unit_price"], "decimal_string_format"),
+    (body(unit_price="\u0661"), ["body", "items", "0", "unit_price"], "decimal_string_format"),
+    (body(unit_price="1" * 5000), ["body", "items", "0", "unit_price"], "decimal_string_format"),
+    ({**body(), "currency": 978}, ["body", "currency"], "string_type"),
+    (
+        {"items": [{**ITEMS[0], "sku": 1}], "currency": "EUR"},
+        ["body", "items", "0", "sku"],
+        "string_type",
+    ),
+]
+
+
+async def counts(running: RunningApp) -> dict[str, int]:
+    async with running.runtime.engine.connect() as conn:
+        return {
+            table: int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
+            for table in TABLES
+        }
+
+
+async def test_coercible_values_are_the_exact_422_and_create_nothing(
+    running: RunningApp, shopper: Shopper
+) -> None:
+    """One app for every case (set-up is the slow part); each case gets its own key."""
+    _, token = await shopper()
+    before = await counts(running)
+    for index, (payload, loc, error_type) in enumerate(STRICT_CASES):
+        key = {"Idempotency-Key": f"strict-{index}"}
+        response = await running.http.post("/orders", json=payload, headers=bearer(token, **key))
+        assert response.status_code == 422, (payload, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        problem = response.json()
+        assert {k: problem[k] for k in ("type", "title", "status", "detail", "instance")} == {
+            "type": "about:blank",
+            "title": "Unprocessable Entity",
+            "status": 422,
+            "detail": "The request is not valid.",
+            "instance": "/orders",
+        }, payload
+        assert [(e["loc"], e["type"]) for e in problem["errors"]] == [(loc, error_type)], payload
+        assert "input" not in problem["errors"][0]  # the offending value is never echoed
+    assert await counts(running) == before
+    # A refused key stored nothing: with a valid body it creates the order, not a replay.
+    created = await running.http.post(
+        "/orders", json=body(), headers=bearer(token, **{"Idempotency-Key": "strict-0"})
+    )
+    assert created.status_code == 201, created.text
+    assert "Idempotent-Replayed" not in created.headers
+    after = await counts(running)
+    assert (after["orders"], after["order_lines"]) == (
+        before["orders"] + 1,
+        before["order_lines"] + 1,
+    )
+
+
+async def test_a_minimal_positive_price_and_integer_quantity_are_taken_exactly(
+    running: RunningApp, shopper: Shopper
+) -> None:
+    _, token = await shopper()
+    response = await running.http.post(
+        "/orders", json=body(quantity=3, unit_price="0.01"), headers=bearer(token)
+    )
+    assert response.status_code == 201, response.text
+    order = response.json()
+    assert order["items"][0]["quantity"] == 3 and order["items"][0]["unit_price"] == "0.01"
+    assert order["total"] == "0.03"
