@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 # Bounds only keep payloads small; the user service owns the real rules (→ 400 with its message).
@@ -23,7 +24,25 @@ Password = Annotated[str, Field(min_length=1, max_length=1024, examples=["correc
 Role = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\S+$")]
 Roles = Annotated[list[Role], Field(max_length=32, examples=[["user"]])]
 INT64_MAX = 2**63 - 1  # ids are int64 in the proto: a larger one must be a 422, not a crash
-UserId = Annotated[int, Path(ge=1, le=INT64_MAX, description="The user's id", examples=[42])]
+_DECIMAL_ID = re.compile(r"[1-9][0-9]{0,18}")
+
+
+def _decimal_id(value: Any) -> Any:
+    """A path id is written in ASCII digits with no sign, zero, space, point or exponent.
+
+    Without this, pydantic's lax int reads "1.0", "01", "+1" and Arabic-Indic digits as user 1:
+    one user with many URLs, each its own cache entry and its own way past a path rule.
+    """
+    if isinstance(value, str) and not _DECIMAL_ID.fullmatch(value):
+        raise ValueError("a user id is a positive integer written in decimal digits")
+    return value
+
+
+UserId = Annotated[
+    int,
+    Path(ge=1, le=INT64_MAX, description="The user's id", examples=[42]),
+    BeforeValidator(_decimal_id),
+]
 
 _USER_EXAMPLE: dict[str, Any] = {
     "id": 42,

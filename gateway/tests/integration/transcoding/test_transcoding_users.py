@@ -170,8 +170,14 @@ async def test_delete_is_204_then_the_user_is_gone(gateway, new_user, admin_toke
     assert (await gateway.http.delete(url, headers=bearer(admin_token))).status_code == 404
 
 
-@pytest.mark.parametrize("bad_id", ["0", "-3", "abc", str(2**63), "1" * 5000])
-async def test_ids_outside_int64_are_422_not_a_crash(gateway, admin_token, bad_id: str) -> None:
+@pytest.mark.parametrize(
+    "bad_id",
+    ["0", "-3", "abc", str(2**63), "1" * 5000, "1.0", "01", "+1", "1e0", "%D9%A1", "%201"],
+)
+async def test_ids_outside_int64_or_not_in_decimal_digits_are_422(
+    gateway, admin_token, bad_id: str
+) -> None:
+    """One user, one URL: "1.0", "01", "+1" or Arabic-Indic digits are not user 1."""
     response = await gateway.http.get(f"/api/users/{bad_id}", headers=bearer(admin_token))
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM
