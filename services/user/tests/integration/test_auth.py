@@ -93,6 +93,17 @@ async def test_user_reads_and_updates_itself_but_nothing_more(
     with pytest.raises(grpc.aio.AioRpcError) as info:
         [m async for m in listing]
     assert info.value.code() == denied
+    for roles in ([], ["user"]):  # minting accounts is an admin's job, with or without roles
+        minted = stub.CreateUser(
+            user_pb2.CreateUserRequest(
+                email=f"minted{len(roles)}@example.com", name="M", roles=roles, password="pw-long-1"
+            ),
+            metadata=mine,
+        )
+        assert await _code(minted) == denied
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.GetUser(user_pb2.GetUserRequest(id=other.id + 1), metadata=bearer(admin_token))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND  # nothing was created
     assert (
         await stub.GetUser(user_pb2.GetUserRequest(id=me.id), metadata=bearer(admin_token))
     ).user.roles == []

@@ -1,8 +1,9 @@
 """Use cases of the user service, with their authorization rules.
 
-A user may read and update itself (but not its own roles); any authenticated caller may
-create a user without roles; ListUsers, DeleteUser, granting roles and touching anyone
-else need the admin role.
+A user may read and update itself (but not its own roles); CreateUser, ListUsers,
+DeleteUser, granting roles and touching anyone else need the admin role. (Creating accounts is
+an admin's job: were any caller allowed, one user could mint accounts without end, each with its
+own per-user rate-limit budget.)
 """
 
 from __future__ import annotations
@@ -71,12 +72,11 @@ class UserService:
         password: str,
         request_id: str | None,
     ) -> User:
-        """Create a user; giving it roles needs the admin role."""
+        """Create a user (admin only)."""
+        _require_admin(caller, "CreateUser")
         email = normalize_email(email)
         name = validate_name(name)
         checked_roles = validate_roles(list(roles))
-        if checked_roles:
-            _require_admin(caller, "creating a user with roles")
         validate_password(password)
         password_hash = await hash_password(password)
         return await self.repository.create(email, name, checked_roles, password_hash, request_id)
