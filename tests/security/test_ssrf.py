@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from shop_common.testing.rawhttp import assert_problem, raw_request
+from shop_common.testing.rawhttp import assert_parser_refusal, assert_problem, raw_request
 
 pytestmark = pytest.mark.infra
 
@@ -133,8 +133,7 @@ async def test_connect_to_an_internal_address_is_refused(gateway_url, actors, ca
     answer = await raw_request(
         gateway_url, "CONNECT", canary.address, [*auth(actors.bob_token), ("Host", canary.address)]
     )
-    assert answer.status in (405, 501), (answer.status, answer.body[:200])
-    assert_problem(answer, answer.status)
+    assert_parser_refusal(answer)  # authority-form is no request the gateway's parser serves
     assert canary.connections == 0
 
 

@@ -27,6 +27,7 @@ from gateway.ratelimit import RateLimiterUnavailableError
 from gateway.redirects import public_headers
 from gateway.replies import Reply, header_value, send_problem, send_reply
 from gateway.routes import MethodNotAllowed, NoRoute, RouteMatch
+from gateway.settings import Settings
 from gateway.state import Runtime, RuntimeHolder
 from gateway.transcoded import call_app
 from gateway.upstream import ServiceUnavailableError
@@ -40,6 +41,7 @@ PATHS_REFUSED = Counter(
     "gateway_paths_refused_total",
     "Requests refused with 400 because their path or query has no canonical form.",
 )
+OPERATOR_PATHS = frozenset({"/metrics"})
 _CONDITIONAL = frozenset({"if-none-match", "if-modified-since"})
 
 
@@ -54,14 +56,12 @@ class RouteLabel:
     path_format: str
 
 
-def _identity(principal: Principal | None, scope: Scope) -> str:
+def _identity(principal: Principal | None, scope: Scope, settings: Settings) -> str:
     if principal is not None:
         return f"user:{principal.subject}"
-    from gateway.state import runtime_of
-
     # The client as TRUSTED_PROXIES lets the gateway see it (gateway.forwarding), not the
     # X-Forwarded-For of whoever connected.
-    return f"ip:{runtime_of(scope).settings.client_address(scope).address}"
+    return f"ip:{settings.client_address(scope).address}"
 
 
 class GatewayPipeline:
@@ -87,6 +87,11 @@ class GatewayPipeline:
             await send_problem(scope, receive, send, 400, str(exc))
             return
         scope["path"], scope["raw_path"] = decoded_path(path), path.encode("ascii")
+        if path in OPERATOR_PATHS and not runtime.settings.is_operator(scope):
+            # The gateway's own metrics name every backend instance's address: they are for
+            # the operators' networks (METRICS_NETWORKS), and do not exist for anyone else.
+            await send_problem(scope, receive, send, 404)
+            return
         found = runtime.routes.match(scope["method"], path)
         if isinstance(found, NoRoute):
             await self.app(scope, receive, send)
@@ -115,7 +120,7 @@ class GatewayPipeline:
         if route.rate_limit is not None:
             try:
                 decision = await runtime.limiter.check(
-                    _identity(principal, scope), route.name, route.rate_limit
+                    _identity(principal, scope, runtime.settings), route.name, route.rate_limit
                 )
             except RateLimiterUnavailableError:
                 await send_problem(

@@ -16,6 +16,7 @@ from gateway.forwarding import (
     ForwardedHeader,
     IPNetwork,
     client_address,
+    parse_address,
     parse_networks,
 )
 
@@ -84,7 +85,7 @@ class Settings(ServiceSettings):
     login_backoff_max_seconds: float = Field(default=300.0, gt=0)
     login_local_fallback_entries: int = Field(default=10_000, gt=0)
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "metrics_networks", mode="before")
     @classmethod
     def _networks(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -93,6 +94,18 @@ class Settings(ServiceSettings):
         if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
             return parse_networks(value)
         return value
+
+    # Who may read the gateway's own /metrics (the resolved client address, see above): the
+    # networks operators and Prometheus scrape from. Everyone else gets 404. The default is
+    # loopback and the private ranges (a compose network, a cluster, the local machine).
+    metrics_networks: Annotated[tuple[IPNetwork, ...], NoDecode] = parse_networks(
+        ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
+    )
+
+    def is_operator(self, scope: Scope) -> bool:
+        """True when the request's client is in METRICS_NETWORKS."""
+        address = parse_address(self.client_address(scope).address)
+        return address is not None and any(address in n for n in self.metrics_networks)
 
     def client_address(self, scope: Scope) -> ClientAddress:
         """The request's client under these trusted proxies (gateway.forwarding.client_address)."""

@@ -211,3 +211,27 @@ async def test_property_any_target_reaches_only_what_its_route_allows_and_never_
             _allowed_upstream(seen, found.route.name)
 
     await asyncio.to_thread(check)
+
+
+async def test_the_gateways_metrics_are_for_operator_networks_only(
+    start_gateway: StartGateway, backend: Backend
+) -> None:
+    """/metrics names every backend instance's address: 404 to a client outside METRICS_NETWORKS,
+    whatever it writes in X-Forwarded-For, and served to one inside (resolved through a trusted
+    proxy like any client address)."""
+    outside = await start_gateway({"order-service": backend.address}, metrics_networks="10.0.0.0/8")
+    for headers in ({}, {"X-Forwarded-For": "10.1.2.3"}):
+        for target in ("/metrics", "/metrics/", "/%6Detrics"):
+            assert_problem(await raw_request(outside.url, "GET", target, headers), 404)
+    proxied = await start_gateway(
+        {"order-service": backend.address},
+        metrics_networks="10.0.0.0/8",
+        trusted_proxies="127.0.0.1",
+    )
+    public = await raw_request(proxied.url, "GET", "/metrics", {"X-Forwarded-For": "203.0.113.9"})
+    assert_problem(public, 404)
+    operator = await raw_request(proxied.url, "GET", "/metrics", {"X-Forwarded-For": "10.1.2.3"})
+    assert operator.status == 200
+    assert b"gateway_upstream_duration_seconds" in operator.body
+    local = await start_gateway({"order-service": backend.address})  # the default networks
+    assert (await raw_request(local.url, "GET", "/metrics")).status == 200

@@ -123,3 +123,17 @@ def assert_no_leak(response: RawResponse) -> None:
         assert marker not in text, (marker, text[:500])
     found = INTERNAL_ADDRESS.search(text)
     assert found is None, (found.group(0) if found else None, text[:500])
+
+
+# What uvicorn's HTTP parser answers, before any application code runs, to bytes that are not
+# an HTTP request it serves (an unknown method token, an authority-form CONNECT target, ...).
+PARSER_REFUSAL = b"Invalid HTTP request received."
+
+
+def assert_parser_refusal(response: RawResponse) -> None:
+    """The HTTP parser refused the request itself: 400, its fixed text, nothing reflected."""
+    assert (response.status, response.body) == (400, PARSER_REFUSAL), (
+        response.status,
+        response.body[:300],
+    )
+    assert_no_leak(response)
