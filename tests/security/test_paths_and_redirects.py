@@ -172,3 +172,29 @@ async def test_the_request_host_is_never_reflected(
     assert response.status == 200, (target, response.status)
     assert response.header("location") is None
     assert b"evil.example" not in response.body
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "allow"),
+    [
+        ("DELETE", "/api/orders/1", "GET, HEAD, POST"),
+        ("PUT", "/api/orders/1", "GET, HEAD, POST"),
+        ("PUT", "/api/payments/anything", "GET, HEAD"),
+        ("POST", "/api/payments", "GET, HEAD"),
+    ],
+)
+async def test_the_route_table_lists_only_what_backends_implement(
+    gateway_url: str, actors: Actors, method: str, target: str, allow: str
+) -> None:
+    """A method no backend implements is the gateway's 405; it never reaches a backend."""
+    answer = await raw_request(gateway_url, method, target, _auth(actors.bob_token), b"{}")
+    assert_problem(answer, 405)
+    assert answer.header("allow") == allow
+
+
+async def test_a_backends_problem_names_the_public_path(gateway_url: str, actors: Actors) -> None:
+    """`instance` is the path the client asked for, not the service's own layout."""
+    answer = await raw_request(gateway_url, "GET", "/api/orders/not-an-id", _auth(actors.bob_token))
+    body = assert_problem(answer, answer.status)
+    assert 400 <= answer.status < 500
+    assert body["instance"] == "/api/orders/not-an-id"

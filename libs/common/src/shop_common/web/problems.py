@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
+from shop_common.web.paths import public_path
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _log = structlog.get_logger(__name__)
 
@@ -88,7 +90,7 @@ def problem_response(
     ext = dict(extensions or {})
     instance = None
     if request is not None:
-        instance = request.url.path
+        instance = public_path(request)  # /api/orders/7, not the service's own /orders/7
         request_id = request.scope.get("state", {}).get("request_id")
         if request_id:
             ext.setdefault("request_id", request_id)

@@ -3,7 +3,6 @@
 No `from __future__ import annotations`: FastAPI must resolve the local Annotated aliases.
 """
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -61,12 +60,3 @@ def request_id(request: Request) -> str | None:
     """The request id shop_common.web assigned (forwarded to the user service)."""
     value = request.scope.get("state", {}).get("request_id")
     return value if isinstance(value, str) else None
-
-
-_SAFE_PREFIX = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
-
-
-def forwarded_prefix(request: Request) -> str:
-    """The path prefix a proxy stripped (X-Forwarded-Prefix, e.g. "/api"), if it is sane."""
-    prefix = request.headers.get("x-forwarded-prefix", "").rstrip("/")
-    return prefix if _SAFE_PREFIX.match(prefix) else ""

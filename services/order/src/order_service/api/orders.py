@@ -10,12 +10,12 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import AwareDatetime
 from shop_common.web import ProblemError, problem_responses
+from shop_common.web.paths import forwarded_prefix
 
 from order_service.api.deps import (
     Caller,
     CallerDependency,
     RuntimeDep,
-    forwarded_prefix,
     request_id,
 )
 from order_service.api.schemas import OrderCreate, OrderPage, OrderPublic
