@@ -11,6 +11,13 @@ from pydantic_settings import NoDecode
 from shop_common.settings import ServiceSettings
 from starlette.types import Scope
 
+from gateway.bounds import (
+    BODY_IDLE_SECONDS,
+    BODY_TOTAL_SECONDS,
+    MAX_HEADER_BYTES,
+    MAX_HEADER_FIELDS,
+    MAX_TARGET_BYTES,
+)
 from gateway.forwarding import (
     ClientAddress,
     ForwardedHeader,
@@ -41,6 +48,12 @@ class Settings(ServiceSettings):
     jwt_kid: str | None = None
     token_ttl_seconds: int = Field(default=900, gt=0)
     max_body_bytes: int = 1_048_576
+    # Request bounds (gateway.bounds): target → 414, header fields → 431, a trickling body → 408.
+    max_target_bytes: int = Field(default=MAX_TARGET_BYTES, gt=0)
+    max_header_fields: int = Field(default=MAX_HEADER_FIELDS, gt=0)
+    max_header_bytes: int = Field(default=MAX_HEADER_BYTES, gt=0)
+    body_idle_seconds: float = Field(default=BODY_IDLE_SECONDS, gt=0)
+    body_total_seconds: float = Field(default=BODY_TOTAL_SECONDS, gt=0)
     balancer: Literal["round_robin", "p2c"] = "round_robin"
     upstream_pool_size: int = Field(default=256, gt=0)
     redis_max_connections: int = Field(default=64, gt=0)

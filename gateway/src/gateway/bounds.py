@@ -1,0 +1,108 @@
+"""Bounds on what one request may make the gateway hold and forward (OWASP API4, the front
+door's share): the request target (414), the header fields (431) and a body that trickles (408).
+The limits are settings (gateway.settings); the defaults are of nginx's and Apache's order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from shop_common.web import ProblemError, problem_response
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Bounds on what one request may make the gateway hold and forward (the front door's share of
+# OWASP API4): nginx's defaults are of the same order (8 KiB request line, 100 header fields in
+# Apache's LimitRequestFields, 60 s client_body_timeout between reads).
+MAX_TARGET_BYTES = 8_192  # path + query → 414
+MAX_HEADER_FIELDS = 100  # → 431
+MAX_HEADER_BYTES = 32_768  # names + values of every field → 431
+BODY_IDLE_SECONDS = 10.0  # longest wait for the next part of a request body → 408
+BODY_TOTAL_SECONDS = 60.0  # longest time the whole body may take → 408
+
+
+class RequestTimeoutError(ProblemError):
+    """The client stopped sending its request body (a slow-loris body) → 408."""
+
+    def __init__(self) -> None:
+        super().__init__(408, detail="the request body did not arrive in time")
+
+
+class RequestBoundsMiddleware:
+    """Refuses an oversized request head (414, 431) and a body that trickles in (408).
+
+    A body's messages must each arrive within `body_idle_seconds` and all of them within
+    `body_total_seconds`; once the body is complete, `receive` is passed through untimed (the
+    streaming responses wait on it for the client's disconnect). Pure ASGI, like the rest.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_target_bytes: int = MAX_TARGET_BYTES,
+        max_header_fields: int = MAX_HEADER_FIELDS,
+        max_header_bytes: int = MAX_HEADER_BYTES,
+        body_idle_seconds: float = BODY_IDLE_SECONDS,
+        body_total_seconds: float = BODY_TOTAL_SECONDS,
+    ) -> None:
+        self.app = app
+        self.max_target_bytes = max_target_bytes
+        self.max_header_fields = max_header_fields
+        self.max_header_bytes = max_header_bytes
+        self.body_idle_seconds = body_idle_seconds
+        self.body_total_seconds = body_total_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        target = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        if target > self.max_target_bytes:
+            await _refuse(scope, receive, send, 414, "the request target is too long")
+            return
+        fields = scope.get("headers", ())
+        if len(fields) > self.max_header_fields:
+            await _refuse(scope, receive, send, 431, "too many header fields")
+            return
+        if sum(len(n) + len(v) for n, v in fields) > self.max_header_bytes:
+            await _refuse(scope, receive, send, 431, "the header fields are too large")
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_total_seconds
+        body_done = False
+        started = False
+
+        async def timed_receive() -> Message:
+            nonlocal body_done
+            if body_done:
+                return await receive()
+            wait = min(self.body_idle_seconds, deadline - loop.time())
+            try:
+                message = await asyncio.wait_for(receive(), max(wait, 0.0))
+            except TimeoutError:
+                raise RequestTimeoutError from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, tracking_send)
+        except RequestTimeoutError:
+            if started:
+                raise
+            await _refuse(scope, receive, send, 408, "the request body did not arrive in time")
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
+    # Connection: close: what the client has not sent yet (or sent too much of) is not read.
+    response = problem_response(
+        Request(scope), status, detail=detail, headers={"Connection": "close"}
+    )
+    await response(scope, receive, send)
