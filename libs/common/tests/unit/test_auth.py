@@ -171,7 +171,9 @@ def _non_canonical_variants(token: str) -> dict[str, str]:
     }
 
 
-TOKEN = issuer().issue("42", ["user"])
+# Made at import, used whenever the test runs: a day of validity, so that a slow collection or a
+# loaded machine cannot let it expire before the tests that need it valid (60 s once did, in CI).
+TOKEN = issuer(ttl=86_400).issue("42", ["user"])
 
 
 def test_the_issued_token_is_canonical_and_its_signature_has_unused_bits() -> None:
