@@ -326,6 +326,16 @@ class Stack:
         return usage
 
 
+@dataclass(frozen=True)
+class Running:
+    """A started stack: its compose handle, the gateway's URL and the imported signing key."""
+
+    stack: Stack
+    gateway_url: str
+    run_dir: Path
+    kid: str
+
+
 def _mib(text: str) -> float:
     value = text.strip()
     for unit, factor in (("GiB", 1024.0), ("MiB", 1.0), ("KiB", 1 / 1024), ("B", 1 / 2**20)):
