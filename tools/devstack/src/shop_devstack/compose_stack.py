@@ -231,9 +231,10 @@ class Stack:
             *self.extra_files,
         ]
 
-    def argv(self, *args: str) -> list[str]:
+    def argv(self, *args: str, profiles: Sequence[str] = ()) -> list[str]:
         """A compose command line for this project."""
         files = [a for f in self.files for a in ("-f", str(f))]
+        chosen = [a for p in profiles for a in ("--profile", p)]
         return [
             *self.compose,
             "--project-directory",
@@ -241,12 +242,13 @@ class Stack:
             *files,
             "-p",
             self.project,
+            *chosen,
             *args,
         ]
 
-    def run(self, *args: str, timeout: float | None = None) -> None:
+    def run(self, *args: str, timeout: float | None = None, profiles: Sequence[str] = ()) -> None:
         """Run a compose command, its output passed through; StackError when it fails."""
-        result = _run(self.argv(*args), timeout=timeout)
+        result = _run(self.argv(*args, profiles=profiles), timeout=timeout)
         if result.returncode != 0:
             raise StackError(f"`docker compose {' '.join(args)}` failed (exit {result.returncode})")
 
@@ -272,8 +274,12 @@ class Stack:
         self.run("up", "--detach", "--wait", "--wait-timeout", str(timeout))
 
     def down(self) -> None:
-        """docker compose down -v: no container, network or volume of the project remains."""
-        self.run("down", "--volumes", "--remove-orphans", "--timeout", "10")
+        """docker compose down -v: no container, network or volume of the project remains.
+
+        Every profile is enabled (`--profile *`), else a started profile's service (prometheus)
+        is neither in the configuration nor an orphan, and keeps its networks alive.
+        """
+        self.run("down", "--volumes", "--remove-orphans", "--timeout", "10", profiles=["*"])
 
     def container_ids(self, running: bool = False) -> list[str]:
         """The containers of the project (every one, or the running ones)."""
