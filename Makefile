@@ -97,6 +97,23 @@ load: install ## Locust, headless, fixed time, against the running system; ends 
 check-deploy: install ## check docker-compose.yml and the Dockerfiles against the code (no Docker needed)
 	$(RUN) python -m shop_devstack check
 
+COMPOSE_ARGS ?=
+.PHONY: images-offline
+images-offline: ## build the base + infrastructure images from Debian/PyPI, no registry (FORCE=1 rebuilds)
+	bash deploy/offline/build-images.sh $(if $(FORCE),--force)
+
+.PHONY: compose-up
+compose-up: install ## the system in containers: engine, images (local ones when no registry answers), up --wait
+	$(RUN) python -m shop_devstack.compose_stack up $(COMPOSE_ARGS)
+
+.PHONY: compose-down
+compose-down: install ## stop the compose stack: down -v, no container, network or volume left
+	$(RUN) python -m shop_devstack.compose_stack down $(COMPOSE_ARGS)
+
+.PHONY: compose-figures
+compose-figures: install ## image sizes and docker stats memory of the running compose stack
+	$(RUN) python -m shop_devstack.compose_stack figures $(COMPOSE_ARGS)
+
 .PHONY: bench
 bench: install ## run every benchmark (prints figures and one JSON line each)
 	@command -v nginx >/dev/null && command -v wrk >/dev/null || { \

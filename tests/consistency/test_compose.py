@@ -156,3 +156,35 @@ def test_postgres_init_creates_each_database_and_role_the_services_use(doc: dict
             used.add((db, role, password))
     assert used == created
     assert {db for db, _, _ in used} == {"users", "orders", "payments"}
+
+
+def test_every_image_is_a_variable_defaulting_to_the_official_one(doc: dict[str, Any]) -> None:
+    assert compose.image_problems(doc) == []
+
+
+def test_image_check_catches_a_fixed_image_and_a_drifted_base_default(doc: dict[str, Any]) -> None:
+    broken = copy.deepcopy(doc)
+    broken["services"]["redis"]["image"] = "redis:7-alpine"
+    broken["services"]["order"]["build"] = {
+        **broken["services"]["order"]["build"],
+        "args": {"PYTHON_IMAGE": "${PYTHON_IMAGE:-python:3.12-slim}"},
+    }
+    problems = compose.image_problems(broken)
+    assert any(p.startswith("redis: image 'redis:7-alpine'") for p in problems)
+    assert any("order: build arg PYTHON_IMAGE defaults to python:3.12-slim" in p for p in problems)
+    assert any("order: build arg UV_IMAGE is not" in p for p in problems)
+
+
+def test_offline_override_runs_without_consul_and_with_local_images(doc: dict[str, Any]) -> None:
+    assert compose.offline_problems(doc, compose.load_override()) == []
+
+
+def test_offline_check_catches_a_leftover_consul_dependency(doc: dict[str, Any]) -> None:
+    override = copy.deepcopy(compose.load_override())
+    del override["services"]["gateway"]["depends_on"]
+    del override["services"]["postgres"]
+    override["services"]["order"]["environment"] = {}
+    problems = compose.offline_problems(doc, override)
+    assert "gateway: still depends on consul" in problems
+    assert "postgres: no local image (shop-offline/...)" in problems
+    assert "order: CONSUL_HTTP_ADDR is not emptied (static discovery)" in problems

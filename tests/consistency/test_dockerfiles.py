@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from shop_devstack.deployment import compose, dockerfile
-from shop_devstack.deployment.images import dockerfile_problems
+from shop_devstack.deployment.images import dockerfile_problems, registry_problems
 from shop_devstack.layout import REPO_ROOT
 
 DOCKERFILES = sorted({s.dockerfile for s in compose.app_services(compose.load_compose())})
@@ -26,6 +26,38 @@ def test_dockerfile_builds_from_the_repository_root(path: Path) -> None:
         assert not member.exists(), f"{_ids(member)} exists but {_ids(path)} does not"
         pytest.skip(f"{_ids(path.parent)} has not landed yet")
     assert dockerfile_problems(path) == []
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=_ids)
+def test_dockerfile_builds_without_a_registry_given_local_base_images(path: Path) -> None:
+    """Every base image is a build arg defaulting to the official one; no `# syntax=` line."""
+    if not path.exists():
+        pytest.skip(f"{_ids(path.parent)} has not landed yet")
+    assert registry_problems(path) == []
+
+
+def test_registry_check_catches_a_syntax_line_a_fixed_base_and_a_copy_from_an_image(
+    tmp_path: Path,
+) -> None:
+    text = (
+        "# syntax=docker/dockerfile:1.7\n"
+        "ARG PYTHON_IMAGE\n"
+        "FROM ${PYTHON_IMAGE} AS build\n"
+        "COPY --from=ghcr.io/astral-sh/uv:0.9 /uv /bin/uv\n"
+        "FROM python:3.11-slim\n"
+        "COPY --from=build /app /app\n"
+    )
+    path = REPO_ROOT / "tools" / "devstack" / f".Dockerfile.test-{os.getpid()}-{tmp_path.name}"
+    path.write_text(text)
+    try:
+        problems = registry_problems(path)
+    finally:
+        path.unlink()
+    assert any("syntax=docker/dockerfile:1.7" in p for p in problems)
+    assert any("ARG PYTHON_IMAGE has no default" in p for p in problems)
+    assert any("COPY --from=ghcr.io/astral-sh/uv:0.9 is not a stage" in p for p in problems)
+    assert any("FROM python:3.11-slim is fixed" in p for p in problems)
+    assert len(problems) == 4
 
 
 GOOD = """
@@ -96,7 +128,7 @@ def test_dockerignore_keeps_tests_and_local_state_out_but_not_sources() -> None:
 
 def _emulate_uv_steps(path: Path, workdir: Path) -> Path:
     """Run the Dockerfile's COPY + `uv sync` steps of its build stage, offline, in workdir."""
-    stage = dockerfile.parse(path.read_text())[0]
+    stage = next(s for s in dockerfile.parse(path.read_text()) if dockerfile.uv_sync_runs(s))
     venv = workdir / "venv"
     env = {
         **os.environ,

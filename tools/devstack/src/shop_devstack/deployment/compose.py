@@ -18,6 +18,7 @@ from shop_devstack.layout import REPO_ROOT, Ports
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 SCHEMA_FILE = REPO_ROOT / "deploy" / "schema" / "compose-spec.json"
+OFFLINE_FILE = REPO_ROOT / "deploy" / "offline" / "compose.offline.yml"
 PROMETHEUS_FILE = REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml"
 MEMORY_BUDGET_MB = 2048
 # Services allowed to publish ports on the host (the front door and the documented UIs).
@@ -227,4 +228,93 @@ def prometheus_problems(doc: Mapping[str, Any], path: Path = PROMETHEUS_FILE) ->
             problems.append(
                 f"{name} serves /metrics on {port} but prometheus.yml does not scrape it"
             )
+    return problems
+
+
+_DEFAULTED = re.compile(r"\$\{(\w+):-([^}]+)\}")
+
+
+def image_problems(doc: Mapping[str, Any], root: Path = REPO_ROOT) -> list[str]:
+    """Every pulled image and every build arg naming a base image is `${VAR:-official image}`,
+    and a build arg's default equals the Dockerfile's own ARG default."""
+    problems = []
+    for name, service in doc["services"].items():
+        build = service.get("build")
+        if not build:
+            image = str(service.get("image", ""))
+            if not _DEFAULTED.fullmatch(image):
+                problems.append(f"{name}: image {image!r} is not ${{VARIABLE:-official image}}")
+            continue
+        path = root / build.get("context", ".") / build.get("dockerfile", "Dockerfile")
+        declared = dockerfile.global_args(path.read_text()) if path.exists() else {}
+        args = build.get("args") or {}
+        for arg, default in declared.items():
+            if not arg.endswith("_IMAGE"):
+                continue
+            value = str(args.get(arg, ""))
+            match = _DEFAULTED.fullmatch(value)
+            if not match or match.group(1) != arg:
+                problems.append(f"{name}: build arg {arg} is not ${{{arg}:-{default}}}")
+            elif match.group(2) != default:
+                problems.append(
+                    f"{name}: build arg {arg} defaults to {match.group(2)}, the Dockerfile to {default}"
+                )
+    return problems
+
+
+class _Reset:
+    """A `!reset` node of a compose override."""
+
+
+def _reset_loader() -> type[yaml.SafeLoader]:
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!reset", lambda loader, node: _Reset())
+    Loader.add_constructor("!override", lambda loader, node: loader.construct_object(node))
+    return Loader
+
+
+def load_override(path: Path = OFFLINE_FILE) -> dict[str, Any]:
+    """A compose override file, `!reset` nodes kept as markers."""
+    data: dict[str, Any] = yaml.load(path.read_text(), Loader=_reset_loader())  # noqa: S506
+    return data
+
+
+def offline_problems(doc: Mapping[str, Any], override: Mapping[str, Any]) -> list[str]:
+    """The registry-free override: no Consul and nothing that waits for it, static discovery for
+    every service that would use Consul, a local image for every pulled one, local base images
+    and the CA secret for every build."""
+    problems = []
+    services = override.get("services", {})
+    if not isinstance(services.get("consul"), _Reset):
+        problems.append("consul: not removed (consul: !reset null)")
+    for name, service in doc["services"].items():
+        if name == "consul":
+            continue
+        mine = services.get(name) or {}
+        if "consul" in (service.get("depends_on") or {}) and not isinstance(
+            (mine.get("depends_on") or {}).get("consul"), _Reset
+        ):
+            problems.append(f"{name}: still depends on consul")
+        env = service.get("environment") or {}
+        if (
+            "CONSUL_HTTP_ADDR" in env
+            and (mine.get("environment") or {}).get("CONSUL_HTTP_ADDR") != ""
+        ):
+            problems.append(f"{name}: CONSUL_HTTP_ADDR is not emptied (static discovery)")
+        if service.get("build"):
+            build = mine.get("build") or {}
+            if "ca-bundle" not in (build.get("secrets") or []):
+                problems.append(f"{name}: the build lacks the ca-bundle secret")
+            for arg, value in (service["build"].get("args") or {}).items():
+                local = str((build.get("args") or {}).get(arg, ""))
+                if not local.startswith(f"${{{arg}:-shop-offline/"):
+                    problems.append(f"{name}: build arg {arg} has no local default ({value})")
+        elif not str(mine.get("image", "")).startswith("${") or "shop-offline/" not in str(
+            mine.get("image", "")
+        ):
+            problems.append(f"{name}: no local image (shop-offline/...)")
+    if "ca-bundle" not in (override.get("secrets") or {}):
+        problems.append("secrets: ca-bundle is not declared")
     return problems

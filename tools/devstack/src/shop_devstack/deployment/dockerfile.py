@@ -132,3 +132,31 @@ def ignored(relative: str, patterns: list[str]) -> bool:
                 result = not negate
                 break
     return result
+
+
+def global_args(text: str) -> dict[str, str | None]:
+    """The ARGs declared before the first FROM (the only ones a FROM line can use): name -> default."""
+    found: dict[str, str | None] = {}
+    for raw in text.splitlines():
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        keyword, _, args = stripped.partition(" ")
+        if keyword.upper() == "FROM":
+            break
+        if keyword.upper() == "ARG":
+            name, sep, default = args.strip().partition("=")
+            found[name] = default if sep else None
+    return found
+
+
+def syntax_directive(text: str) -> str | None:
+    """The `# syntax=` parser directive, when the file starts with one."""
+    for raw in text.splitlines():
+        stripped = raw.strip()
+        if not stripped.startswith("#"):
+            return None
+        directive = stripped[1:].strip()
+        if directive.lower().replace(" ", "").startswith("syntax="):
+            return directive.partition("=")[2].strip()
+    return None

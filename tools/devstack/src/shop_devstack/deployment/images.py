@@ -71,6 +71,45 @@ def dockerfile_problems(path: Path, root: Path = REPO_ROOT) -> list[str]:
     return problems
 
 
+def registry_problems(path: Path, root: Path = REPO_ROOT) -> list[str]:
+    """What would make this Dockerfile need a registry even when local base images exist.
+
+    Every FROM is an earlier stage or `${ARG}` with a default (the official image), so a
+    registry-free machine passes local images as build args; no `# syntax=` line (BuildKit
+    would pull that frontend); no `COPY --from=<image>` (use a stage FROM an ARG instead).
+    """
+    where = str(path.relative_to(root))
+    text = path.read_text()
+    problems: list[str] = []
+    if (frontend := dockerfile.syntax_directive(text)) is not None:
+        problems.append(f"{where}: `# syntax={frontend}` makes BuildKit pull its frontend")
+    args = dockerfile.global_args(text)
+    seen: set[str] = set()
+    for stage in dockerfile.parse(text):
+        base = stage.base
+        if base in seen:
+            pass
+        elif base.startswith("${") and base.endswith("}"):
+            name = base[2:-1]
+            if name not in args:
+                problems.append(f"{where}: FROM {base}: no global ARG {name}")
+            elif not args[name]:
+                problems.append(f"{where}: ARG {name} has no default (the official image)")
+        else:
+            problems.append(
+                f"{where}: FROM {base} is fixed; take it from a build arg (ARG X={base})"
+            )
+        for instruction in stage.all("COPY") + stage.all("ADD"):
+            _, _, from_stage = dockerfile.copy_sources(instruction)
+            if from_stage is not None and from_stage not in seen:
+                problems.append(
+                    f"{where}:{instruction.line}: COPY --from={from_stage} is not a stage; "
+                    "make it one (FROM ${ARG} AS name)"
+                )
+        seen.add(stage.name)
+    return problems
+
+
 def _uv_problems(where: str, stages: list[dockerfile.Stage], root: Path) -> list[str]:
     problems: list[str] = []
     runs = [

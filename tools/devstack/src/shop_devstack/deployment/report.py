@@ -8,13 +8,16 @@ from typing import Any
 from shop_devstack.deployment.compose import (
     app_services,
     contract_problems,
+    image_problems,
     load_compose,
+    load_override,
+    offline_problems,
     prometheus_problems,
     schema_problems,
     settings_problems,
     topology_problems,
 )
-from shop_devstack.deployment.images import dockerfile_problems
+from shop_devstack.deployment.images import dockerfile_problems, registry_problems
 
 Check = Callable[[Mapping[str, Any]], list[str]]
 
@@ -24,6 +27,15 @@ def _dockerfiles(doc: Mapping[str, Any]) -> list[str]:
     return [problem for path in paths for problem in dockerfile_problems(path)]
 
 
+def _registry_free(doc: Mapping[str, Any]) -> list[str]:
+    paths = sorted({service.dockerfile for service in app_services(doc)})
+    return [
+        *image_problems(doc),
+        *(problem for path in paths for problem in registry_problems(path)),
+        *offline_problems(doc, load_override()),
+    ]
+
+
 CHECKS: dict[str, Check] = {
     "compose schema": schema_problems,
     "compose env vs Settings": settings_problems,
@@ -31,6 +43,7 @@ CHECKS: dict[str, Check] = {
     "healthchecks, dependencies, memory, networks": topology_problems,
     "prometheus scrape targets": prometheus_problems,
     "Dockerfiles": _dockerfiles,
+    "images from variables, offline override": _registry_free,
 }
 
 

@@ -1,0 +1,76 @@
+"""The system in containers, end to end: every service healthy, a login, an order PAID.
+
+Marked `docker` (and `slow`): a cold run builds the images (minutes); a warm one reuses
+Docker's build cache and spends its time in `up --wait`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import httpx
+import pytest
+import pytest_asyncio
+from shop_devstack.accounts import admin_token, login, new_user
+from shop_devstack.client import TERMINAL_ORDER_STATES, Item, ShopClient, check
+from shop_devstack.compose_stack import Running
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1200)]
+JOBS = {"keygen", "user-migrate", "order-migrate", "payment-migrate"}
+
+
+@pytest_asyncio.fixture
+async def client(compose_system: Running) -> AsyncIterator[ShopClient]:
+    shop = ShopClient(compose_system.gateway_url)
+    try:
+        yield shop
+    finally:
+        await shop.close()
+
+
+def test_every_service_is_healthy_and_every_job_succeeded(compose_system: Running) -> None:
+    out = compose_system.stack.output("ps", "--all", "--format", "json")
+    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+    if len(rows) == 1 and isinstance(rows[0], list):  # older Compose: one JSON array
+        rows = rows[0]
+    states = {row["Service"]: row for row in rows}
+    expected = {"postgres", "redis", "rabbitmq", "user-1", "user-2", "order", "payment", "gateway"}
+    if not compose_system.stack.offline:
+        expected.add("consul")
+    assert expected <= set(states), f"missing: {expected - set(states)}"
+    for name in expected:
+        assert states[name]["Health"] == "healthy", f"{name}: {states[name]}"
+    for name in JOBS:
+        assert states[name]["State"] == "exited" and states[name]["ExitCode"] == 0, states[name]
+
+
+async def test_the_gateway_is_ready_and_publishes_its_keys(compose_system: Running) -> None:
+    async with httpx.AsyncClient(base_url=compose_system.gateway_url, timeout=10) as http:
+        check(await http.get("/ready"), 200)
+        keys = check(await http.get("/.well-known/jwks.json"), 200).json()["keys"]
+    assert compose_system.kid in [k["kid"] for k in keys], keys
+
+
+async def test_a_user_logs_in_and_an_order_becomes_paid(
+    client: ShopClient, compose_system: Running
+) -> None:
+    admin = await admin_token(client, compose_system.run_dir)
+    account = await new_user(client, admin, "Compose Buyer")
+    token = await login(client, account.email, account.password)
+    response = check(
+        await client.place_order(token, [Item("BOOK-42", 2, Decimal("12.50"))]), 201, 202
+    )
+    order_id = str(response.json()["id"])
+    deadline = time.monotonic() + 60
+    order = await client.get_order(token, order_id)
+    while order["status"] not in TERMINAL_ORDER_STATES and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        order = await client.get_order(token, order_id)
+    assert order["status"] == "PAID", order
+    payments = await client.payments_for(token, order_id)
+    charges = [p for p in payments if p.get("kind") == "charge"]
+    assert [p.get("status") for p in charges] == ["succeeded"], payments
