@@ -177,8 +177,11 @@ async def test_refresh_ahead_refreshes_once_and_serves_stale_meanwhile(
 
 
 async def test_xfetch_refreshes_early_when_expiry_is_near(make_cache: MakeCache) -> None:
-    cache = make_cache(xfetch_beta=1.0)
-    cache.load_seconds = 1000.0  # a slow source: any entry is "near expiry" for XFetch
+    # XFetch refreshes an L2 hit when -delta * beta * ln(U) >= remaining. U is injected, so the
+    # decision is fixed, not a draw (with random U and these numbers a refresh had a 3 % chance
+    # not to happen, and the test then polled until its deadline). With delta 100 s, beta 1 and
+    # at most 300 s left: U = 0.04 gives 321.9 s >= remaining, a refresh whatever time passed;
+    # U = 0.9 gives 10.5 s, below remaining unless 289 s passed (the test times out at 60 s).
     calls = 0
 
     async def loader() -> dict[str, int]:
@@ -186,20 +189,19 @@ async def test_xfetch_refreshes_early_when_expiry_is_near(make_cache: MakeCache)
         calls += 1
         return {"version": calls}
 
-    await cache.l2.set("user:1", {"version": 0}, ttl=30.0)
-    assert await cache.get_or_load("user:1", loader) == {"version": 0}  # served, then refreshed
+    near = make_cache(xfetch_beta=1.0, xfetch_random=lambda: 0.04)
+    near.load_seconds = 100.0
+    await near.l2.set("user:1", {"version": 0}, ttl=300.0)
+    assert await near.get_or_load("user:1", loader) == {"version": 0}  # served, then refreshed
+    await near.close()  # waits for the background refresh the hit started
+    assert await near.l2.get("user:1") == {"version": 1} and calls == 1
 
-    async def refreshed() -> bool:
-        return await cache.l2.get("user:1") == {"version": 1}
-
-    await eventually(refreshed)
-    relaxed = make_cache(xfetch_beta=1.0)
-    relaxed.load_seconds = 0.001
-    await relaxed.l2.set("user:2", {"version": 0}, ttl=300.0)
-    relaxed.l1.clear()
-    assert await relaxed.get_or_load("user:2", loader) == {"version": 0}
-    await relaxed.close()
-    assert await relaxed.l2.get("user:2") == {"version": 0} and calls == 1  # far from expiry
+    far = make_cache(xfetch_beta=1.0, xfetch_random=lambda: 0.9)
+    far.load_seconds = 100.0
+    await far.l2.set("user:2", {"version": 0}, ttl=300.0)
+    assert await far.get_or_load("user:2", loader) == {"version": 0}
+    await far.close()  # would wait for a refresh, had one started
+    assert await far.l2.get("user:2") == {"version": 0} and calls == 1  # far from expiry
 
 
 async def test_serializers_round_trip_and_pickle_needs_opt_in(target: Target) -> None:
