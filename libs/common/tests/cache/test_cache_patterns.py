@@ -23,7 +23,7 @@ from shop_common.cache import (
 from shop_common.messaging.events import UserChanged, new_event
 from shop_common.testing.wait import eventually
 
-from .conftest import FakeClock, MakeCache, Target
+from .conftest import COHERENCE_DEADLINE, FakeClock, MakeCache, Target
 
 pytestmark = pytest.mark.infra
 
@@ -95,7 +95,7 @@ async def test_invalidator_maps_events_to_keys_and_patterns(
     async def b_holds_it_in_l1() -> bool:
         return await b.get("user:7") == {"v": 1} and b.l1.get("user:7") == {"v": 1}
 
-    await eventually(b_holds_it_in_l1, timeout=2.0)
+    await eventually(b_holds_it_in_l1, timeout=COHERENCE_DEADLINE, what="B fills its L1")
     event = new_event(
         "user.updated", UserChanged(user_id=7, email="a@example.com", name="A", roles=[])
     )
@@ -106,7 +106,7 @@ async def test_invalidator_maps_events_to_keys_and_patterns(
     async def b_evicted() -> bool:
         return b.l1.lookup("user:7") is MISS
 
-    await eventually(b_evicted, timeout=3.0)
+    await eventually(b_evicted, timeout=COHERENCE_DEADLINE, what="B evicts user:7")
     assert await invalidator.handle("order.created", {"order_id": 1}) == []  # no rule: no-op
     with pytest.raises(InvalidationError, match="user_id"):
         await invalidator.handle("user.updated", {"id": 7})
