@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import collections
 
 import pytest
 from shop_common.auth import TokenIssuer
+from shop_common.testing.wait import eventually
 
 from .conftest import Backend, StartGateway, bearer, start_backend
 
@@ -18,7 +18,12 @@ async def test_killed_backend_opens_the_breaker_then_it_closes_when_the_backend_
 ) -> None:
     backend = await start_backend("a")
     port = backend.port
-    gateway = await start_gateway({"order-service": backend.address}, instance_breaker_failures=3)
+    recovery = 0.5
+    gateway = await start_gateway(
+        {"order-service": backend.address},
+        instance_breaker_failures=3,
+        breaker_recovery_seconds=recovery,
+    )
     headers = bearer(issuer.issue("7", []))
     try:
         async with gateway.client() as client:
@@ -37,9 +42,12 @@ async def test_killed_backend_opens_the_breaker_then_it_closes_when_the_backend_
                 in metrics
             )
             backend = await start_backend("a", port=port)
-            async with asyncio.timeout(10):
-                while (await client.get("/api/orders/1", headers=headers)).status_code != 200:
-                    await asyncio.sleep(0.1)
+
+            async def served_again() -> bool:
+                return (await client.get("/api/orders/1", headers=headers)).status_code == 200
+
+            # The ejected instance gets a trial call after the breaker's recovery time.
+            await eventually(served_again, timeout=20 * recovery, interval=0.1, what="200 again")
             after = [await client.get("/api/orders/1", headers=headers) for _ in range(3)]
             assert [r.status_code for r in after] == [200, 200, 200]
     finally:

@@ -13,6 +13,7 @@ import pytest_asyncio
 import yaml
 from gateway.settings import DEFAULT_ROUTES_FILE
 from shop_common.auth import SigningKey, TokenIssuer
+from shop_common.testing.wait import eventually
 from user_service.server import UserServer, create_server
 
 from .conftest import StartGateway, bearer, user_service_settings
@@ -35,13 +36,7 @@ async def relaying_user_server(
     await running.stop(grace=0.2)
 
 
-async def _until_miss(client: httpx.AsyncClient, path: str, token: str) -> httpx.Response:
-    async with asyncio.timeout(15):
-        while True:
-            response = await client.get(path, headers=bearer(token))
-            if response.headers["x-cache"] == "MISS":
-                return response
-            await asyncio.sleep(0.05)
+USER_CACHE_TTL = next(r["cache_ttl_seconds"] for r in SHIPPED_ROUTES if r["name"] == "user")
 
 
 async def test_user_reads_are_cached_and_evicted_by_the_user_updated_event(
@@ -89,7 +84,20 @@ async def test_user_reads_are_cached_and_evicted_by_the_user_updated_event(
         assert second.headers["ratelimit-policy"] == '"default";q=600;w=60'
         # The relay publishes user.updated; the gateway evicts Ada's scope and every entry
         # about user_id, so the admin's cached copy goes too.
-        for token in (ada, admin):
-            fresh = await _until_miss(client, path, token)
-            assert fresh.json()["name"] == "Ada L."
+        # Both within half the entries' TTL, from one deadline: a MISS any later could be the
+        # entry expiring, not the event evicting it.
+        misses: dict[str, httpx.Response] = {}
+
+        async def both_evicted() -> bool:
+            for token in (ada, admin):
+                if token not in misses:
+                    response = await client.get(path, headers=bearer(token))
+                    if response.headers["x-cache"] == "MISS":
+                        misses[token] = response
+            return len(misses) == 2
+
+        await eventually(
+            both_evicted, timeout=USER_CACHE_TTL / 2, interval=0.05, what="both entries evicted"
+        )
+        assert [r.json()["name"] for r in misses.values()] == ["Ada L.", "Ada L."]
     await gateway.stop()  # before the vhost goes

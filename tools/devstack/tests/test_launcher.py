@@ -13,6 +13,7 @@ from shop_devstack.devkeys import ensure_dev_keys
 from shop_devstack.launcher import ready_summary, stop_running
 from shop_devstack.layout import Ports, StackConfig, build_processes
 from shop_devstack.preflight import PreflightError, check_infrastructure, check_ports
+from shop_devstack.running import free_port_offset
 from shop_devstack.state import read_state, write_state
 
 
@@ -21,7 +22,17 @@ def test_a_taken_port_is_named_in_one_line(tmp_path: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        config = replace(StackConfig(run_dir=tmp_path), ports=Ports(gateway=port))
+        # The other processes' ports at a free offset: on a shared machine any default port
+        # (50051/2 lie in the ephemeral range) may be taken, and the first taken one is named.
+        base = Ports()
+        offset = free_port_offset([base.order, base.payment, *base.user])
+        others = Ports(
+            gateway=port,
+            order=base.order + offset,
+            payment=base.payment + offset,
+            user=(base.user[0] + offset, base.user[1] + offset),
+        )
+        config = replace(StackConfig(run_dir=tmp_path), ports=others)
         with pytest.raises(PreflightError) as info:
             check_ports(build_processes(config, ensure_dev_keys(tmp_path)))
     message = str(info.value)

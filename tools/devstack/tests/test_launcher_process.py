@@ -12,6 +12,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from shop_common.testing.wait import eventually
 from shop_devstack.databases import drop_databases
 from shop_devstack.launcher import stop_running
 from shop_devstack.layout import Ports, StackConfig
@@ -69,12 +70,15 @@ async def test_ready_state_control_and_crash_restart(started: RunningSystem) -> 
     assert {p["state"] for p in processes.values()} == {"ready"}
     killed = processes["svc-1"]["pid"]
     await started.ctl("kill", "svc-1")
-    for _ in range(200):
+
+    async def restarted() -> bool:
+        nonlocal processes
         processes = await started.ctl("status")
         pid = processes["svc-1"]["pid"]  # None between the exit and the watcher's noticing it
-        if processes["svc-1"]["state"] == "ready" and pid not in (None, killed):
-            break
-        await asyncio.sleep(0.05)
+        return processes["svc-1"]["state"] == "ready" and pid not in (None, killed)
+
+    # The supervisor itself gives a restarted process 60 s to be ready (Supervisor._watch).
+    await eventually(restarted, timeout=60, interval=0.05, what="svc-1 restarted and ready")
     assert processes["svc-1"]["restarts"] == 1
     assert processes["svc-1"]["last_exit"] == "killed by SIGKILL"
     await started.ctl("stop", "svc-2")

@@ -8,6 +8,7 @@ import socket
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from shop_common.testing.wait import eventually
 from shop_devstack.layout import ProcessSpec
@@ -37,8 +38,17 @@ async def test_starts_waits_until_ready_and_stops_with_the_port_freed(tmp_path: 
     sup = Supervisor([fake("svc", port, READY_AFTER_FILE=str(gate))], tmp_path, events.append)
     await sup.start()
     waiting = asyncio.create_task(sup.wait_ready(within=20))
-    await asyncio.sleep(0.5)
-    assert not waiting.done()  # /ready says 503 until the gate opens
+
+    async def answers_not_ready() -> bool:
+        async with httpx.AsyncClient() as http:
+            try:
+                return (await http.get(f"http://127.0.0.1:{port}/ready")).status_code == 503
+            except httpx.TransportError:  # not listening yet
+                return False
+
+    # The same budget wait_ready has: once the child is up, /ready says 503 until the gate opens.
+    await eventually(answers_not_ready, timeout=20, interval=0.05, what="svc up, not ready")
+    assert not waiting.done()
     gate.touch()
     await waiting
     assert sup.children["svc"].state is ChildState.READY
@@ -71,7 +81,10 @@ async def test_a_stopped_process_stays_down_until_started(tmp_path: Path) -> Non
     await sup.start()
     await sup.wait_ready(within=20)
     await sup.stop("svc")
-    await asyncio.sleep(1.0)  # a restart would come within 0.5 s
+    watcher = sup.children["svc"].watcher
+    assert watcher is not None
+    await watcher  # it has seen the exit and decided: a restart would spawn before it returns
+    assert sup.children["svc"].state is ChildState.STOPPED
     assert sup.children["svc"].pid is None
     assert port_is_free(port)
     await sup.start(["svc"])

@@ -13,6 +13,7 @@ import pytest_asyncio
 import yaml
 from gateway.settings import DEFAULT_ROUTES_FILE
 from shop_common.auth import TokenIssuer
+from shop_common.testing.wait import eventually
 from user_service.server import UserServer
 
 from ..conftest import RunningGateway, StartGateway, bearer
@@ -107,9 +108,7 @@ async def test_ndjson_and_sse_stream_through_the_pipeline(
                         event = json.loads(line.removeprefix("data:"))
                         break
         assert (event["user_id"], event["user"]["name"]) == (target, "Seen")
-    async with asyncio.timeout(10):
-        while user_server.hub.subscriber_count:
-            await asyncio.sleep(0.02)
+    await eventually(lambda: not user_server.hub.subscriber_count, what="the subscription gone")
 
 
 async def test_a_dead_user_service_is_503_with_retry_after_through_the_gateway(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 
 import pytest
 from gateway.transcoding import STREAMS_ACTIVE
 from shop_common.auth import TokenIssuer
+from shop_common.testing.wait import eventually
 
 pytestmark = pytest.mark.infra
 NDJSON = "application/x-ndjson"
@@ -116,6 +116,4 @@ async def test_an_ndjson_stream_is_released_when_done_and_when_the_client_leaves
     async with gateway.http.stream("GET", "/api/users", params=params, headers=headers) as early:
         first = await anext(early.aiter_lines())
         assert json.loads(first)["email"].endswith(domain)
-    async with asyncio.timeout(10):
-        while gauge._value.get() != before:
-            await asyncio.sleep(0.02)
+    await eventually(lambda: gauge._value.get() == before, what="both list streams closed")

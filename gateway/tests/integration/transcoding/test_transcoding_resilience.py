@@ -3,12 +3,12 @@ and recovery once the service is back, without restarting the gateway."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import Iterator
 
 import pytest
 from shop_common.resilience import BreakerConfig, CircuitState
+from shop_common.testing.wait import eventually
 
 pytestmark = pytest.mark.infra
 
@@ -32,10 +32,11 @@ async def test_a_dead_user_service_gives_503_then_fast_breaker_503s_then_recover
 ) -> None:
     server = await start_user_server()
     port = server.port
+    recovery = 0.5
     gateway = await make_gateway(
         f"127.0.0.1:{port}",
         timeout_seconds=3.0,
-        breaker_config=BreakerConfig(consecutive_failures=2, recovery_timeout=0.5),
+        breaker_config=BreakerConfig(consecutive_failures=2, recovery_timeout=recovery),
     )
     url = "/api/users/424242"
     assert (await gateway.http.get(url, headers=bearer(admin_token))).status_code == 404
@@ -54,9 +55,16 @@ async def test_a_dead_user_service_gives_503_then_fast_breaker_503s_then_recover
     assert rejected.json()["breaker"] == gateway.breaker.name  # refused without calling
 
     await start_user_server(f"127.0.0.1:{port}")
-    async with asyncio.timeout(30):
-        while (await gateway.http.get(url, headers=bearer(admin_token))).status_code != 404:
-            await asyncio.sleep(0.1)
+
+    async def found_again() -> bool:
+        return (await gateway.http.get(url, headers=bearer(admin_token))).status_code == 404
+
+    # The breaker lets a trial call through after `recovery`; the gRPC channel reconnects with
+    # its own backoff (1 s, x1.6, jittered), a few steps while the server was down; each trial
+    # may take the 3 s call timeout. x5 for a loaded machine.
+    await eventually(
+        found_again, timeout=5 * (recovery + 1.0 * 1.6**2 + 3.0), interval=0.1, what="404 again"
+    )
     assert gateway.breaker.state is CircuitState.CLOSED
 
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from gateway.transcoding import STREAMS_ACTIVE
 from shop_common.auth import TokenIssuer
+from shop_common.testing.wait import eventually
 from shop_devstack.client import ShopClient
 
 pytestmark = pytest.mark.infra
@@ -100,15 +101,16 @@ async def test_the_stream_task_and_grpc_call_end_when_the_client_disconnects(
         assert user_server.hub.subscriber_count == 1
         assert sse_open() == before + 1
     # The client has closed its connection without reading further.
-    async with asyncio.timeout(10):
-        # Server side: the subscription is gone and no RPC is running; gateway side: the
-        # response (and its body task) has run its close.
-        while (
-            user_server.hub.subscriber_count
-            or user_server.calls_in_flight()
-            or sse_open() != before
-        ):
-            await asyncio.sleep(0.02)
+    # Server side: the subscription is gone and no RPC is running; gateway side: the
+    # response (and its body task) has run its close.
+    await eventually(
+        lambda: (
+            not user_server.hub.subscriber_count
+            and not user_server.calls_in_flight()
+            and sse_open() == before
+        ),
+        what="the stream torn down on both sides",
+    )
 
 
 async def test_a_quiet_stream_sends_keepalive_comments(

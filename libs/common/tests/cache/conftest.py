@@ -33,6 +33,14 @@ class Target:
         return client
 
 
+L1_TTL = 60.0
+"""make_cache's L1 TTL: a peer's L1 entry also goes away by itself after this long."""
+COHERENCE_DEADLINE = L1_TTL / 2
+"""How long a test waits for a pub/sub invalidation to reach a peer: well inside L1_TTL, so
+what it sees is the message's doing, never the entry's expiry; no tighter, because delivery
+time on a loaded machine has no bound of its own (a fixed couple of seconds was a guess)."""
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -83,7 +91,7 @@ async def make_cache(target: Target) -> AsyncIterator[MakeCache]:
     def make(
         client: RedisClient | None = None,
         *,
-        l1_ttl: float | None = 60.0,
+        l1_ttl: float | None = L1_TTL,
         coherence: bool = True,
         clock: Callable[[], float] | None = None,
         **options: object,

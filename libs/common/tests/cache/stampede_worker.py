@@ -1,6 +1,6 @@
 """A second process for the cross-process stampede test (run with `python stampede_worker.py`).
 
-argv: kind url namespace key counter_key go_key callers. Prints "ready", waits for go_key,
+argv: kind url namespace key counter_key go_key callers lock_ttl lock_wait. Prints "ready", waits for go_key,
 then makes `callers` concurrent get_or_load calls whose loader INCRs counter_key. Sets
 `<counter_key>:waiting:worker` once one of its calls waits on the other process's Redis lock; a
 loader here holds the lock until it sees `<counter_key>:waiting:test`.
@@ -19,12 +19,22 @@ from shop_common.cache import MemoryCache, MultiLevelCache, RedisCache, RedisCli
 
 
 async def main(
-    kind: str, url: str, namespace: str, key: str, counter: str, go: str, n: int
+    kind: str,
+    url: str,
+    namespace: str,
+    key: str,
+    counter: str,
+    go: str,
+    n: int,
+    lock_ttl: float,
+    lock_wait: float,
 ) -> None:
     client: RedisClient = (
         RedisCluster.from_url(url) if kind == "cluster" else aioredis.from_url(url)
     )
-    cache = MultiLevelCache(MemoryCache(), RedisCache(client, namespace))
+    cache = MultiLevelCache(
+        MemoryCache(), RedisCache(client, namespace), lock_ttl=lock_ttl, lock_wait=lock_wait
+    )
 
     def waits() -> float:
         value = REGISTRY.get_sample_value(
@@ -60,5 +70,7 @@ async def main(
 
 
 if __name__ == "__main__":
-    kind, url, namespace, key, counter, go, n = sys.argv[1:8]
-    asyncio.run(main(kind, url, namespace, key, counter, go, int(n)))
+    kind, url, namespace, key, counter, go, n, lock_ttl, lock_wait = sys.argv[1:10]
+    asyncio.run(
+        main(kind, url, namespace, key, counter, go, int(n), float(lock_ttl), float(lock_wait))
+    )

@@ -7,7 +7,7 @@ from prometheus_client import REGISTRY
 from shop_common.cache import MISS, NEGATIVE
 from shop_common.testing.wait import eventually
 
-from .conftest import FakeClock, MakeCache, Target
+from .conftest import COHERENCE_DEADLINE, FakeClock, MakeCache, Target
 
 pytestmark = pytest.mark.infra
 
@@ -60,13 +60,14 @@ async def test_set_on_one_instance_evicts_the_others_l1(
     async def b_sees_new_value() -> bool:
         return await b.get("user:7") == {"v": 2}
 
-    await eventually(b_sees_new_value, timeout=3.0)  # pub/sub delivery, not the 60 s L1 TTL
+    # pub/sub delivery, not the 60 s L1 TTL
+    await eventually(b_sees_new_value, timeout=COHERENCE_DEADLINE, what="B sees v2")
     await a.delete("user:7")
 
     async def b_sees_deletion() -> bool:
         return await b.get("user:7") is None
 
-    await eventually(b_sees_deletion, timeout=3.0)
+    await eventually(b_sees_deletion, timeout=COHERENCE_DEADLINE, what="B sees the delete")
 
 
 async def test_pattern_invalidation_clears_l2_and_every_l1(
@@ -90,7 +91,7 @@ async def test_pattern_invalidation_clears_l2_and_every_l1(
     async def b_flushed() -> bool:
         return b.l1.lookup("user:3") is MISS
 
-    await eventually(b_flushed, timeout=3.0)
+    await eventually(b_flushed, timeout=COHERENCE_DEADLINE, what="B's L1 flushed")
     assert await b.get("user:3") is None
 
 

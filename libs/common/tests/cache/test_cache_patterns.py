@@ -23,7 +23,7 @@ from shop_common.cache import (
 from shop_common.messaging.events import UserChanged, new_event
 from shop_common.testing.wait import eventually
 
-from .conftest import FakeClock, MakeCache, Target
+from .conftest import COHERENCE_DEADLINE, FakeClock, MakeCache, Target
 
 pytestmark = pytest.mark.infra
 
@@ -95,7 +95,7 @@ async def test_invalidator_maps_events_to_keys_and_patterns(
     async def b_holds_it_in_l1() -> bool:
         return await b.get("user:7") == {"v": 1} and b.l1.get("user:7") == {"v": 1}
 
-    await eventually(b_holds_it_in_l1, timeout=2.0)
+    await eventually(b_holds_it_in_l1, timeout=COHERENCE_DEADLINE, what="B fills its L1")
     event = new_event(
         "user.updated", UserChanged(user_id=7, email="a@example.com", name="A", roles=[])
     )
@@ -106,7 +106,7 @@ async def test_invalidator_maps_events_to_keys_and_patterns(
     async def b_evicted() -> bool:
         return b.l1.lookup("user:7") is MISS
 
-    await eventually(b_evicted, timeout=3.0)
+    await eventually(b_evicted, timeout=COHERENCE_DEADLINE, what="B evicts user:7")
     assert await invalidator.handle("order.created", {"order_id": 1}) == []  # no rule: no-op
     with pytest.raises(InvalidationError, match="user_id"):
         await invalidator.handle("user.updated", {"id": 7})
@@ -177,8 +177,11 @@ async def test_refresh_ahead_refreshes_once_and_serves_stale_meanwhile(
 
 
 async def test_xfetch_refreshes_early_when_expiry_is_near(make_cache: MakeCache) -> None:
-    cache = make_cache(xfetch_beta=1.0)
-    cache.load_seconds = 1000.0  # a slow source: any entry is "near expiry" for XFetch
+    # XFetch refreshes an L2 hit when -delta * beta * ln(U) >= remaining. U is injected, so the
+    # decision is fixed, not a draw (with random U and these numbers a refresh had a 3 % chance
+    # not to happen, and the test then polled until its deadline). With delta 100 s, beta 1 and
+    # at most 300 s left: U = 0.04 gives 321.9 s >= remaining, a refresh whatever time passed;
+    # U = 0.9 gives 10.5 s, below remaining unless 289 s passed (the test times out at 60 s).
     calls = 0
 
     async def loader() -> dict[str, int]:
@@ -186,20 +189,19 @@ async def test_xfetch_refreshes_early_when_expiry_is_near(make_cache: MakeCache)
         calls += 1
         return {"version": calls}
 
-    await cache.l2.set("user:1", {"version": 0}, ttl=30.0)
-    assert await cache.get_or_load("user:1", loader) == {"version": 0}  # served, then refreshed
+    near = make_cache(xfetch_beta=1.0, xfetch_random=lambda: 0.04)
+    near.load_seconds = 100.0
+    await near.l2.set("user:1", {"version": 0}, ttl=300.0)
+    assert await near.get_or_load("user:1", loader) == {"version": 0}  # served, then refreshed
+    await near.close()  # waits for the background refresh the hit started
+    assert await near.l2.get("user:1") == {"version": 1} and calls == 1
 
-    async def refreshed() -> bool:
-        return await cache.l2.get("user:1") == {"version": 1}
-
-    await eventually(refreshed)
-    relaxed = make_cache(xfetch_beta=1.0)
-    relaxed.load_seconds = 0.001
-    await relaxed.l2.set("user:2", {"version": 0}, ttl=300.0)
-    relaxed.l1.clear()
-    assert await relaxed.get_or_load("user:2", loader) == {"version": 0}
-    await relaxed.close()
-    assert await relaxed.l2.get("user:2") == {"version": 0} and calls == 1  # far from expiry
+    far = make_cache(xfetch_beta=1.0, xfetch_random=lambda: 0.9)
+    far.load_seconds = 100.0
+    await far.l2.set("user:2", {"version": 0}, ttl=300.0)
+    assert await far.get_or_load("user:2", loader) == {"version": 0}
+    await far.close()  # would wait for a refresh, had one started
+    assert await far.l2.get("user:2") == {"version": 0} and calls == 1  # far from expiry
 
 
 async def test_serializers_round_trip_and_pickle_needs_opt_in(target: Target) -> None:

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
+from shop_common.testing.wait import eventually
 
 from .conftest import MakeCache, Target
 
 pytestmark = pytest.mark.infra
 WORKER = Path(__file__).with_name("stampede_worker.py")
+LOCK_TTL, LOCK_WAIT = 60.0, 30.0  # for tests that hold a lock while another caller waits
 
 
 def waits(cache_name: str, scope: str) -> float:
@@ -36,8 +38,7 @@ async def test_500_concurrent_misses_call_the_loader_once(make_cache: MakeCache)
 
     before = waits(cache.name, "process")
     tasks = [asyncio.create_task(cache.get_or_load("user:1", loader)) for _ in range(500)]
-    while calls == 0:
-        await asyncio.sleep(0.001)
+    await eventually(lambda: calls > 0, interval=0.001, what="the loader started")
     release.set()
     results = await asyncio.gather(*tasks)
     assert calls == 1
@@ -47,7 +48,9 @@ async def test_500_concurrent_misses_call_the_loader_once(make_cache: MakeCache)
 
 
 async def test_two_processes_load_once_overall(make_cache: MakeCache, target: Target) -> None:
-    cache = make_cache(coherence=False)
+    # The holder keeps the lock until it sees the other process waiting; with the default
+    # lock_wait (5 s) a stall that long on a loaded machine made the waiter load too.
+    cache = make_cache(coherence=False, lock_ttl=LOCK_TTL, lock_wait=LOCK_WAIT)
     redis_waits_before = waits(cache.name, "redis")
     counter, go = f"{target.namespace}:c:calls", f"{target.namespace}:c:go"
     waiting_here, waiting_there = f"{counter}:waiting:test", f"{counter}:waiting:worker"
@@ -61,6 +64,8 @@ async def test_two_processes_load_once_overall(make_cache: MakeCache, target: Ta
         counter,
         go,
         "50",
+        str(LOCK_TTL),
+        str(LOCK_WAIT),
         stdout=asyncio.subprocess.PIPE,
     )
     try:
@@ -125,14 +130,20 @@ async def test_loader_failure_reaches_every_waiter_and_releases_the_lock(
     async def works() -> dict[str, int]:
         return {"ok": 1}
 
-    # No leftover lock: the next load runs at once instead of waiting lock_wait.
-    assert await asyncio.wait_for(cache.get_or_load("user:3", works), 3.0) == {"ok": 1}
+    # No leftover lock: the next load takes it at once instead of waiting lock_wait for it
+    # (a count of waits, not a stopwatch: a 3 s bound against the 5 s lock_wait was a race).
+    redis_waits = waits(cache.name, "redis")
+    assert await cache.get_or_load("user:3", works) == {"ok": 1}
+    assert waits(cache.name, "redis") == redis_waits
 
 
 async def test_a_waiter_in_another_process_gets_the_value_the_lock_holder_stored(
     make_cache: MakeCache,
 ) -> None:
-    holder, waiter = make_cache(coherence=False), make_cache(coherence=False)
+    # lock_ttl and lock_wait far above the default 10 s / 5 s: a stall that long between the
+    # waiter starting to wait and the holder storing would make the waiter load (calls == 1).
+    holder = make_cache(coherence=False, lock_ttl=LOCK_TTL)
+    waiter = make_cache(coherence=False, lock_wait=LOCK_WAIT)
     token = await holder.lock.acquire("user:5")
     assert token is not None
     calls = 0
@@ -144,9 +155,11 @@ async def test_a_waiter_in_another_process_gets_the_value_the_lock_holder_stored
 
     before = waits(waiter.name, "redis")
     pending = asyncio.create_task(waiter.get_or_load("user:5", loader))
-    while waits(waiter.name, "redis") == before:
-        await asyncio.sleep(0.002)
+    await eventually(
+        lambda: waits(waiter.name, "redis") > before, interval=0.002, what="the waiter waiting"
+    )
     assert not pending.done()  # waiting on the lock instead of loading
     await holder.lock.store_and_release("user:5", {"from": "holder"}, 30.0, token)
-    assert await asyncio.wait_for(pending, 2.0) == {"from": "holder"} and calls == 0
+    # It returns within LOCK_WAIT either way (after that it loads itself: calls == 1).
+    assert await pending == {"from": "holder"} and calls == 0
     assert not await holder.lock.release("user:5", token)  # already released: compare-and-delete

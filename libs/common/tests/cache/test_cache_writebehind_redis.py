@@ -115,6 +115,7 @@ async def test_full_queue_applies_backpressure(make: Make) -> None:
     await eventually(lambda: store.attempts > attempts, what="another failed flush")
     assert not blocked.done()
     store.failing = False
-    await asyncio.wait_for(blocked, 5.0)
+    # The flusher retries at least every retry_max; its next try succeeds and makes room.
+    await asyncio.wait_for(blocked, 5 * wb.retry_max)
     await wb.stop()
     assert store.state["k-late"] == 99 and len(store.state) == 7

@@ -10,6 +10,7 @@ import pytest
 import pytest_asyncio
 from shop_common.auth import SigningKey, TokenIssuer, generate_signing_key
 from shop_common.clients.user import UserClient, UserRecord, target_for
+from shop_common.testing.wait import eventually
 from user_service.server import UserServer, create_server
 from user_service.settings import Settings
 
@@ -55,12 +56,16 @@ async def test_crud_list_subscribe_and_round_robin(
         # Start the stream, then change the user until the event arrives (subscription attach is async).
         next_event = asyncio.ensure_future(anext(events))
         updated = None
-        async with asyncio.timeout(10):
-            while not next_event.done():
-                updated = await client.update_user(
-                    created.id, {"name": "Renamed"}, ["name"], token=admin
-                )
-                await asyncio.wait([next_event], timeout=0.2)
+
+        async def update_seen() -> bool:
+            nonlocal updated
+            updated = await client.update_user(
+                created.id, {"name": "Renamed"}, ["name"], token=admin
+            )
+            await asyncio.wait([next_event], timeout=0.2)  # the poll interval
+            return next_event.done()
+
+        await eventually(update_seen, interval=0, what="a user.updated event on the stream")
         event = next_event.result()
         assert (event.event_type, event.user_id, event.user and event.user.name) == (
             "user.updated",

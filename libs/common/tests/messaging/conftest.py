@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import subprocess
-import time
 from collections.abc import AsyncIterator
 from urllib.parse import unquote, urlsplit
 
@@ -13,6 +12,7 @@ import aio_pika
 import pytest_asyncio
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 from shop_common.messaging import SHOP_TOPOLOGY, Topology, connect, declare
+from shop_common.testing.wait import eventually
 
 # Delay tiers of a few tens of milliseconds so a retry test takes well under a second.
 FAST_TOPOLOGY = Topology(
@@ -52,14 +52,16 @@ async def get_one(
     channel = await conn.channel()
     try:
         queue = await channel.declare_queue(name, passive=True)
-        deadline = time.monotonic() + timeout
-        while True:
+        got: list[aio_pika.abc.AbstractIncomingMessage] = []
+
+        async def arrived() -> bool:
             message = await queue.get(fail=False, no_ack=True)
             if message is not None:
-                return message
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no message in {name}")
-            await asyncio.sleep(0.02)
+                got.append(message)
+            return bool(got)
+
+        await eventually(arrived, timeout=timeout, interval=0.02, what=f"a message in {name}")
+        return got[0]
     finally:
         await channel.close()
 

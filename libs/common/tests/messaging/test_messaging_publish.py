@@ -23,6 +23,7 @@ from shop_common.messaging import (
     declare,
     new_event,
 )
+from shop_common.messaging import connection as connection_module
 from shop_common.messaging.connection import BrokerUnavailableError
 from shop_common.testing.wait import eventually
 
@@ -140,7 +141,9 @@ async def test_user_events_fan_out_to_every_bound_queue(
     await publisher.close()
 
 
-async def test_first_connect_is_retried_until_the_broker_answers(amqp_vhost_url: str) -> None:
+async def test_first_connect_is_retried_until_the_broker_answers(
+    amqp_vhost_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A proxy that starts listening late stands in for a broker that is not up yet."""
     parts = amqp_vhost_url.split("@", 1)
     host_port, vhost = parts[1].split("/", 1)
@@ -162,12 +165,26 @@ async def test_first_connect_is_retried_until_the_broker_answers(amqp_vhost_url:
         broker_r, broker_w = await asyncio.open_connection(broker_host, int(broker_port))
         await asyncio.gather(pipe(client_r, broker_w), pipe(broker_r, client_w))
 
+    refused: list[object] = []  # connect() logs each failed attempt: count them
+
+    class AttemptLog:
+        def warning(self, event: str, **fields: object) -> None:
+            refused.append(fields.get("attempt"))
+
+    monkeypatch.setattr(connection_module, "log", AttemptLog())
     late_url = f"{parts[0]}@127.0.0.1:{port}/{vhost}"
+    attempts, initial_delay, max_delay = 50, 0.05, 0.1
     connecting = asyncio.create_task(
-        connect(late_url, attempts=50, initial_delay=0.05, max_delay=0.1)
+        connect(late_url, attempts=attempts, initial_delay=initial_delay, max_delay=max_delay)
     )
-    await asyncio.sleep(0.3)  # the broker "comes up" after a few refused attempts
-    assert not connecting.done()
+    # The broker "comes up" after a few refused attempts; connect's own schedule (its sleeps
+    # between 50 attempts) is how long those can take before it gives up.
+    await eventually(
+        lambda: len(refused) >= 3,
+        timeout=initial_delay + max_delay * (attempts - 2),
+        what="three refused attempts",
+    )
+    assert refused[:3] == [1, 2, 3] and not connecting.done()
     server = await asyncio.start_server(forward, "127.0.0.1", port)
     conn = await asyncio.wait_for(connecting, 20)
     assert not conn.is_closed

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 from prometheus_client import REGISTRY
+from shop_common.testing.wait import eventually
 from shop_common.web import PROBLEM_MEDIA_TYPE
 
 if TYPE_CHECKING:
@@ -36,9 +37,7 @@ async def test_streamed_response_reaches_the_client_chunk_by_chunk(
         harness.stream_gate.set()
         async with asyncio.timeout(10):
             assert [line async for line in lines] == ["second"]
-    async with asyncio.timeout(10):
-        while not harness.access_lines():
-            await asyncio.sleep(0.01)
+    await eventually(lambda: bool(harness.access_lines()), what="the access log line")
     (line,) = harness.access_lines()
     assert (line["route"], line["status"], line["request_id"]) == ("/stream", 200, "s-1")
     after = REGISTRY.get_sample_value(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from shop_common.testing.wait import eventually
 from shop_protos.user.v1 import user_pb2, user_pb2_grpc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -17,12 +19,6 @@ from user_service.server import UserServer
 from .conftest import StartServer, bearer, create_user
 
 pytestmark = pytest.mark.infra
-
-
-async def _eventually(predicate: object, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():  # type: ignore[operator]
-            await asyncio.sleep(0.02)
 
 
 async def test_subscription_fans_out_across_instances_and_detaches(
@@ -72,7 +68,7 @@ async def test_subscription_fans_out_across_instances_and_detaches(
         # The client goes away: the server detaches both subscribers, nothing leaks.
         everyone.cancel()
         only_target.cancel()
-        await _eventually(lambda: second.hub.subscriber_count == 0)
+        await eventually(lambda: second.hub.subscriber_count == 0, what="subscribers detached")
         tasks = [t for t in asyncio.all_tasks() if t.get_name() == "user-update-hub"]
         assert len(tasks) == 2  # one listener per server process, not one per subscriber
 
@@ -91,9 +87,10 @@ async def _listen_connections(database_url: str) -> int:
 
 
 async def _until_listen_connections(database_url: str, expected: int) -> None:
-    async with asyncio.timeout(10):
-        while await _listen_connections(database_url) != expected:
-            await asyncio.sleep(0.05)
+    async def reached() -> bool:
+        return await _listen_connections(database_url) == expected
+
+    await eventually(reached, interval=0.05, what=f"{expected} LISTEN connection(s)")
 
 
 async def test_subscribers_share_one_listen_connection_and_none_outlives_the_server(
@@ -115,7 +112,7 @@ async def test_subscribers_share_one_listen_connection_and_none_outlives_the_ser
         assert await _listen_connections(database_url) == 1
         for stream in streams:
             stream.cancel()
-        await _eventually(lambda: server.hub.subscriber_count == 0)
+        await eventually(lambda: server.hub.subscriber_count == 0, what="subscribers detached")
     # The clients are gone: still exactly the hub's own connection, not one per subscriber.
     assert await _listen_connections(database_url) == 1
     await server.stop(grace=0.5)
@@ -133,7 +130,7 @@ async def test_deadline_is_honoured(start_server: StartServer, admin_token: str)
             async for _ in call:
                 pass
         assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-        await _eventually(lambda: server.hub.subscriber_count == 0)
+        await eventually(lambda: server.hub.subscriber_count == 0, what="subscribers detached")
 
 
 async def test_health_flips_when_the_database_goes_away_and_back(
@@ -152,6 +149,17 @@ async def test_health_flips_when_the_database_goes_away_and_back(
             )
             return int(response.status)
 
+        def reports(expected: int) -> Callable[[], Awaitable[bool]]:
+            async def check() -> bool:
+                return await status() == expected
+
+            return check
+
+        # DatabaseHealth probes every interval, each probe bounded by its timeout: a flip shows
+        # within one such cycle, the way back may take a failed reconnect first. x10 for load.
+        flips_within = 10 * (
+            server.settings.health_check_interval + server.settings.health_check_timeout
+        )
         assert await status() == health_pb2.HealthCheckResponse.SERVING
         try:
             async with admin.connect() as conn:
@@ -161,7 +169,11 @@ async def test_health_flips_when_the_database_goes_away_and_back(
                     )
                 )
                 await conn.execute(text(f'ALTER DATABASE "{database}" RENAME TO "{database}_away"'))
-            await _eventually_async(lambda: status(), health_pb2.HealthCheckResponse.NOT_SERVING)
+            await eventually(
+                reports(health_pb2.HealthCheckResponse.NOT_SERVING),
+                timeout=flips_within,
+                what="NOT_SERVING",
+            )
         finally:
             async with admin.connect() as conn:
                 await conn.execute(
@@ -171,13 +183,9 @@ async def test_health_flips_when_the_database_goes_away_and_back(
                 )
                 await conn.execute(text(f'ALTER DATABASE "{database}_away" RENAME TO "{database}"'))
             await admin.dispose()
-        await _eventually_async(lambda: status(), health_pb2.HealthCheckResponse.SERVING)
-
-
-async def _eventually_async(probe: object, expected: int, timeout: float = 15.0) -> None:
-    async with asyncio.timeout(timeout):
-        while await probe() != expected:  # type: ignore[operator]
-            await asyncio.sleep(0.05)
+        await eventually(  # the pool reconnects on the next probe
+            reports(health_pb2.HealthCheckResponse.SERVING), timeout=flips_within, what="SERVING"
+        )
 
 
 async def test_graceful_shutdown_finishes_the_call_in_flight(
@@ -188,7 +196,7 @@ async def test_graceful_shutdown_finishes_the_call_in_flight(
         stub = user_pb2_grpc.UserServiceStub(channel)
         # argon2 hashing makes CreateUser take a while: it is in flight when stop begins.
         in_flight = asyncio.ensure_future(create_user(stub, admin_token, "inflight@example.com"))
-        await _eventually(lambda: server.calls_in_flight() == 1)
+        await eventually(lambda: server.calls_in_flight() == 1, what="CreateUser in flight")
         stopping = asyncio.ensure_future(server.stop(grace=5.0))
         created = await in_flight
         assert created.email == "inflight@example.com"

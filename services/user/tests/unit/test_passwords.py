@@ -6,6 +6,7 @@ import asyncio
 import threading
 
 import pytest
+from shop_common.testing.wait import eventually
 from user_service.adapters import passwords
 
 
@@ -25,10 +26,11 @@ async def test_a_caller_cancelled_while_queued_spends_no_hash(
 
     monkeypatch.setattr(passwords, "_HASHER", SlowHasher())
     first = asyncio.create_task(passwords.hash_password("first"))
-    while not hashed:  # the first caller holds the only slot, its hash running
-        await asyncio.sleep(0.01)
+    # The first caller holds the only slot, its hash running in a worker thread.
+    await eventually(lambda: bool(hashed), what="the first hash running")
     queued = asyncio.create_task(passwords.hash_password("queued"))
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0)  # one loop step: it runs up to the slot, taken, and waits there
+    assert passwords._slot().locked() and not queued.done()
     queued.cancel()  # its deadline passed while it waited for a slot
     release.set()
     assert await first == "hash-of-first"

@@ -33,6 +33,7 @@ class MultiLevelCache(LayeredCache):
     xfetch_beta enables probabilistic early refresh (XFetch): an L2 hit with `remaining`
     seconds left starts a background reload when `-delta * beta * ln(U) >= remaining`, delta
     being this instance's smoothed load time; beta 1.0 is the paper's default, > 1 earlier.
+    U comes from `xfetch_random` (uniform in [0, 1); random.random unless a test injects one).
     """
 
     def __init__(
@@ -48,6 +49,7 @@ class MultiLevelCache(LayeredCache):
         lock_wait: float = 5.0,
         ping_interval: float = 1.0,
         xfetch_beta: float | None = None,
+        xfetch_random: Callable[[], float] = random.random,
     ) -> None:
         super().__init__(l1, l2, coherence_channel, redis, name=name, ping_interval=ping_interval)
         if negative_ttl <= 0 or lock_wait < 0:
@@ -56,6 +58,7 @@ class MultiLevelCache(LayeredCache):
         self.lock_wait = lock_wait
         self.lock = RedisLoadLock(l2, ttl=lock_ttl)
         self.xfetch_beta = xfetch_beta
+        self._xfetch_random = xfetch_random
         self.load_seconds = 0.0  # smoothed loader duration (XFetch's delta)
         self._flight: SingleFlight[Any] = SingleFlight()
         self._refreshing: set[str] = set()
@@ -165,7 +168,7 @@ class MultiLevelCache(LayeredCache):
         beta = self.xfetch_beta
         if beta is None or remaining is None or not self.load_seconds:
             return False
-        return -self.load_seconds * beta * math.log(random.random() or 1e-12) >= remaining
+        return -self.load_seconds * beta * math.log(self._xfetch_random() or 1e-12) >= remaining
 
     async def _load_through(
         self, key: str, loader: Loader, ttl: float | None, negative_ttl: float | None
