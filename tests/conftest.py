@@ -15,11 +15,14 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import pytest_asyncio
 import redis
 from shop_common.testing.infra import infra_required
 from shop_common.testing.isolation import VhostAdmin
+from shop_common.testing.wait import eventually
+from shop_devstack.accounts import operator_token
 from shop_devstack.databases import drop_databases
 from shop_devstack.layout import REPO_ROOT, Ports, StackConfig
 from shop_devstack.running import LaunchError, RunningSystem, free_port_offset, launch
@@ -111,3 +114,30 @@ async def controllable(system: RunningSystem) -> AsyncIterator[RunningSystem]:
     for name, process in processes.items():
         if process["pid"] is None:
             await system.ctl("start", name)
+    await _recovered(system)
+
+
+# Once every process runs again, the gateway's own clients must notice before the next test: its
+# gRPC channel reconnects within shop_common's capped backoff (5 s), then its user-service breaker
+# admits a trial call after BREAKER_RECOVERY_SECONDS (5 s). Three times their sum, with calls of
+# up to the user call timeout in between, is the deadline.
+RECOVERY_SECONDS = 3 * (5.0 + 5.0 + 5.0)
+
+
+async def _recovered(system: RunningSystem) -> None:
+    """The gateway answers for every backend again (the next test must not see this one's fault)."""
+    assert system.run_dir is not None
+    token = operator_token(system.run_dir)  # the launcher's key: an admin for 60 s
+    async with httpx.AsyncClient(base_url=system.gateway_url, timeout=10) as http:
+
+        async def answering() -> bool:
+            ready = await http.get("/ready")
+            user = await http.get("/api/users/1", headers={"Authorization": f"Bearer {token}"})
+            return ready.status_code == 200 and user.status_code in (200, 404)
+
+        await eventually(
+            answering,
+            timeout=RECOVERY_SECONDS,
+            interval=0.25,
+            what="the gateway to reach every backend again after the fault",
+        )

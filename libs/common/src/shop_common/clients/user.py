@@ -212,6 +212,7 @@ class UserClient:
         default_timeout: float = 2.0,
         max_attempts: int = 4,
         keepalive_ms: int = 30_000,
+        max_reconnect_backoff_ms: int = 5_000,
     ) -> None:
         self.default_timeout = default_timeout
         self._channel = grpc.aio.insecure_channel(
@@ -220,6 +221,10 @@ class UserClient:
                 ("grpc.service_config", _service_config(max_attempts)),
                 ("grpc.enable_retries", 1),
                 ("grpc.keepalive_time_ms", keepalive_ms),
+                # gRPC's default lets the wait between reconnect attempts grow to 120 s, so a
+                # caller could take two minutes to notice that the service is back. Capped here,
+                # recovery after an outage of any length takes seconds, without a restart.
+                ("grpc.max_reconnect_backoff_ms", max_reconnect_backoff_ms),
                 ("grpc.keepalive_timeout_ms", 10_000),
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.max_pings_without_data", 0),
