@@ -5,6 +5,7 @@ per session, and the gateway's address for `shop_common.testing.rawhttp.raw_requ
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +46,35 @@ def gateway_url(system: RunningSystem) -> str:
     return system.gateway_url
 
 
+# Tokens are made again once they are this old: a third of the gateway's 15-minute token life.
+# The suite's tests are spread over the whole (shuffled) run, which can outlast a token.
+TOKEN_REFRESH_SECONDS = 300.0
+
+
+@dataclass
+class _Cast:
+    """The session's accounts and their current tokens, and when those were made."""
+
+    actors: Actors
+    made: float
+
+
+async def _log_in(system: RunningSystem, alice: Account, bob: Account) -> Actors:
+    client = ShopClient(system.gateway_url)
+    try:
+        return Actors(
+            await admin_token(client, system.run_dir),
+            alice,
+            await login(client, alice.email, alice.password),
+            bob,
+            await login(client, bob.email, bob.password),
+        )
+    finally:
+        await client.close()
+
+
 @pytest.fixture(scope="session")
-def actors(system: RunningSystem) -> Actors:
+def _cast(system: RunningSystem) -> _Cast:
     """An admin and two users, created once per session through the gateway."""
 
     async def make() -> Actors:
@@ -55,17 +83,21 @@ def actors(system: RunningSystem) -> Actors:
             admin = await admin_token(client, system.run_dir)
             alice = await new_user(client, admin, "Alice Attacked")
             bob = await new_user(client, admin, "Bob Attacker")
-            return Actors(
-                admin,
-                alice,
-                await login(client, alice.email, alice.password),
-                bob,
-                await login(client, bob.email, bob.password),
-            )
         finally:
             await client.close()
+        return await _log_in(system, alice, bob)
 
-    return asyncio.run(make())
+    return _Cast(asyncio.run(make()), time.monotonic())
+
+
+@pytest.fixture
+def actors(system: RunningSystem, _cast: _Cast) -> Actors:
+    """The session's admin, Alice and Bob, with tokens that are valid for the whole test."""
+    if time.monotonic() - _cast.made > TOKEN_REFRESH_SECONDS:
+        old = _cast.actors
+        _cast.actors = asyncio.run(_log_in(system, old.alice, old.bob))
+        _cast.made = time.monotonic()
+    return _cast.actors
 
 
 @pytest_asyncio.fixture

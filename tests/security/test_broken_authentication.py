@@ -99,7 +99,7 @@ class Forger:
         return jwt.encode(self.claims(), pem, algorithm="RS256", headers={"kid": kid or self.kid})
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def forger(system: RunningSystem, actors) -> Forger:
     assert system.run_dir is not None
     return Forger(system.run_dir, actors.bob.id)
