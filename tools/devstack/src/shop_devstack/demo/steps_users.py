@@ -98,15 +98,20 @@ async def sse_update(ctx: DemoContext, observe: Observe) -> None:
 
 
 async def cache_hit_and_eviction(ctx: DemoContext, observe: Observe) -> None:
-    """GET twice: MISS then HIT from Redis; an update publishes user.updated, which evicts it."""
-    account, token = await ctx.user()
+    """GET twice: MISS then HIT from Redis; an update publishes user.updated, which evicts it.
+
+    A user of its own: an earlier step's update of the shared user (the SSE step) publishes a
+    user.updated whose eviction may land between this step's two GETs.
+    """
+    account = await new_user(ctx.client, await ctx.admin(), "Cora Cached")
+    token = await log_in(ctx.client, account.email, account.password)
     first = await ctx.client.get_user(token, account.id)
     second = await ctx.client.get_user(token, account.id)
     observe(
         f"GET /api/users/{account.id}: X-Cache {first.headers.get('x-cache')}, then {second.headers.get('x-cache')}"
     )
     expect(second.headers.get("x-cache") == "HIT", "the second GET was not served from the cache")
-    new_name = f"Grace {int(time.time()) % 10000}"
+    new_name = f"Cora {int(time.time()) % 10000}"
     await ctx.client.update_user(token, account.id, {"name": new_name})
     observe(
         f"updated the name to {new_name!r}: user.updated goes users exchange → gateway.user-changes"
