@@ -1,8 +1,9 @@
 """The end-to-end suite (tests/integration) against the compose stack, as CI runs it.
 
 Every check of tests/integration that does not need the local launcher's process control
-(`-m "not launcher"`) runs in a pytest of its own, pointed at this session's stack through
-SHOP_E2E_GATEWAY_URL and SHOP_E2E_RUN_DIR (see tests/conftest.py). A child process keeps the
+(`-m "not launcher"`: the 11 demo steps, the instance stop and the DLQ included) runs in a
+pytest of its own, pointed at this session's stack through SHOP_E2E_GATEWAY_URL,
+SHOP_E2E_RUN_DIR and SHOP_E2E_COMPOSE_PROJECT (see tests/conftest.py). A child process keeps the
 two systems apart: the parent's session fixture `system` would otherwise start the launcher.
 Its tests run in random order (the parent's pytest-randomly seed, when active, so a failure
 replays with the same order); its output is shown when it fails.
@@ -50,6 +51,7 @@ def test_the_end_to_end_suite_passes_against_compose(
         **os.environ,
         "SHOP_E2E_GATEWAY_URL": compose_system.gateway_url,
         "SHOP_E2E_RUN_DIR": str(compose_system.run_dir),
+        "SHOP_E2E_COMPOSE_PROJECT": compose_system.stack.project,
     }
     started = time.monotonic()
     result = subprocess.run(
