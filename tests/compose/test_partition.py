@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -221,8 +222,8 @@ async def shopping(
 async def test_partitions_during_traffic_lose_nothing_and_show_in_the_metrics(
     compose_system: Running,
 ) -> None:
-    if shutil.which("nsenter") is None or shutil.which("iptables") is None:
-        pytest.fail("the order ⇹ RabbitMQ cut needs nsenter and iptables on the Docker host")
+    if shutil.which("nsenter") is None or shutil.which("iptables") is None or os.geteuid() != 0:
+        pytest.fail("the order ⇹ RabbitMQ cut needs root, nsenter and iptables on the Docker host")
     c = Compose(compose_system.stack)
     client = ShopClient(compose_system.gateway_url, timeout=30)
     run = asyncio.to_thread
