@@ -78,7 +78,7 @@ status: install ## state of the running system (processes, pids, restarts)
 	$(RUN) python -m shop_devstack status
 
 .PHONY: demo
-demo: install ## the narrated whole-system walkthrough through the gateway (starts `make up` if needed)
+demo: install ## the narrated walkthrough through the gateway: `make up`'s system, else a running compose stack (DEMO_ARGS=--compose), else starts `make up`
 	$(RUN) python -m shop_devstack.demo $(DEMO_ARGS)
 
 .PHONY: demo-user
@@ -90,7 +90,7 @@ demo-system: demo ## the same as `make demo` (kept for old notes)
 
 LOAD_ARGS ?=
 .PHONY: load
-load: install ## Locust, headless, fixed time, against the running system; ends with one JSON line
+load: install ## Locust, headless, fixed time, against the running system (or the compose stack: LOAD_ARGS=--compose); ends with one JSON line
 	$(RUN) python -m shop_devstack.load $(LOAD_ARGS)
 
 .PHONY: check-deploy

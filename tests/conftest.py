@@ -2,7 +2,8 @@
 per session by the same launcher as `make up` (its own databases, RabbitMQ vhost, Redis db and
 ports, with fault proxies in front of Redis and RabbitMQ), or an external one when
 SHOP_E2E_GATEWAY_URL is set (the CI job that runs the suite against `docker compose up`; tests
-marked `launcher` are deselected there).
+marked `launcher` are deselected there). With SHOP_E2E_COMPOSE_PROJECT naming that compose
+project too, the demo steps that stop an instance or reach the broker run against it as well.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from shop_common.testing.infra import infra_required
 from shop_common.testing.isolation import VhostAdmin
 from shop_common.testing.wait import eventually
 from shop_devstack.accounts import operator_token
+from shop_devstack.compose_control import ComposeControl
 from shop_devstack.databases import drop_databases
 from shop_devstack.layout import REPO_ROOT, Ports, StackConfig
 from shop_devstack.running import LaunchError, RunningSystem, free_port_offset, launch
@@ -47,7 +49,11 @@ def system(request: pytest.FixtureRequest) -> Iterator[RunningSystem]:
         # The compose key, imported with `python -m shop_devstack import-keys`, lets the suite
         # create the admin account (see shop_devstack.accounts). No local infrastructure needed.
         run_dir = Path(os.environ.get("SHOP_E2E_RUN_DIR", "run")).resolve()
-        yield RunningSystem(external.rstrip("/"), None, run_dir)
+        # A compose stack (SHOP_E2E_COMPOSE_PROJECT) also stops and starts instances and reaches
+        # its broker the Docker way (shop_devstack.compose_control): the demo's 11 steps run.
+        project = os.environ.get("SHOP_E2E_COMPOSE_PROJECT")
+        compose = ComposeControl.for_project(project) if project else None
+        yield RunningSystem(external.rstrip("/"), None, run_dir, compose=compose)
         return
     missing = [p for p in APP_PACKAGES if not _runnable(p)]
     if missing:

@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from shop_devstack.control import ControlError, send_command
@@ -20,6 +20,9 @@ from shop_devstack.layout import REPO_ROOT, StackConfig
 from shop_devstack.preflight import port_is_free
 from shop_devstack.state import read_state
 from shop_devstack.supervisor import die_with_parent, tail
+
+if TYPE_CHECKING:
+    from shop_devstack.compose_control import ComposeControl
 
 
 class LaunchError(Exception):
@@ -35,11 +38,33 @@ class RunningSystem:
     run_dir: Path | None = None
     launcher: subprocess.Popen[bytes] | None = None
     state: dict[str, Any] = field(default_factory=dict)
+    compose: ComposeControl | None = None  # a compose stack: instances and broker the Docker way
 
     @property
     def controllable(self) -> bool:
         """True when we can stop, start and kill processes and cut dependencies."""
         return self.control_socket is not None
+
+    @property
+    def can_stop_instances(self) -> bool:
+        """True when one service instance can be stopped and started (launcher or compose)."""
+        return self.controllable or self.compose is not None
+
+    async def stop_instance(self, name: str) -> str:
+        """Stop one instance (user-1, ...); returns how, for the narration."""
+        if self.compose is not None:
+            await self.compose.stop(name)
+            return f"docker compose stop {name}"
+        await self.ctl("stop", name)
+        return "the launcher keeps it down until told otherwise"
+
+    async def start_instance(self, name: str) -> str:
+        """Start an instance stopped by stop_instance; returns how, for the narration."""
+        if self.compose is not None:
+            await self.compose.start(name)
+            return f"docker compose start {name}, healthy again"
+        await self.ctl("start", name)
+        return "started by the launcher"
 
     def database_url(self, base: str) -> str:
         """asyncpg URL of a service's database (users, orders, payments) in a system we run."""

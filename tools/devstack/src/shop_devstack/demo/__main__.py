@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
 from shop_devstack.client import ShopClient
+from shop_devstack.compose_control import choose_compose, compose_system
+from shop_devstack.compose_stack import DEFAULT_PROJECT, StackError
 from shop_devstack.demo.context import DemoContext
 from shop_devstack.demo.narration import run_steps, summary
 from shop_devstack.demo.steps import STEPS
@@ -36,9 +39,27 @@ def main(argv: list[str] | None = None) -> int:
         "--step", action="append", default=[], help="run only steps whose title contains this"
     )
     parser.add_argument("--run-dir", type=Path, help="the run directory of the system to use")
+    parser.add_argument(
+        "--compose",
+        action="store_true",
+        help="use the compose stack (the default when it runs and `make up`'s system does not)",
+    )
+    parser.add_argument(
+        "--project",
+        default=os.environ.get("COMPOSE_PROJECT", DEFAULT_PROJECT),
+        help="the compose project (default: shop, as `make compose-up`)",
+    )
     args = parser.parse_args(argv)
     config = config_for_run_dir(args.run_dir)
     system = find_running(config)
+    if choose_compose(args.compose, args.project, system is not None):
+        try:
+            compose = compose_system(args.project)
+        except StackError as exc:
+            say(f"✗ demo: no compose stack to use: {exc}")
+            return 2
+        say(f"• the compose stack (project {args.project}); gateway: {compose.gateway_url}")
+        return asyncio.run(walk(compose, args.step))
     started_here = False
     if system is None:
         say("• the system is not running: starting it (`make up` in the background)")

@@ -89,12 +89,12 @@ async def provider_outage(ctx: DemoContext, observe: Observe) -> None:
 
 async def user_instance_down(ctx: DemoContext, observe: Observe) -> None:
     """One user-service instance stops: every call moves to the other; the breakers stay closed."""
-    if not ctx.system.controllable:
-        observe("this system is not run by our launcher: cannot stop an instance")
-        expect(False, "needs the local launcher (make up)")
+    if not ctx.system.can_stop_instances:
+        observe("neither our launcher nor a compose stack: cannot stop an instance")
+        expect(False, "needs the local launcher (make up) or a compose stack (make compose-up)")
     account, token = await ctx.user()
-    await ctx.system.ctl("stop", "user-1")
-    observe("stopped user-1 (the launcher keeps it down until told otherwise)")
+    how = await ctx.system.stop_instance("user-1")
+    observe(f"stopped user-1 ({how})")
     try:
         statuses = []
         for _ in range(20):
@@ -119,8 +119,8 @@ async def user_instance_down(ctx: DemoContext, observe: Observe) -> None:
             "dead instance's subchannel and sent every call to user-2"
         )
     finally:
-        await ctx.system.ctl("start", "user-1")
-        observe("user-1 started again")
+        how = await ctx.system.start_instance("user-1")
+        observe(f"user-1 started again ({how})")
     await poll(
         lambda: ctx.client.get_user(token, account.id),
         lambda r: r.status_code == 200,

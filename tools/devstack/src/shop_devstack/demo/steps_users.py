@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import uuid
 from collections.abc import Callable
 
 import httpx
@@ -55,15 +56,33 @@ async def create_users(ctx: DemoContext, observe: Observe) -> None:
 
 
 async def stream_users(ctx: DemoContext, observe: Observe) -> None:
-    """The list arrives as NDJSON, one user per line, as the server-streaming RPC sends them."""
+    """The list arrives as NDJSON, one user per line, as the server-streaming RPC sends them.
+
+    The step creates the users it lists (a batch that shares a fresh email tag), so it does not
+    depend on what other steps or earlier runs left in the database, and streams them with a
+    page size smaller than the batch: the stream crosses keyset pages.
+    """
+    admin = await ctx.admin()
+    tag = uuid.uuid4().hex[:8]
+    names = [f"Streamed {tag} {n}" for n in ("Ada", "Grace", "Alan")]
+    created = [await new_user(ctx.client, admin, n) for n in names]  # hashing is slow: in turn
+    wanted = sorted(a.id for a in created)
+    observe(f"created {len(created)} users whose email contains 'streamed.{tag}.': ids {wanted}")
     started = time.monotonic()
-    count = 0
-    async for user in ctx.client.stream_users(await ctx.admin()):
-        count += 1
-        if count <= 3:
-            observe(f"line {count}: id={user['id']} email={user['email']}")
-    observe(f"streamed {count} users in {(time.monotonic() - started) * 1000:.0f} ms")
-    expect(count >= 3, f"only {count} users streamed")
+    streamed: list[int] = []
+    async for user in ctx.client.stream_users(admin, email=f"streamed.{tag}.", page_size="2"):
+        streamed.append(int(user["id"]))
+        observe(f"line {len(streamed)}: id={user['id']} email={user['email']}")
+    observe(
+        f"streamed {len(streamed)} users over pages of 2 in "
+        f"{(time.monotonic() - started) * 1000:.0f} ms"
+    )
+    expect(sorted(streamed) == wanted, f"streamed ids {streamed}, expected exactly {wanted}")
+    total = 0
+    async for _ in ctx.client.stream_users(admin, page_size="500"):
+        total += 1
+    observe(f"the unfiltered list streams {total} users")
+    expect(total >= len(wanted), f"the unfiltered list streamed only {total} users")
 
 
 async def sse_update(ctx: DemoContext, observe: Observe) -> None:
@@ -79,15 +98,20 @@ async def sse_update(ctx: DemoContext, observe: Observe) -> None:
 
 
 async def cache_hit_and_eviction(ctx: DemoContext, observe: Observe) -> None:
-    """GET twice: MISS then HIT from Redis; an update publishes user.updated, which evicts it."""
-    account, token = await ctx.user()
+    """GET twice: MISS then HIT from Redis; an update publishes user.updated, which evicts it.
+
+    A user of its own: an earlier step's update of the shared user (the SSE step) publishes a
+    user.updated whose eviction may land between this step's two GETs.
+    """
+    account = await new_user(ctx.client, await ctx.admin(), "Cora Cached")
+    token = await log_in(ctx.client, account.email, account.password)
     first = await ctx.client.get_user(token, account.id)
     second = await ctx.client.get_user(token, account.id)
     observe(
         f"GET /api/users/{account.id}: X-Cache {first.headers.get('x-cache')}, then {second.headers.get('x-cache')}"
     )
     expect(second.headers.get("x-cache") == "HIT", "the second GET was not served from the cache")
-    new_name = f"Grace {int(time.time()) % 10000}"
+    new_name = f"Cora {int(time.time()) % 10000}"
     await ctx.client.update_user(token, account.id, {"name": new_name})
     observe(
         f"updated the name to {new_name!r}: user.updated goes users exchange → gateway.user-changes"

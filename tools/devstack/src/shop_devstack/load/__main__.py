@@ -18,6 +18,8 @@ from pathlib import Path
 
 from shop_devstack.accounts import admin_token, new_user
 from shop_devstack.client import ShopClient
+from shop_devstack.compose_control import choose_compose, compose_system
+from shop_devstack.compose_stack import DEFAULT_PROJECT, StackError
 from shop_devstack.launcher import config_for_run_dir, say, start_detached, stop_running
 from shop_devstack.running import find_running
 
@@ -79,9 +81,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spawn-rate", type=float, default=2)  # logins hash: no storm
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--run-dir", type=Path, help="the run directory of the system to use")
+    parser.add_argument(
+        "--compose",
+        action="store_true",
+        help="load the compose stack (the default when it runs and `make up`'s system does not)",
+    )
+    parser.add_argument(
+        "--project",
+        default=os.environ.get("COMPOSE_PROJECT", DEFAULT_PROJECT),
+        help="the compose project (default: shop, as `make compose-up`)",
+    )
     args = parser.parse_args(argv)
     config = config_for_run_dir(args.run_dir)
     system = find_running(config)
+    if choose_compose(args.compose, args.project, system is not None):
+        try:
+            system = compose_system(args.project)
+        except StackError as exc:
+            say(f"✗ load: no compose stack to use: {exc}")
+            return 2
+        say(f"• the compose stack (project {args.project})")
+        config = config_for_run_dir(system.run_dir)
     started_here = system is None
     if system is None:
         say("• the system is not running: starting it")
