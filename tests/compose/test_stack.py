@@ -6,15 +6,15 @@ Docker's build cache and spends its time in `up --wait`.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import httpx
 import pytest
 import pytest_asyncio
+from order_service.settings import Settings as OrderSettings
+from shop_common.testing.wait import eventually
 from shop_devstack.accounts import admin_token, login, new_user
 from shop_devstack.client import TERMINAL_ORDER_STATES, Item, ShopClient, check
 from shop_devstack.compose_stack import Running
@@ -65,11 +65,16 @@ async def test_a_user_logs_in_and_an_order_becomes_paid(
         await client.place_order(token, [Item("BOOK-42", 2, Decimal("12.50"))]), 201, 202
     )
     order_id = str(response.json()["id"])
-    deadline = time.monotonic() + 60
-    order = await client.get_order(token, order_id)
-    while order["status"] not in TERMINAL_ORDER_STATES and time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
-        order = await client.get_order(token, order_id)
+    order: dict[str, object] = {}
+
+    async def terminal() -> bool:
+        order.update(await client.get_order(token, order_id))
+        return order["status"] in TERMINAL_ORDER_STATES
+
+    # Bounded by the saga itself: the order service fails a PENDING order after
+    # SAGA_TIMEOUT_SECONDS, so by then the order is terminal whatever happened.
+    timeout = OrderSettings.model_fields["saga_timeout_seconds"].default + 30
+    await eventually(terminal, timeout=timeout, interval=0.5, what=f"order {order_id} to end")
     assert order["status"] == "PAID", order
     payments = await client.payments_for(token, order_id)
     charges = [p for p in payments if p.get("kind") == "charge"]
