@@ -113,6 +113,11 @@ step() {  # name image hash command...
 
 build_base() {
   local hash="$1"
+  if ! command -v debootstrap >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "==> base: installing Debian's debootstrap (apt-get install debootstrap)"
+    apt-get install -y -q debootstrap >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q debootstrap >/dev/null 2>&1; } || true
+  fi
   if ! command -v debootstrap >/dev/null; then
     echo "✗ debootstrap is not installed (apt-get install -y debootstrap)" >&2
     exit 1
