@@ -3,7 +3,8 @@ per session by the same launcher as `make up` (its own databases, RabbitMQ vhost
 ports, with fault proxies in front of Redis and RabbitMQ), or an external one when
 SHOP_E2E_GATEWAY_URL is set (the CI job that runs the suite against `docker compose up`; tests
 marked `launcher` are deselected there). With SHOP_E2E_COMPOSE_PROJECT naming that compose
-project too, the demo steps that stop an instance or reach the broker run against it as well.
+project too, the demo steps that stop an instance or reach the broker, and the fault scenarios
+(instances crashed, Redis and RabbitMQ cut: shop_devstack.compose_control), run against it as well.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def system(request: pytest.FixtureRequest) -> Iterator[RunningSystem]:
         # its broker the Docker way (shop_devstack.compose_control): the demo's 11 steps run.
         project = os.environ.get("SHOP_E2E_COMPOSE_PROJECT")
         compose = ComposeControl.for_project(project) if project else None
-        yield RunningSystem(external.rstrip("/"), None, run_dir, compose=compose)
+        state = compose.state() if compose else {}
+        yield RunningSystem(external.rstrip("/"), None, run_dir, state=state, compose=compose)
         return
     missing = [p for p in APP_PACKAGES if not _runnable(p)]
     if missing:
@@ -108,18 +110,15 @@ def system_logs(system: RunningSystem) -> Path | None:
 
 @pytest_asyncio.fixture
 async def controllable(system: RunningSystem) -> AsyncIterator[RunningSystem]:
-    """The system, for a test that injects faults; every process is running again afterwards."""
-    if not system.controllable:
+    """The system, for a test that injects faults (the launcher's, or a compose project's);
+    every dependency is restored and every instance running again afterwards."""
+    if not system.can_inject_faults:
         pytest.fail(
-            "fault-injection tests need the launcher (deselect them with -m 'not launcher')"
+            "fault-injection tests need the launcher or a compose project named by "
+            "SHOP_E2E_COMPOSE_PROJECT (deselect them with -m 'not launcher')"
         )
     yield system
-    for name in ("redis", "rabbitmq"):
-        await system.ctl("restore", name)
-    processes = await system.ctl("status")
-    for name, process in processes.items():
-        if process["pid"] is None:
-            await system.ctl("start", name)
+    await system.recover()
     await _recovered(system)
 
 

@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -220,7 +221,7 @@ async def shopping(
 
 
 async def test_partitions_during_traffic_lose_nothing_and_show_in_the_metrics(
-    compose_system: Running,
+    compose_system: Running, compose_figures: dict[str, Any]
 ) -> None:
     if shutil.which("nsenter") is None or shutil.which("iptables") is None or os.geteuid() != 0:
         pytest.fail("the order ⇹ RabbitMQ cut needs root, nsenter and iptables on the Docker host")
@@ -416,6 +417,11 @@ async def test_partitions_during_traffic_lose_nothing_and_show_in_the_metrics(
             }
         )  # fmt: skip
         print("partition figures:\n" + json.dumps(figures, indent=2, default=str))
+        compose_figures["fault: network partitions"] = {
+            k: figures[k]
+            for k in ("placements", "orders accepted", "lost", "double charges", "statuses")
+            if k in figures
+        }
         assert not traffic.unexpected, traffic.unexpected
         assert lost == 0, f"{lost} placements never got an order: {figures}"
         assert not double, f"charged more than once: {double}"

@@ -17,7 +17,7 @@ from order_service.settings import Settings as OrderSettings
 from shop_common.testing.wait import eventually
 from shop_devstack.accounts import admin_token, login, new_user
 from shop_devstack.client import TERMINAL_ORDER_STATES, Item, ShopClient, check
-from shop_devstack.compose_stack import Running
+from shop_devstack.compose_stack import CORE_SERVICES, MEMORY_BUDGET_MB, Running, core_memory
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1200)]
 JOBS = {"keygen", "user-migrate", "order-migrate", "payment-migrate"}
@@ -46,6 +46,14 @@ def test_every_service_is_healthy_and_every_job_succeeded(compose_system: Runnin
         assert states[name]["Health"] == "healthy", f"{name}: {states[name]}"
     for name in JOBS:
         assert states[name]["State"] == "exited" and states[name]["ExitCode"] == 0, states[name]
+
+
+def test_the_core_stack_fits_in_its_memory_budget(compose_system: Running) -> None:
+    usage = compose_system.stack.memory()
+    running = {n.removeprefix(f"{compose_system.stack.project}-")[:-2] for n in usage}
+    assert set(CORE_SERVICES) <= running, f"not running: {set(CORE_SERVICES) - running}"
+    core = core_memory(usage)
+    assert 0 < core < MEMORY_BUDGET_MB, f"core stack {core:.0f} MiB: {usage}"
 
 
 async def test_the_gateway_is_ready_and_publishes_its_keys(compose_system: Running) -> None:

@@ -1,4 +1,10 @@
-"""Section 4 of issue 6: the system under faults, end to end through the gateway.
+"""The system under faults, end to end through the gateway.
+
+They run against the launcher's system (`make up`: it stops, kills and restarts processes and
+cuts Redis and RabbitMQ with its fault proxies) and against a compose stack named by
+SHOP_E2E_COMPOSE_PROJECT (tests/compose: `docker compose stop/start`, a SIGKILL that Docker's
+restart policy answers, TCP resets in the dependency's network namespace); see
+RunningSystem.kill_instance / cut. Any other external system deselects them (`launcher`).
 
 Requests go through the gateway only. Bulk invariants over hundreds of orders (every order
 terminal, one charge per paid order) are read from the services' own databases: polling 1,000
@@ -8,8 +14,11 @@ orders through the gateway would only measure its rate limiter.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -27,7 +36,10 @@ from shop_devstack.client import TERMINAL_ORDER_STATES, Item, ShopClient
 from shop_devstack.layout import REPO_ROOT
 from shop_devstack.running import RunningSystem
 
-pytestmark = [pytest.mark.infra, pytest.mark.launcher, pytest.mark.timeout(300)]
+COMPOSE = bool(os.environ.get("SHOP_E2E_COMPOSE_PROJECT"))
+pytestmark = [pytest.mark.infra, pytest.mark.timeout(300)]
+if not COMPOSE:
+    pytestmark.append(pytest.mark.launcher)
 ITEM = Item("BOOK-42", 1, Decimal("12.50"))
 DLQS = (
     "payment.order-events.dlq",
@@ -114,7 +126,7 @@ async def charges_per_order(system: RunningSystem, order_ids: list[str]) -> dict
 
 
 async def dlq_depths(system: RunningSystem) -> dict[str, int]:
-    connection = await aio_pika.connect(str(system.state["amqp_url"]))
+    connection = await aio_pika.connect(system.amqp_url)
     try:
         channel = await connection.channel()
         depths = {}
@@ -124,6 +136,16 @@ async def dlq_depths(system: RunningSystem) -> dict[str, int]:
         return depths
     finally:
         await connection.close()
+
+
+def record(scenario: str, **counts: object) -> None:
+    """Print a scenario's counts; appended as a JSON line to SHOP_E2E_FIGURES_FILE when set
+    (tests/compose shows them in its "compose figures")."""
+    line = json.dumps({"scenario": scenario, **counts})
+    print(f"fault figures: {line}")
+    if path := os.environ.get("SHOP_E2E_FIGURES_FILE"):
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(line + "\n")
 
 
 def route_config(route: str, path: Path = ROUTES_FILE) -> dict[str, Any]:
@@ -143,7 +165,7 @@ async def test_user_service_down_without_a_cached_user_gives_503_then_recovers(
 ) -> None:
     [(_, token)] = await shoppers(client, controllable, 1)  # never looked up by the order service
     stopped = time.monotonic()
-    await asyncio.gather(controllable.ctl("stop", "user-1"), controllable.ctl("stop", "user-2"))
+    await asyncio.gather(controllable.stop_instance("user-1"), controllable.stop_instance("user-2"))
     try:
         response = await client.place_order(token, [ITEM])
         assert response.status_code == 503, response.text
@@ -151,9 +173,9 @@ async def test_user_service_down_without_a_cached_user_gives_503_then_recovers(
         assert response.headers["content-type"].startswith("application/problem+json")
     finally:
         await asyncio.gather(
-            controllable.ctl("start", "user-1"), controllable.ctl("start", "user-2")
+            controllable.start_instance("user-1"), controllable.start_instance("user-2")
         )
-    # `ctl start` returns once both instances answer their health checks. What is left is the
+    # start_instance returns once both instances answer their health checks. What is left is the
     # order service's side: its gRPC channel retries with a backoff that grew while the service
     # was down (x1.6 a step, +-20 % jitter: the next try comes within ~1.6 x the outage), then its
     # user breaker lets a trial call through after its recovery time. Twice that is the deadline.
@@ -172,6 +194,11 @@ async def test_user_service_down_without_a_cached_user_gives_503_then_recovers(
         interval=0.5,
         what="orders to work again after the user service returned",
     )
+    record(
+        "user service down",
+        seconds_down=round(down, 1),
+        seconds_until_orders_work_after_restart=round(time.monotonic() - stopped - down, 1),
+    )
 
 
 async def test_a_thousand_orders_while_payment_is_killed_and_restarted(
@@ -179,6 +206,7 @@ async def test_a_thousand_orders_while_payment_is_killed_and_restarted(
 ) -> None:
     users = await shoppers(client, controllable, 25)  # 40 orders each: under the route's limit
     before = await dlq_depths(controllable)
+    restarts = await controllable.restarts("payment")
     placed: list[str] = []
     halfway = asyncio.Event()
 
@@ -190,17 +218,23 @@ async def test_a_thousand_orders_while_payment_is_killed_and_restarted(
 
     async def kill_payment_midway() -> None:
         await halfway.wait()
-        await controllable.ctl("kill", "payment")  # SIGKILL; the launcher restarts it
+        await controllable.kill_instance("payment")  # SIGKILL; its supervisor restarts it
 
     await asyncio.gather(*(place_many(t) for _, t in users), kill_payment_midway())
     assert len(placed) == 1000
-    processes = await controllable.ctl("status")
-    assert processes["payment"]["restarts"] >= 1, processes["payment"]
+    assert await controllable.restarts("payment") > restarts, "payment was not restarted"
     statuses = await wait_all_terminal(controllable, placed, within=180)
     stuck = {s for s in statuses.values() if s not in TERMINAL_ORDER_STATES}
     assert len(statuses) == 1000 and not stuck, f"orders left non-terminal: {stuck}"
     paid = [oid for oid, s in statuses.items() if s == "PAID"]
     charges = await charges_per_order(controllable, placed)
+    record(
+        "1000 orders, payment killed",
+        orders=len(statuses),
+        statuses=dict(sorted(Counter(statuses.values()).items())),
+        double_charges=sum(1 for n in charges.values() if n > 1),
+        payment_restarts=await controllable.restarts("payment") - restarts,
+    )
     assert paid and all(charges.get(oid) == 1 for oid in paid), "a paid order has != 1 charge"
     assert set(charges) <= set(paid), "an order was charged without becoming PAID"
     assert await dlq_depths(controllable) == before
@@ -214,7 +248,7 @@ async def test_redis_unreachable_degrades_as_configured_without_500_and_recovers
     admin = await admin_token(client, controllable.run_dir)
     order = await client.place_order(token, [ITEM])
     assert order.status_code == 201, order.text
-    await controllable.ctl("cut", "redis")
+    await controllable.cut("redis")
     try:
         reads = [await client.get_user(token, account.id) for _ in range(5)]
         assert [r.status_code for r in reads] == [200] * 5, [r.text for r in reads]
@@ -229,7 +263,7 @@ async def test_redis_unreachable_degrades_as_configured_without_500_and_recovers
         assert closed.status_code == 503, closed.text  # the fail-closed route
         assert closed.headers.get("retry-after")
     finally:
-        await controllable.ctl("restore", "redis")
+        await controllable.restore("redis")
     ttl = float(route_config("user").get("cache_ttl_seconds") or 0)  # GET /api/users/{id}
 
     async def cache_serves_again() -> bool:
@@ -246,6 +280,12 @@ async def test_redis_unreachable_degrades_as_configured_without_500_and_recovers
         interval=0.5,
         what="the response cache to serve from Redis again",
     )
+    record(
+        "redis cut",
+        user_reads_200=len(reads),
+        fail_open_order=placed.status_code,
+        fail_closed_route=closed.status_code,
+    )
 
 
 async def test_rabbitmq_connections_dropped_during_traffic_lose_nothing(
@@ -259,12 +299,17 @@ async def test_rabbitmq_connections_dropped_during_traffic_lose_nothing(
             placed.append((token, await place(client, token)))
 
     await asyncio.gather(*(place_many(t, 3) for _, t in users))
-    await controllable.ctl("cut", "rabbitmq")
+    await controllable.cut("rabbitmq")
     try:
         await asyncio.gather(*(place_many(t, 3) for _, t in users))  # the outbox holds them
     finally:
-        await controllable.ctl("restore", "rabbitmq")
+        await controllable.restore("rabbitmq")
     statuses = await wait_all_terminal(controllable, [oid for _, oid in placed], within=120)
+    record(
+        "rabbitmq cut during traffic",
+        orders=len(placed),
+        statuses=dict(sorted(Counter(statuses.values()).items())),
+    )
     assert sorted(statuses.values()) == ["PAID"] * len(placed), statuses
     orders = [await client.get_order(token, oid) for token, oid in placed[:10]]
     assert {o["status"] for o in orders} == {"PAID"}  # and the gateway tells the same story

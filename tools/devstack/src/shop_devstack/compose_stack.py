@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from shop_devstack.deployment.compose import MEMORY_BUDGET_MB
 from shop_devstack.layout import REPO_ROOT
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -375,9 +376,14 @@ def print_figures(stack: Stack) -> float:
     usage = stack.memory()
     for name, mib in sorted(usage.items()):
         say(f"  {name:<40} {mib:7.1f} MiB")
-    core = sum(m for n, m in usage.items() if any(n.endswith(f"-{s}-1") for s in CORE_SERVICES))
-    say(f"  core stack total {core:.0f} MiB (budget 2048 MiB)")
+    core = core_memory(usage)
+    say(f"  core stack total {core:.0f} MiB (budget {MEMORY_BUDGET_MB} MiB)")
     return core
+
+
+def core_memory(usage: dict[str, float]) -> float:
+    """MiB of the core stack's containers in a Stack.memory() reading."""
+    return sum(m for n, m in usage.items() if any(n.endswith(f"-{s}-1") for s in CORE_SERVICES))
 
 
 def prepare(

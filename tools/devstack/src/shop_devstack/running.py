@@ -66,11 +66,66 @@ class RunningSystem:
         await self.ctl("start", name)
         return "started by the launcher"
 
+    @property
+    def can_inject_faults(self) -> bool:
+        """True when instances can be crashed and dependencies cut (launcher or compose)."""
+        return self.controllable or self.compose is not None
+
+    async def kill_instance(self, name: str) -> str:
+        """Crash one instance with SIGKILL; its supervisor starts it again. Returns how."""
+        if self.compose is not None:
+            await self.compose.kill(name)
+            return (
+                f"SIGKILL to {name}'s process from the Docker host; its restart policy restarts it"
+            )
+        await self.ctl("kill", name)
+        return "SIGKILL; the launcher restarts it"
+
+    async def restarts(self, name: str) -> int:
+        """How many times the supervisor has started the instance again after it died."""
+        if self.compose is not None:
+            return await self.compose.restarts(name)
+        return int((await self.ctl("status"))[name]["restarts"])
+
+    async def cut(self, dependency: str) -> str:
+        """Drop every connection to redis or rabbitmq and refuse new ones. Returns how."""
+        if self.compose is not None:
+            await self.compose.cut(dependency)
+            return f"TCP resets for {dependency}'s port, in its network namespace"
+        await self.ctl("cut", dependency)
+        return f"the fault proxy in front of {dependency} drops and refuses connections"
+
+    async def restore(self, dependency: str) -> None:
+        """Undo cut (a no-op when the dependency was not cut)."""
+        if self.compose is not None:
+            await self.compose.restore(dependency)
+        else:
+            await self.ctl("restore", dependency)
+
+    async def recover(self) -> None:
+        """After a fault: every dependency restored, every stopped instance started again."""
+        for dependency in ("redis", "rabbitmq"):
+            await self.restore(dependency)
+        if self.compose is not None:
+            await self.compose.start_stopped()
+            return
+        for name, process in (await self.ctl("status")).items():
+            if process["pid"] is None:
+                await self.ctl("start", name)
+
+    @property
+    def amqp_url(self) -> str:
+        """The broker's AMQP URL (the launcher's vhost, or where a compose stack publishes it)."""
+        url = self.state.get("amqp_url")
+        if not url:
+            raise ControlError("this system does not publish its broker's AMQP port")
+        return str(url)
+
     def database_url(self, base: str) -> str:
         """asyncpg URL of a service's database (users, orders, payments) in a system we run."""
         admin = self.state.get("postgres_admin_url")
         if not admin:
-            raise ControlError("this system is not run by our launcher: no database access")
+            raise ControlError("this system does not publish its databases: no database access")
         name = f"{self.state.get('database_prefix', '')}{base}"
         return urlunsplit(urlsplit(str(admin))._replace(path=f"/{name}"))
 
