@@ -20,9 +20,9 @@ from shop_common.messaging import (
     OrderItem,
     OutboxRelay,
     Publisher,
-    add_to_outbox,
     connect,
     new_event,
+    outbox_row,
 )
 from shop_common.messaging.ceiling import measure_ceiling
 from shop_common.settings import ServiceSettings
@@ -58,9 +58,9 @@ async def relay_throughput(amqp_url: str, database: str, rows: int) -> float:
             async with engine.begin() as conn:
                 for n in range(start, min(start + 500, rows)):
                     event = new_event("order.created", sample_event())
-                    await add_to_outbox(
-                        conn, event, exchange=exchange_name, aggregate_id=str(n % 50)
-                    )
+                    await outbox_row(
+                        event, exchange=exchange_name, aggregate_id=str(n % 50)
+                    ).insert(conn)
         relay = OutboxRelay(engine, Publisher(connection), batch_size=500, poll_interval=0.05)
         started = time.perf_counter()
         while await relay.relay_once() > 0:

@@ -22,9 +22,9 @@ from shop_common.messaging import (
     OrderItem,
     OutboxRelay,
     Publisher,
-    add_to_outbox,
     claim_once,
     new_event,
+    outbox_row,
 )
 from shop_common.testing.wait import eventually
 from sqlalchemy import text
@@ -71,7 +71,7 @@ async def place_order(engine: AsyncEngine, order_id: uuid.UUID, seq: int) -> Eve
             text("INSERT INTO orders (id, seq) VALUES (:id, :seq) ON CONFLICT (id) DO NOTHING"),
             {"id": order_id, "seq": seq},
         )
-        await add_to_outbox(conn, event, exchange="orders", aggregate_id=str(order_id))
+        await outbox_row(event, exchange="orders", aggregate_id=str(order_id)).insert(conn)
     return event
 
 
@@ -109,7 +109,7 @@ async def test_the_event_row_commits_or_rolls_back_with_the_business_change(
     async def failing_change() -> None:
         async with engine.begin() as conn:
             await conn.execute(text("INSERT INTO orders VALUES (:id, 1)"), {"id": order_id})
-            await add_to_outbox(conn, created(order_id, 1), exchange="orders", aggregate_id="a")
+            await outbox_row(created(order_id, 1), exchange="orders", aggregate_id="a").insert(conn)
             raise RuntimeError("business rule failed after the insert")
 
     with pytest.raises(RuntimeError):
@@ -246,15 +246,11 @@ async def test_unroutable_row_is_kept_with_its_error_and_holds_back_its_aggregat
 ) -> None:
     stuck, other = uuid.uuid4(), uuid.uuid4()
     async with engine.begin() as conn:
-        await add_to_outbox(
-            conn,
-            created(stuck, 1),
-            exchange="orders",
-            aggregate_id="stuck",
-            routing_key="order.nowhere",
-        )
-        await add_to_outbox(conn, created(stuck, 2), exchange="orders", aggregate_id="stuck")
-        await add_to_outbox(conn, created(other, 1), exchange="orders", aggregate_id="other")
+        await outbox_row(
+            created(stuck, 1), exchange="orders", aggregate_id="stuck", routing_key="order.nowhere"
+        ).insert(conn)
+        await outbox_row(created(stuck, 2), exchange="orders", aggregate_id="stuck").insert(conn)
+        await outbox_row(created(other, 1), exchange="orders", aggregate_id="other").insert(conn)
     relay = OutboxRelay(engine, Publisher(connection))
     assert await relay.relay_once() == 1
     async with engine.connect() as conn:

@@ -18,7 +18,7 @@ from shop_common.messaging.events import (
     new_event,
 )
 from shop_common.messaging.inbox import INBOX_DDL, claim_once
-from shop_common.messaging.outbox import OUTBOX_DDL, OutboxRelay, add_to_outbox
+from shop_common.messaging.outbox import OUTBOX_DDL, OutboxRelay, OutboxRow, outbox_row
 from shop_common.messaging.outcomes import DeliveryInfo, Handler, PermanentError, RetryableError
 from shop_common.messaging.publisher import Publisher, PublishError, UnroutableError
 from shop_common.messaging.topology import (
@@ -52,6 +52,7 @@ __all__ = (
     "OrderItem",
     "OrderStatusChanged",
     "OutboxRelay",
+    "OutboxRow",
     "PaymentFailed",
     "PaymentRefunded",
     "PaymentSucceeded",
@@ -64,7 +65,6 @@ __all__ = (
     "UnroutableError",
     "UserChanged",
     "UserDeleted",
-    "add_to_outbox",
     "claim_once",
     "connect",
     "declare",
@@ -72,4 +72,5 @@ __all__ = (
     "exponential_delays",
     "is_connected",
     "new_event",
+    "outbox_row",
 )

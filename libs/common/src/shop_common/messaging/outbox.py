@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, text
@@ -36,68 +37,82 @@ OUTBOX_DDL: list[str] = [
     "EXECUTE FUNCTION outbox_notify()",
 ]
 
+_COLUMNS = "event_id, exchange, routing_key, aggregate_id, envelope, headers"
 _INSERT = text(
-    "INSERT INTO outbox (event_id, exchange, routing_key, aggregate_id, envelope, headers) "
+    f"INSERT INTO outbox ({_COLUMNS}) "  # noqa: S608 - constants; values bound
     "VALUES (:event_id, :exchange, :routing_key, :aggregate_id, :envelope, :headers)"
 ).bindparams(bindparam("envelope", type_=JSONB), bindparam("headers", type_=JSONB))
 
 
-# The outbox row as the last part of a data-modifying CTE: `x AS (OUTBOX_INSERT_FROM + " FROM o")`
-# inserts it only when `o` (the business rows) returned a row. With outbox_params() as parameters
-# (bind "envelope" and "headers" as JSONB), the whole statement commits atomically on its own.
-OUTBOX_INSERT_FROM = (
-    "INSERT INTO outbox (event_id, exchange, routing_key, aggregate_id, envelope, headers) "
-    "SELECT CAST(:event_id AS uuid), CAST(:exchange AS text), CAST(:routing_key AS text), "
-    "CAST(:aggregate_id AS text), CAST(:envelope AS jsonb), CAST(:headers AS jsonb)"
-)
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One event bound for an exchange, as the outbox table stores it.
+
+    `outbox_row(envelope, ...)` is the one way an event becomes a row. Then either
+    `await row.insert(session)` (in the caller's transaction), or, in a one-statement fast path
+    on a driver connection, `OutboxRow.insert_from(n)` as the last part of a data-modifying CTE
+    with `*row.values()` as its parameters `$n` .. `$n+5`.
+    """
+
+    envelope: EventEnvelope
+    exchange: str
+    aggregate_id: str
+    routing_key: str
+    headers: Mapping[str, str]
+
+    async def insert(self, session: AsyncSession | AsyncConnection) -> None:
+        """Insert the row in the caller's transaction (commit is the caller's)."""
+        await session.execute(
+            _INSERT,
+            {
+                "event_id": self.envelope.event_id,
+                "exchange": self.exchange,
+                "routing_key": self.routing_key,
+                "aggregate_id": self.aggregate_id,
+                "envelope": self.envelope.model_dump(mode="json"),
+                "headers": dict(self.headers),
+            },
+        )
+
+    def values(self) -> tuple[Any, ...]:
+        """The row's values for insert_from(), JSON as text, as the driver takes it."""
+        return (
+            self.envelope.event_id,
+            self.exchange,
+            self.routing_key,
+            self.aggregate_id,
+            self.envelope.model_dump_json(),
+            json.dumps(dict(self.headers)),
+        )
+
+    @staticmethod
+    def insert_from(first: int) -> str:
+        """`INSERT INTO outbox ... SELECT $first .. $first+5` (values(), in order), for a CTE:
+        `x AS (OutboxRow.insert_from(n) + " FROM o")` inserts it only when `o` returned a row."""
+        n = [f"${first + i}" for i in range(6)]
+        return (
+            f"INSERT INTO outbox ({_COLUMNS}) "
+            f"SELECT CAST({n[0]} AS uuid), CAST({n[1]} AS text), CAST({n[2]} AS text), "
+            f"CAST({n[3]} AS text), CAST({n[4]} AS jsonb), CAST({n[5]} AS jsonb)"
+        )
 
 
-def outbox_params(
+def outbox_row(
     envelope: EventEnvelope,
     *,
     exchange: str,
     aggregate_id: str,
     routing_key: str | None = None,
     headers: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """The parameters of an outbox row (trace context headers included)."""
-    return {
-        "event_id": envelope.event_id,
-        "exchange": exchange,
-        "routing_key": routing_key or envelope.event_type,
-        "aggregate_id": aggregate_id,
-        "envelope": envelope.model_dump(mode="json"),
-        "headers": {**context_headers(), **(headers or {})},
-    }
-
-
-def outbox_insert_from(first: int) -> str:
-    """OUTBOX_INSERT_FROM for a driver statement (shop_common.db): `$first` .. `$first+5` are
-    outbox_values(), in that order. Use as `x AS (outbox_insert_from(n) + " FROM o")`."""
-    n = [f"${first + i}" for i in range(6)]
-    return (
-        "INSERT INTO outbox (event_id, exchange, routing_key, aggregate_id, envelope, headers) "
-        f"SELECT CAST({n[0]} AS uuid), CAST({n[1]} AS text), CAST({n[2]} AS text), "
-        f"CAST({n[3]} AS text), CAST({n[4]} AS jsonb), CAST({n[5]} AS jsonb)"
-    )
-
-
-def outbox_values(
-    envelope: EventEnvelope,
-    *,
-    exchange: str,
-    aggregate_id: str,
-    routing_key: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> tuple[Any, ...]:
-    """The outbox row's values for outbox_insert_from(): JSON as text, as the driver takes it."""
-    return (
-        envelope.event_id,
-        exchange,
-        routing_key or envelope.event_type,
-        aggregate_id,
-        envelope.model_dump_json(),
-        json.dumps({**context_headers(), **(headers or {})}),
+) -> OutboxRow:
+    """The outbox row of an event: routed by its event type unless told otherwise, with the
+    current trace context and request id in its headers (the relay publishes them)."""
+    return OutboxRow(
+        envelope=envelope,
+        exchange=exchange,
+        aggregate_id=aggregate_id,
+        routing_key=routing_key or envelope.event_type,
+        headers={**context_headers(), **(headers or {})},
     )
 
 
@@ -117,36 +132,11 @@ def autocommit_sessions(
     )
 
 
-async def add_to_outbox(
-    session: AsyncSession | AsyncConnection,
-    envelope: EventEnvelope,
-    *,
-    exchange: str,
-    aggregate_id: str,
-    routing_key: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> None:
-    """Insert the event into the outbox in the caller's transaction (commit is the caller's)."""
-    await session.execute(
-        _INSERT,
-        outbox_params(
-            envelope,
-            exchange=exchange,
-            aggregate_id=aggregate_id,
-            routing_key=routing_key,
-            headers=headers,
-        ),
-    )
-
-
 __all__ = (
     "OUTBOX_CHANNEL",
     "OUTBOX_DDL",
-    "OUTBOX_INSERT_FROM",
     "OutboxRelay",
-    "add_to_outbox",
+    "OutboxRow",
     "autocommit_sessions",
-    "outbox_insert_from",
-    "outbox_params",
-    "outbox_values",
+    "outbox_row",
 )

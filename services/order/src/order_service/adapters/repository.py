@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from shop_common.messaging.outbox import outbox_insert_from
+from shop_common.messaging.outbox import OutboxRow
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,7 +44,7 @@ INSERT_ORDER_SQL = (
     " SELECT o.id, t.n - 1, t.sku, t.quantity, t.unit_price FROM o, unnest("
     "CAST($11 AS text[]), CAST($12 AS int[]), CAST($13 AS numeric[]))"
     " WITH ORDINALITY AS t(sku, quantity, unit_price, n)),"
-    f" x AS ({outbox_insert_from(14)} FROM o)"
+    f" x AS ({OutboxRow.insert_from(14)} FROM o)"
     " SELECT id FROM o"
 )
 MOVE_ONCE_SQL = (
@@ -56,7 +56,7 @@ MOVE_ONCE_SQL = (
     " AND consumer = CAST($7 AS text)) RETURNING id),"
     " c AS (INSERT INTO inbox (event_id, consumer)"
     " SELECT CAST($6 AS uuid), CAST($7 AS text) FROM u RETURNING event_id),"
-    f" x AS ({outbox_insert_from(8)} FROM c)"
+    f" x AS ({OutboxRow.insert_from(8)} FROM c)"
     " SELECT id FROM u"
 )
 
@@ -67,9 +67,9 @@ async def insert_order(
     *,
     idempotency_key: str | None,
     request_hash: str | None,
-    outbox: tuple[Any, ...],
+    outbox: OutboxRow,
 ) -> bool:
-    """Insert a new order, its lines and its outbox row (outbox_values) in one statement on a
+    """Insert a new order, its lines and its outbox row in one statement on a
     driver connection; False, with nothing written, when this user already used the key."""
     row = await conn.fetchrow(
         INSERT_ORDER_SQL,
@@ -86,7 +86,7 @@ async def insert_order(
         [line.sku for line in order.lines],
         [line.quantity for line in order.lines],
         [line.unit_price for line in order.lines],
-        *outbox,
+        *outbox.values(),
     )
     return row is not None
 
@@ -101,10 +101,10 @@ async def move_once(
     reason: str | None,
     event_id: UUID,
     consumer: str,
-    outbox: tuple[Any, ...],
+    outbox: OutboxRow,
 ) -> bool:
-    """Move the order from one of `sources` to `target` with its inbox claim and outbox row
-    (outbox_values), in one statement on a driver connection; False (nothing written) when it
+    """Move the order from one of `sources` to `target` with its inbox claim and outbox row,
+    in one statement on a driver connection; False (nothing written) when it
     is in another state or the event was handled before. IntegrityError when a concurrent
     duplicate claimed the event first."""
     row = await conn.fetchrow(
@@ -116,7 +116,7 @@ async def move_once(
         at,
         event_id,
         consumer,
-        *outbox,
+        *outbox.values(),
     )
     return row is not None
 

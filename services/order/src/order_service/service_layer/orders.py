@@ -18,7 +18,7 @@ from shop_common.messaging.events import (
     OrderStatusChanged,
     new_event,
 )
-from shop_common.messaging.outbox import add_to_outbox, autocommit_sessions, outbox_values
+from shop_common.messaging.outbox import autocommit_sessions, outbox_row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -70,7 +70,7 @@ async def _emit(
         correlation_id=str(order_id),
         causation_id=str(causation.event_id) if causation else None,
     )
-    await add_to_outbox(session, envelope, exchange=ORDERS_EXCHANGE, aggregate_id=str(order_id))
+    await outbox_row(envelope, exchange=ORDERS_EXCHANGE, aggregate_id=str(order_id)).insert(session)
 
 
 async def _emit_status(
@@ -134,7 +134,7 @@ class OrderService:
             order_id=order.id, user_id=user_id, items=items, total=total, currency=currency
         )
         envelope = new_event("order.created", payload, correlation_id=str(order.id))
-        outbox = outbox_values(envelope, exchange=ORDERS_EXCHANGE, aggregate_id=str(order.id))
+        outbox = outbox_row(envelope, exchange=ORDERS_EXCHANGE, aggregate_id=str(order.id))
         # One statement writes the order, its lines and its outbox row (atomic by itself): one
         # round trip instead of BEGIN, the key's lookup, the inserts and COMMIT.
         async with driver_connection(self._engine) as conn:
@@ -229,7 +229,7 @@ class OrderService:
             correlation_id=str(order_id),
             causation_id=str(envelope.event_id),
         )
-        outbox = outbox_values(moved_event, exchange=ORDERS_EXCHANGE, aggregate_id=str(order_id))
+        outbox = outbox_row(moved_event, exchange=ORDERS_EXCHANGE, aggregate_id=str(order_id))
         try:
             async with driver_connection(self._engine) as conn:
                 return await move_once(

@@ -19,12 +19,7 @@ from shop_common.messaging.events import (
     new_event,
 )
 from shop_common.messaging.inbox import claim_once
-from shop_common.messaging.outbox import (
-    add_to_outbox,
-    autocommit_sessions,
-    outbox_insert_from,
-    outbox_values,
-)
+from shop_common.messaging.outbox import OutboxRow, autocommit_sessions, outbox_row
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -68,7 +63,7 @@ _RECORD = (
     " CAST($6 AS text), CAST($7 AS text), CAST($8 AS numeric),"
     " CAST($9 AS text), CAST($10 AS text), CAST($11 AS text) FROM c"
     " ON CONFLICT (order_id, kind) DO NOTHING RETURNING id),"
-    f" x AS ({outbox_insert_from(12)} FROM p)"
+    f" x AS ({OutboxRow.insert_from(12)} FROM p)"
     " SELECT id FROM p"
 )
 _CHARGED = "SELECT EXISTS (SELECT 1 FROM payments WHERE order_id = $1 AND kind = 'charge')"
@@ -111,8 +106,8 @@ class PaymentService:
             correlation_id=cause.correlation_id,
             causation_id=str(cause.event_id),
         )
-        await add_to_outbox(
-            session, envelope, exchange=PAYMENTS_EXCHANGE, aggregate_id=str(order_id)
+        await outbox_row(envelope, exchange=PAYMENTS_EXCHANGE, aggregate_id=str(order_id)).insert(
+            session
         )
 
     async def _existing(
@@ -199,7 +194,9 @@ class PaymentService:
                 values["currency"],
                 values["ref"],
                 values["reason"],
-                *outbox_values(envelope, exchange=PAYMENTS_EXCHANGE, aggregate_id=str(order_id)),
+                *outbox_row(
+                    envelope, exchange=PAYMENTS_EXCHANGE, aggregate_id=str(order_id)
+                ).values(),
             )
         return row is not None
 

@@ -1,44 +1,31 @@
 """Writes user events into the outbox table in the caller's transaction.
 
-The row carries the envelope shape of contracts.md (event_id, event_type, occurred_at,
-version, correlation_id, causation_id, payload); a relay publishes it to the `users` exchange.
+The event is an EventEnvelope of contracts.md (new_event with its typed payload), written through
+shop_common's one outbox API (outbox_row), as every service writes its events; a relay publishes
+it to the `users` exchange.
 """
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
-from typing import Any
-
-from sqlalchemy import insert
+from shop_common.messaging.events import EventEnvelope, UserChanged, UserDeleted, new_event
+from shop_common.messaging.outbox import outbox_row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from user_service.adapters.tables import outbox
 from user_service.domain.model import User, UserEventType
 
 USERS_EXCHANGE = "users"
 
 
-def user_payload(event_type: UserEventType, user: User) -> dict[str, Any]:
-    """UserChanged (created/updated) or UserDeleted payload."""
-    if event_type is UserEventType.DELETED:
-        return {"user_id": user.id}
-    return {"user_id": user.id, "email": user.email, "name": user.name, "roles": list(user.roles)}
-
-
-def envelope(
+def user_event(
     event_type: UserEventType, user: User, *, correlation_id: str | None
-) -> dict[str, Any]:
-    """The event envelope as stored in outbox.envelope."""
-    return {
-        "event_id": str(uuid.uuid4()),
-        "event_type": event_type.value,
-        "occurred_at": datetime.now(UTC).isoformat(),
-        "version": 1,
-        "correlation_id": correlation_id,
-        "causation_id": None,
-        "payload": user_payload(event_type, user),
-    }
+) -> EventEnvelope:
+    """user.created/updated carry UserChanged; user.deleted carries UserDeleted."""
+    payload: UserChanged | UserDeleted = (
+        UserDeleted(user_id=user.id)
+        if event_type is UserEventType.DELETED
+        else UserChanged(user_id=user.id, email=user.email, name=user.name, roles=list(user.roles))
+    )
+    return new_event(event_type.value, payload, correlation_id=correlation_id)
 
 
 async def add_user_event(
@@ -47,18 +34,10 @@ async def add_user_event(
     user: User,
     *,
     correlation_id: str | None,
-) -> dict[str, Any]:
+) -> EventEnvelope:
     """Insert one outbox row for this change (same transaction as the change)."""
-    body = envelope(event_type, user, correlation_id=correlation_id)
-    await conn.execute(
-        insert(outbox).values(
-            event_id=uuid.UUID(body["event_id"]),
-            exchange=USERS_EXCHANGE,
-            routing_key=event_type.value,
-            aggregate_id=str(user.id),
-            envelope=body,
-            headers={"x-request-id": correlation_id} if correlation_id else {},
-            attempts=0,
-        )
-    )
-    return body
+    envelope = user_event(event_type, user, correlation_id=correlation_id)
+    headers = {"x-request-id": correlation_id} if correlation_id else None
+    row = outbox_row(envelope, exchange=USERS_EXCHANGE, aggregate_id=str(user.id), headers=headers)
+    await row.insert(conn)
+    return envelope

@@ -7,6 +7,7 @@ Revises:
 from __future__ import annotations
 
 from alembic import op
+from shop_common.messaging.outbox import OUTBOX_DDL
 
 revision = "0001"
 down_revision = None
@@ -27,32 +28,6 @@ USERS_DDL = [
     """,
     "CREATE UNIQUE INDEX users_email_lower_key ON users (lower(email))",
     "CREATE INDEX users_roles_idx ON users USING gin (roles)",
-]
-
-# Verbatim from contracts.md (shop_common.messaging.OUTBOX_DDL had not landed when written).
-OUTBOX_DDL = [
-    """
-    CREATE TABLE outbox (
-      id BIGSERIAL PRIMARY KEY,
-      event_id UUID NOT NULL UNIQUE,
-      exchange TEXT NOT NULL,
-      routing_key TEXT NOT NULL,
-      aggregate_id TEXT NOT NULL,
-      envelope JSONB NOT NULL,
-      headers JSONB NOT NULL DEFAULT '{}'::jsonb,
-      created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-      sent_at TIMESTAMPTZ,
-      attempts INT NOT NULL DEFAULT 0,
-      last_error TEXT
-    )
-    """,
-    "CREATE INDEX outbox_unsent_idx ON outbox (id) WHERE sent_at IS NULL",
-    "CREATE INDEX outbox_sent_at_idx ON outbox (sent_at) WHERE sent_at IS NOT NULL",
-    """
-    CREATE OR REPLACE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS
-      $$ BEGIN PERFORM pg_notify('outbox', ''); RETURN NULL; END $$
-    """,
-    "CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify()",
 ]
 
 
