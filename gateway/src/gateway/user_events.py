@@ -12,31 +12,30 @@ import contextlib
 
 import structlog
 from aio_pika.abc import AbstractRobustConnection
-from shop_common.messaging import Consumer, DeliveryInfo, EventEnvelope, Handler, connect
+from shop_common.messaging import Consumer, connect
 from shop_common.messaging.events import UserChanged, UserDeleted
+from shop_common.messaging.handlers import Handlers, Incoming
 
 from gateway.caching import CacheStep
 
 QUEUE = "gateway.user-changes"
 STOP_SECONDS = 3.0
-EVICTING_EVENTS = frozenset({"user.updated", "user.deleted"})
 _log = structlog.get_logger(__name__)
 
+# A user.updated or user.deleted evicts the user's entries (a Redis error is retried by the
+# consumer); user.created has nothing cached yet.
+user_changes = Handlers[CacheStep](QUEUE)
+user_changes.ignores("user.created")
 
-def eviction_handler(step: CacheStep) -> Handler:
-    """A consumer handler evicting the user's entries (a Redis error is retried by the consumer)."""
 
-    async def handle(envelope: EventEnvelope, info: DeliveryInfo) -> None:
-        if envelope.event_type not in EVICTING_EVENTS:
-            return
-        if envelope.event_type == "user.deleted":
-            user_id = envelope.payload_as(UserDeleted).user_id
-        else:
-            user_id = envelope.payload_as(UserChanged).user_id
-        evicted = await step.evict_user(user_id)
-        _log.info("cache_evicted", event_type=envelope.event_type, user_id=user_id, entries=evicted)
+@user_changes.handles("user.updated")
+async def user_updated(event: UserChanged, step: CacheStep, msg: Incoming) -> int:
+    return await step.evict_user(event.user_id)
 
-    return handle
+
+@user_changes.handles("user.deleted")
+async def user_deleted(event: UserDeleted, step: CacheStep, msg: Incoming) -> int:
+    return await step.evict_user(event.user_id)
 
 
 class UserEventsListener:
@@ -57,7 +56,7 @@ class UserEventsListener:
 
     async def _run(self) -> None:
         self._connection = await connect(self._url, attempts=1_000_000, name="gateway")
-        self._consumer = Consumer(self._connection, QUEUE, eviction_handler(self._step))
+        self._consumer = Consumer(self._connection, QUEUE, user_changes.bind(self._step))
         await self._consumer.start()
         self.started.set()
 

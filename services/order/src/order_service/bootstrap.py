@@ -24,7 +24,7 @@ from shop_common.resilience import BreakerConfig, CircuitBreaker, RetryPolicy
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from order_service.consumers import payment_results_handler, user_changes_handler
+from order_service.consumers import payment_results, user_changes
 from order_service.domain.listing import PageTokenCodec
 from order_service.migrate import migrate
 from order_service.service_layer.orders import OrderService
@@ -125,6 +125,8 @@ async def start_runtime(
         stack.push_async_callback(engine.dispose)
         service = OrderService(async_sessionmaker(engine, expire_on_commit=False))
         topology = topology_for(settings)
+        for registry in (payment_results, user_changes):
+            registry.check(topology)  # the handlers take what each queue is bound to
         broker = await connect(settings.amqp_url, name=settings.service_name)
         stack.push_async_callback(broker.close)
         channel = await broker.channel()
@@ -157,8 +159,8 @@ async def start_runtime(
             stack,
         )
         handlers = {
-            PAYMENT_RESULTS_QUEUE: payment_results_handler(service),
-            USER_CHANGES_QUEUE: user_changes_handler(lookup),
+            PAYMENT_RESULTS_QUEUE: payment_results.bind(service),
+            USER_CHANGES_QUEUE: user_changes.bind(lookup),
         }
         for queue in consumed_queues:
             consumer = Consumer(

@@ -1,43 +1,28 @@
-"""Handler of `payment.order-events`: decode, charge/refund, map failures to consumer outcomes."""
+"""Handlers of `payment.order-events`: charge on order.created, refund on order.cancelled.
+
+A provider outage goes to the retry tiers (RetryableError); a bad payload or an event type this
+queue does not take goes to the DLQ (shop_common.messaging.handlers).
+"""
 
 from __future__ import annotations
 
-from pydantic import ValidationError
-from shop_common.logging import get_logger
-from shop_common.messaging.events import EventEnvelope, OrderCancelled, OrderCreated
-from shop_common.messaging.outcomes import DeliveryInfo, Handler, PermanentError, RetryableError
+from shop_common.messaging.events import OrderCancelled, OrderCreated
+from shop_common.messaging.handlers import Handlers, Incoming
 
 from payment_service.provider.simulated import ProviderUnavailableError
 from payment_service.service_layer.payments import PaymentService
 
-log = get_logger(__name__)
+QUEUE = "payment.order-events"
+order_events = Handlers[PaymentService](QUEUE, retryable=(ProviderUnavailableError,))
 
 
-def order_events_handler(service: PaymentService) -> Handler:
-    """The Consumer handler: provider outage → retry tier; bad payload/unknown type → DLQ."""
+@order_events.handles("order.created")
+async def charge(event: OrderCreated, service: PaymentService, msg: Incoming) -> bool:
+    """Charge the order once (its inbox row makes a redelivery a no-op)."""
+    return await service.handle_order_created(msg.envelope, event)
 
-    async def handle(envelope: EventEnvelope, delivery: DeliveryInfo) -> None:
-        try:
-            if envelope.event_type == "order.created":
-                done = await service.handle_order_created(
-                    envelope, envelope.payload_as(OrderCreated)
-                )
-            elif envelope.event_type == "order.cancelled":
-                done = await service.handle_order_cancelled(
-                    envelope, envelope.payload_as(OrderCancelled)
-                )
-            else:
-                raise PermanentError(f"unexpected event type {envelope.event_type}")
-        except ValidationError as exc:
-            raise PermanentError(f"invalid {envelope.event_type} payload: {exc}") from exc
-        except ProviderUnavailableError as exc:
-            raise RetryableError(str(exc)) from exc
-        log.info(
-            "order event handled",
-            event_id=str(envelope.event_id),
-            event_type=envelope.event_type,
-            attempt=delivery.attempt,
-            effect=done,
-        )
 
-    return handle
+@order_events.handles("order.cancelled")
+async def refund(event: OrderCancelled, service: PaymentService, msg: Incoming) -> bool:
+    """Refund a succeeded charge once; nothing when there is none."""
+    return await service.handle_order_cancelled(msg.envelope, event)

@@ -28,7 +28,7 @@ from shop_common.messaging.monitor import MessagingMonitor
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from payment_service.consumers import order_events_handler
+from payment_service.consumers import order_events
 from payment_service.migrate import migrate
 from payment_service.provider.guarded import GuardedProvider, provider_breaker
 from payment_service.provider.simulated import PaymentProvider, ProviderFaults, SimulatedProvider
@@ -97,6 +97,7 @@ class PaymentRuntime:
             broker = await connect(settings.amqp_url, name=settings.service_name)
             stack.push_async_callback(broker.close)
             topology = topology_from_settings(settings)
+            order_events.check(topology)  # the handlers take what the queue is bound to
             channel = await broker.channel()
             await declare(channel, topology)
             await channel.close()
@@ -127,7 +128,7 @@ class PaymentRuntime:
             consumer = Consumer(
                 broker,
                 ORDER_EVENTS_QUEUE,
-                order_events_handler(service),
+                order_events.bind(service),
                 prefetch=settings.consumer_prefetch,
                 concurrency=settings.consumer_concurrency,
                 max_attempts=settings.consumer_max_attempts,

@@ -10,7 +10,7 @@ from uuid import uuid4
 
 import aio_pika
 import pytest
-from payment_service.consumers import order_events_handler
+from payment_service.consumers import order_events
 from payment_service.migrate import migrate
 from payment_service.provider.simulated import ProviderFaults, SimulatedProvider
 from payment_service.service_layer.payments import PaymentService
@@ -44,7 +44,7 @@ async def setup(
     service = PaymentService(async_sessionmaker(engine, expire_on_commit=False), provider)
     connection = await connect(amqp_vhost_url)
     consumer = Consumer(
-        connection, QUEUE, order_events_handler(service), max_attempts=3, topology=FAST
+        connection, QUEUE, order_events.bind(service), max_attempts=3, topology=FAST
     )
     await consumer.start()
     yield service, provider, Publisher(connection), connection
