@@ -71,9 +71,9 @@ async def patiently(call: Callable[[], Awaitable[T]], patience: float = 90.0) ->
             await asyncio.sleep(wait)
 
 
-async def login(client: ShopClient, email: str, password: str) -> str:
+async def login(client: ShopClient, email: str, password: str, patience: float = 90.0) -> str:
     """An access token for these credentials (POST /auth/token, patiently)."""
-    return await patiently(lambda: client.token(email, password))
+    return await patiently(lambda: client.token(email, password), patience)
 
 
 async def admin_token(client: ShopClient, run_dir: Path | None) -> str:
@@ -95,10 +95,12 @@ async def admin_token(client: ShopClient, run_dir: Path | None) -> str:
     return await login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
 
 
-async def new_user(client: ShopClient, admin: str, name: str = "Demo User") -> Account:
+async def new_user(
+    client: ShopClient, admin: str, name: str = "Demo User", patience: float = 90.0
+) -> Account:
     """Create a fresh user (unique email) and return it with its password.
 
-    Transient answers are retried (see `patiently`). A retried creation whose first attempt
+    Transient answers are retried for up to `patience` seconds (see `patiently`). A retried creation whose first attempt
     did land answers 409 (the email is ours, unique per call): the account then exists, and
     its id is the `sub` of a token obtained with its password.
     """
@@ -112,7 +114,7 @@ async def new_user(client: ShopClient, admin: str, name: str = "Demo User") -> A
         return await client.create_user(admin, email, name, password)
 
     try:
-        user = await patiently(create)
+        user = await patiently(create, patience)
     except ApiError as exc:
         if exc.status != 409 or attempts == 1:
             raise
