@@ -1,4 +1,6 @@
-"""What each transcoded route needs: the caller's token and request id, and a guarded client."""
+"""What each transcoded route needs: the caller's token and request id (a FastAPI dependency), and
+the user service's gRPC calls guarded by its breaker (UserUpstream). Named apart from
+gateway.adapters.backends, which calls HTTP backend services for the proxied routes."""
 
 from __future__ import annotations
 
