@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shop_common.web.serve import serve
 
-from gateway.main import create_app
+from gateway.entrypoints.app import create_app
 from gateway.settings import Settings
 
 

@@ -11,14 +11,14 @@ from pydantic_settings import NoDecode
 from shop_common.settings import ServiceSettings
 from starlette.types import Scope
 
-from gateway.bounds import (
+from gateway.domain.bounds import (
     BODY_IDLE_SECONDS,
     BODY_TOTAL_SECONDS,
     MAX_HEADER_BYTES,
     MAX_HEADER_FIELDS,
     MAX_TARGET_BYTES,
 )
-from gateway.forwarding import (
+from gateway.domain.forwarding import (
     ClientAddress,
     ForwardedHeader,
     IPNetwork,
@@ -48,7 +48,7 @@ class Settings(ServiceSettings):
     jwt_kid: str | None = None
     token_ttl_seconds: int = Field(default=900, gt=0)
     max_body_bytes: int = 1_048_576
-    # Request bounds (gateway.bounds): target → 414, header fields → 431, a trickling body → 408.
+    # Request bounds (gateway.entrypoints.bounds): target → 414, header fields → 431, a trickling body → 408.
     max_target_bytes: int = Field(default=MAX_TARGET_BYTES, gt=0)
     max_header_fields: int = Field(default=MAX_HEADER_FIELDS, gt=0)
     max_header_bytes: int = Field(default=MAX_HEADER_BYTES, gt=0)
@@ -73,7 +73,7 @@ class Settings(ServiceSettings):
     rate_limit_prefix: str = "gw:rl:"
     cache_prefix: str = "gw:rc:"
 
-    # Proxies in front of the gateway whose forwarding headers are believed (gateway.forwarding).
+    # Proxies in front of the gateway whose forwarding headers are believed (gateway.domain.forwarding).
     # TRUSTED_PROXIES="10.0.0.0/8,192.0.2.7" (or a JSON list). Empty: the gateway is the edge,
     # and the TCP peer is the client whatever X-Forwarded-For or Forwarded say.
     trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = ()
@@ -81,13 +81,13 @@ class Settings(ServiceSettings):
     # Forwarded. Only one is read, so a client cannot add the other behind a proxy's back.
     forwarded_header: ForwardedHeader = "x-forwarded-for"
 
-    # POST /auth/token throttling (gateway.login_throttle). Failed logins are counted in Redis
+    # POST /auth/token throttling (gateway.adapters.login_throttle). Failed logins are counted in Redis
     # per account (the normalised username) and per client address. The first
     # login_account_free_failures failures of an account cost nothing; each later attempt that
     # is let through closes the account for base * 2**k seconds (1, 2, 4, ... capped), and a
     # success reopens it. A client has a larger budget of failures (any accounts) with the same
     # backoff. Counters forget after their window of quiet. Redis down: fail open to a per-process
-    # throttle with the same numbers (see docs in gateway.login_throttle).
+    # throttle with the same numbers (see docs in gateway.adapters.login_throttle).
     login_throttle_enabled: bool = True
     login_throttle_prefix: str = "gw:lt:"
     login_account_free_failures: int = Field(default=5, ge=0)
@@ -121,5 +121,5 @@ class Settings(ServiceSettings):
         return address is not None and any(address in n for n in self.metrics_networks)
 
     def client_address(self, scope: Scope) -> ClientAddress:
-        """The request's client under these trusted proxies (gateway.forwarding.client_address)."""
+        """The request's client under these trusted proxies (gateway.domain.forwarding.client_address)."""
         return client_address(scope, self)

@@ -16,7 +16,7 @@ import uvicorn
 import yaml
 from aiohttp import web
 from fastapi import FastAPI
-from gateway.main import create_app
+from gateway.entrypoints.app import create_app
 from gateway.settings import Settings
 from shop_common.auth import SigningKey, TokenIssuer, generate_signing_key
 from shop_common.discovery import StaticRegistry

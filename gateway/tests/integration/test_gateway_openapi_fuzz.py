@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from gateway.main import create_app
+from gateway.entrypoints.app import create_app
 from gateway.settings import DEFAULT_ROUTES_FILE
 from shop_common.auth import SigningKey, TokenIssuer
 from shop_common.discovery import StaticRegistry

@@ -11,8 +11,8 @@ import string
 from typing import Any
 
 import pytest
-from gateway.paths import PathRefusedError, canonical_path
-from gateway.routes import RouteMatch, parse_routes
+from gateway.domain.paths import PathRefusedError, canonical_path
+from gateway.domain.routes import RouteMatch, parse_routes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shop_common.auth import TokenIssuer

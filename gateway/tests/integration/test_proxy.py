@@ -4,7 +4,8 @@ import socket
 
 import pytest
 from aiohttp import web
-from gateway.proxy import Proxy, UpstreamError
+from gateway.adapters.http_proxy import Proxy
+from gateway.domain.errors import UpstreamError
 from yarl import URL
 
 pytestmark = pytest.mark.infra

@@ -2,8 +2,10 @@ import asyncio
 
 import pytest
 import redis.asyncio as aioredis
-from gateway.ratelimit import UNCHECKED, RateLimiter, RateLimiterUnavailableError
-from gateway.routes import RateLimitConfig
+from gateway.adapters.rate_limit import RedisSlidingWindow
+from gateway.domain.errors import RateLimiterUnavailableError
+from gateway.domain.routes import RateLimitConfig
+from gateway.service_layer.rate_limits import UNCHECKED, RouteRateLimiter
 
 pytestmark = pytest.mark.infra
 
@@ -15,7 +17,7 @@ async def test_exactly_limit_succeed_under_concurrency(
     # a Redis error fails the test instead of being admitted.
     pool = aioredis.BlockingConnectionPool.from_url(redis_url, max_connections=20)
     client = aioredis.Redis(connection_pool=pool)
-    limiter = RateLimiter(client, prefix=redis_namespace)
+    limiter = RouteRateLimiter(RedisSlidingWindow(client, prefix=redis_namespace))
     config = RateLimitConfig(limit=25, window_seconds=60, fail="closed")
     try:
         decisions = await asyncio.gather(*(limiter.check("alice", "r", config) for _ in range(200)))
@@ -33,7 +35,7 @@ async def test_exactly_limit_succeed_under_concurrency(
 async def test_identities_and_routes_are_separate(
     redis_client: aioredis.Redis, redis_namespace: str
 ) -> None:
-    limiter = RateLimiter(redis_client, prefix=redis_namespace)
+    limiter = RouteRateLimiter(RedisSlidingWindow(redis_client, prefix=redis_namespace))
     config = RateLimitConfig(limit=1, window_seconds=60)
     assert (await limiter.check("alice", "r", config)).allowed
     assert not (await limiter.check("alice", "r", config)).allowed
@@ -42,7 +44,7 @@ async def test_identities_and_routes_are_separate(
 
 
 async def test_remaining_counts_down(redis_client: aioredis.Redis, redis_namespace: str) -> None:
-    limiter = RateLimiter(redis_client, prefix=redis_namespace)
+    limiter = RouteRateLimiter(RedisSlidingWindow(redis_client, prefix=redis_namespace))
     config = RateLimitConfig(limit=3, window_seconds=10)
     remaining = [(await limiter.check("a", "r", config)).remaining for _ in range(3)]
     assert remaining == [2, 1, 0]
@@ -53,7 +55,7 @@ async def test_redis_down_follows_the_route_fail_mode(unused_tcp_port: int) -> N
     client = aioredis.from_url(f"redis://127.0.0.1:{unused_tcp_port}/0", socket_connect_timeout=0.5)
     route = f"r-{unused_tcp_port}"
     try:
-        limiter = RateLimiter(client)
+        limiter = RouteRateLimiter(RedisSlidingWindow(client))
         opened = await limiter.check(
             "a", route, RateLimitConfig(limit=1, window_seconds=1, fail="open")
         )

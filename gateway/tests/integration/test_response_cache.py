@@ -1,8 +1,8 @@
 import pytest
 import redis.asyncio as aioredis
-from gateway.response_cache import (
+from gateway.adapters.response_cache import RedisResponseCache
+from gateway.domain.cache_rules import (
     CachedResponse,
-    ResponseCache,
     auth_scope,
     cache_key,
     etag_matches,
@@ -48,7 +48,7 @@ def test_etag_matching() -> None:
 async def test_store_get_and_evict_one_users_entries(
     redis_client: aioredis.Redis, redis_namespace: str
 ) -> None:
-    cache = ResponseCache(redis_client, prefix=redis_namespace)
+    cache = RedisResponseCache(redis_client, prefix=redis_namespace)
     stored = CachedResponse(200, (("Content-Type", "application/json"),), b'{"id":1}', '"e1"')
     mine = cache_key(cache.prefix, "GET", "/api/users/1", [], auth_scope("1"))
     theirs = cache_key(cache.prefix, "GET", "/api/users/1", [], auth_scope("2"))

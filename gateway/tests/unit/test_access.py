@@ -2,8 +2,8 @@ import time
 
 import jwt
 import pytest
-from gateway.access import ForbiddenError, UnauthorizedError, authorize
-from gateway.routes import Route
+from gateway.domain.access import ForbiddenError, UnauthorizedError, authorize
+from gateway.domain.routes import Route
 from shop_common.auth import TokenIssuer, TokenVerifier, generate_signing_key
 
 KEY = generate_signing_key("k1")

@@ -1,11 +1,17 @@
-"""gateway.forwarding: the client is the peer unless the peer is a trusted proxy."""
+"""gateway.domain.forwarding: the client is the peer unless the peer is a trusted proxy."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from gateway.forwarding import ClientAddress, client_address, parse_address, parse_networks, resolve
+from gateway.domain.forwarding import (
+    ClientAddress,
+    client_address,
+    parse_address,
+    parse_networks,
+    resolve,
+)
 from gateway.settings import Settings
 
 PROXIES = parse_networks(["10.0.0.0/8", "2001:db8:ffff::/48"])

@@ -1,5 +1,5 @@
-from gateway.forwarding import ClientAddress
-from gateway.headers import strip_hop_by_hop, upstream_request_headers
+from gateway.domain.forwarding import ClientAddress
+from gateway.domain.headers import strip_hop_by_hop, upstream_request_headers
 
 
 def _names(headers: list[tuple[str, str]]) -> set[str]:

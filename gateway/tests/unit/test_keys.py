@@ -1,5 +1,5 @@
 import pytest
-from gateway.keys import KeyRing, MissingSigningKeyError, key_ring_from_settings
+from gateway.adapters.keys import KeyRing, MissingSigningKeyError, key_ring_from_settings
 from gateway.settings import Settings
 from shop_common.auth import generate_signing_key
 

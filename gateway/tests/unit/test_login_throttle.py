@@ -1,9 +1,9 @@
-"""gateway.login_throttle: the backoff schedule and the counter keys."""
+"""gateway.domain.login_throttle: the backoff schedule and the counter keys."""
 
 from __future__ import annotations
 
 import pytest
-from gateway.login_throttle import Policy, account_key, client_key, normalise_username
+from gateway.domain.login_throttle import Policy, account_key, client_key, normalise_username
 
 
 def test_backoff_is_free_then_doubles_up_to_the_cap() -> None:

@@ -1,11 +1,11 @@
-"""The canonical path (gateway.paths) and public Location headers (gateway.redirects)."""
+"""The canonical path (gateway.domain.paths) and public Location headers (gateway.domain.redirects)."""
 
 from __future__ import annotations
 
 import pytest
-from gateway.paths import PathRefusedError, canonical_path, check_query, decoded_path
-from gateway.proxy import UpstreamError
-from gateway.redirects import is_internal_host, public_headers, public_location
+from gateway.domain.errors import UpstreamError
+from gateway.domain.paths import PathRefusedError, canonical_path, check_query, decoded_path
+from gateway.domain.redirects import is_internal_host, public_headers, public_location
 from hypothesis import given
 from hypothesis import strategies as st
 

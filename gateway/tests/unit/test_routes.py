@@ -1,7 +1,7 @@
 from pathlib import Path
 
 import pytest
-from gateway.routes import MethodNotAllowed, NoRoute, RouteMatch, load_routes, parse_routes
+from gateway.domain.routes import MethodNotAllowed, NoRoute, RouteMatch, load_routes, parse_routes
 from gateway.settings import DEFAULT_ROUTES_FILE
 from pydantic import ValidationError
 

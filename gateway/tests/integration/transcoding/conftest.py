@@ -15,7 +15,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
-from gateway.transcoding import build_users_router, user_service_breaker
+from gateway.entrypoints.transcoding import build_users_router, user_service_breaker
 from shop_common.auth import SigningKey, TokenIssuer
 from shop_common.clients.user import UserClient
 from shop_common.discovery import StaticRegistry

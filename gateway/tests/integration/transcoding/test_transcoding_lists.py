@@ -6,7 +6,7 @@ import json
 import uuid
 
 import pytest
-from gateway.transcoding import STREAMS_ACTIVE
+from gateway.entrypoints.transcoding import STREAMS_ACTIVE
 from shop_common.auth import TokenIssuer
 from shop_common.testing.wait import eventually
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from gateway.transcoding import build_users_router
+from gateway.entrypoints.transcoding import build_users_router
 from shop_common.web import instrument_app
 
 

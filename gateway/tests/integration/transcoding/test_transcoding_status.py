@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from gateway.transcoding import http_status_of, problem_from, user_service_breaker
+from gateway.entrypoints.transcoding import http_status_of, problem_from, user_service_breaker
 from shop_common.resilience import CircuitOpenError, CircuitState
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway.transcoding import STREAMS_ACTIVE
+from gateway.entrypoints.transcoding import STREAMS_ACTIVE
 from shop_common.auth import TokenIssuer
 from shop_common.testing.wait import eventually
 from shop_devstack.client import ShopClient

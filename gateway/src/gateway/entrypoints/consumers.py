@@ -1,0 +1,83 @@
+"""The gateway's one consumer: response-cache eviction from the users exchange (queue
+gateway.user-changes), typed handlers over shop_common.messaging.handlers.
+
+A user.updated or user.deleted event evicts what is cached for and about that user. The consumer
+runs in the background: the gateway serves while the broker is down (entries still expire by
+their TTL) and starts consuming once it connects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aio_pika.abc import AbstractRobustConnection
+from shop_common.logging import get_logger
+from shop_common.messaging import Consumer, connect
+from shop_common.messaging.events import UserChanged, UserDeleted
+from shop_common.messaging.handlers import Handlers, Incoming
+
+from gateway.service_layer.cache_step import CacheStep
+
+QUEUE = "gateway.user-changes"
+STOP_SECONDS = 3.0
+_log = get_logger(__name__)
+
+# A user.updated or user.deleted evicts the user's entries (a Redis error is retried by the
+# consumer); user.created has nothing cached yet.
+user_changes = Handlers[CacheStep](QUEUE)
+user_changes.ignores("user.created")
+
+
+@user_changes.handles("user.updated")
+async def user_updated(event: UserChanged, step: CacheStep, msg: Incoming) -> int:
+    return await step.evict_user(event.user_id)
+
+
+@user_changes.handles("user.deleted")
+async def user_deleted(event: UserDeleted, step: CacheStep, msg: Incoming) -> int:
+    return await step.evict_user(event.user_id)
+
+
+class UserEventsListener:
+    """Connects (retrying), consumes QUEUE with the eviction handler, stops cleanly."""
+
+    def __init__(self, amqp_url: str, step: CacheStep) -> None:
+        self._url = amqp_url
+        self._step = step
+        self._task: asyncio.Task[None] | None = None
+        self._connection: AbstractRobustConnection | None = None
+        self._consumer: Consumer | None = None
+        self.started = asyncio.Event()
+
+    def start(self) -> None:
+        """Begin connecting in the background."""
+        self._task = asyncio.create_task(self._run(), name="gateway-user-events")
+        self._task.add_done_callback(_log_failure)
+
+    async def _run(self) -> None:
+        self._connection = await connect(self._url, attempts=1_000_000, name="gateway")
+        self._consumer = Consumer(self._connection, QUEUE, user_changes.bind(self._step))
+        await self._consumer.start()
+        self.started.set()
+
+    async def stop(self) -> None:
+        """Stop consuming (in-flight evictions finish) and close the connection."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        # Bounded: a broker that is gone must not hold the gateway's shutdown.
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(STOP_SECONDS):
+                    await self._consumer.stop()
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(STOP_SECONDS):
+                    await self._connection.close()
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        _log.error("user_events_listener_failed", error=repr(task.exception()))
