@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shop_common.web.serve import serve
 
-from order_service.main import create_app
+from order_service.entrypoints.http import create_app
 from order_service.settings import Settings
 
 

@@ -1,13 +1,31 @@
-"""Composition root: everything the running order service owns, started and stopped in order."""
+"""THE composition root of the order service: `bootstrap(settings, **overrides)` starts every
+adapter and background worker on one AsyncExitStack and yields the `App` the entrypoints use.
+
+Start order: migrations, engine and units of work, topology check, broker and its declarations,
+outbox relay, user cache, user client and lookup (with refresh-ahead), the use cases, consumers,
+saga-timeout sweeper, messaging monitor, then discovery registration. A failure part-way, or
+leaving the block, unwinds whatever had started, last-started first (deregistration first, the
+relay drains what was committed before the broker closes, the engine goes last).
+
+Every adapter can be injected (tests): what is injected is used as is and not closed here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 
 from aio_pika.abc import AbstractRobustConnection
+from shop_common.cache import MultiLevelCache, RefreshAhead
 from shop_common.clients.user import UserClient
+from shop_common.discovery import (
+    HealthCheck,
+    Registry,
+    ServiceRegistration,
+    local_instance,
+    registry_from_settings,
+)
 from shop_common.logging import get_logger
 from shop_common.messaging import (
     SHOP_TOPOLOGY,
@@ -20,18 +38,20 @@ from shop_common.messaging import (
     is_connected,
 )
 from shop_common.messaging.monitor import MessagingMonitor
-from shop_common.resilience import BreakerConfig, CircuitBreaker, RetryPolicy
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from order_service.consumers import payment_results, user_changes
-from order_service.domain.listing import PageTokenCodec
+from order_service.adapters.unit_of_work import sql_unit_of_work
+from order_service.adapters.user_cache import OwnedCache, build_user_cache
+from order_service.adapters.users import UserCache, UserLookup
+from order_service.domain.listing import PageSizes, PageTokenCodec
+from order_service.entrypoints.consumers import payment_results, user_changes
+from order_service.entrypoints.sweeper import SagaTimeoutSweeper
 from order_service.migrate import migrate
-from order_service.service_layer.orders import OrderService
+from order_service.service_layer.orders import Clock, OrderService, PlaceOrder, utc_now
+from order_service.service_layer.unit_of_work import UnitOfWorkFactory
+from order_service.service_layer.users import UserDirectory
 from order_service.settings import Settings
-from order_service.sweeper import SagaTimeoutSweeper
-from order_service.user_cache import OwnedCache, build_user_cache
-from order_service.user_lookup import UserCache, UserLookup
 
 log = get_logger(__name__)
 
@@ -39,128 +59,99 @@ PAYMENT_RESULTS_QUEUE = "order.payment-results"
 USER_CHANGES_QUEUE = "order.user-changes"
 CONSUMED_QUEUES = (PAYMENT_RESULTS_QUEUE, USER_CHANGES_QUEUE)
 
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
 
 def topology_for(settings: Settings) -> Topology:
     """The shop topology with this deployment's retry delay tiers."""
     return SHOP_TOPOLOGY.with_retry_delays(tuple(settings.retry_delays_ms))
 
 
-@dataclass
-class OrderRuntime:
-    """A started order service: its pools, broker connection, background workers and services.
-
-    `closing` holds what was started, in order; `stop()` unwinds it last-started-first:
-    monitor, sweeper, consumers (in-flight messages finish), user client, cache, relay
-    (drains what was committed), broker, engine.
-    """
+@dataclass(frozen=True, slots=True)
+class App:
+    """What the entrypoints of a started order service use (and tests look at)."""
 
     settings: Settings
-    engine: AsyncEngine
-    service: OrderService
-    lookup: UserLookup
+    orders: OrderService
+    place_order: PlaceOrder
+    users: UserDirectory
     page_tokens: PageTokenCodec
+    page_sizes: PageSizes
+    database_ready: ReadinessCheck
+    broker_ready: ReadinessCheck
     broker: AbstractRobustConnection
-    cache: OwnedCache | None
-    closing: AsyncExitStack
-    consumers: list[Consumer] = field(default_factory=list)
-
-    async def database_ready(self) -> bool:
-        """One round trip to PostgreSQL."""
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return True
-
-    async def broker_ready(self) -> bool:
-        """The AMQP connection is up (not reconnecting)."""
-        return is_connected(self.broker)
-
-    async def stop(self) -> None:
-        """Stop everything in reverse start order."""
-        await self.closing.aclose()
-        log.info("order service stopped")
+    cache: OwnedCache | None  # the user cache when bootstrap built it (tests look into it)
 
 
-def user_lookup(settings: Settings, client: UserClient, cache: UserCache) -> UserLookup:
-    """The lookup with its breaker, retry and deadline from settings."""
-    breaker = CircuitBreaker(
-        "user-service",
-        BreakerConfig(
-            consecutive_failures=settings.user_breaker_failures,
-            recovery_timeout=settings.user_breaker_recovery_seconds,
-        ),
-    )
-    return UserLookup(
-        client,
-        cache,
-        breaker,
-        retry=RetryPolicy(max_attempts=settings.user_lookup_attempts, max_backoff=0.2),
-        deadline_seconds=settings.user_lookup_deadline_seconds,
-        attempt_timeout_seconds=settings.user_lookup_attempt_timeout_seconds,
-        ttl_seconds=settings.user_cache_ttl_seconds,
-        negative_ttl_seconds=settings.user_cache_negative_ttl_seconds,
-        default_retry_after=settings.user_unavailable_retry_after_seconds,
-    )
-
-
-async def start_runtime(
+@asynccontextmanager
+async def bootstrap(
     settings: Settings,
     *,
+    engine: AsyncEngine | None = None,
+    unit_of_work: UnitOfWorkFactory | None = None,
+    broker: AbstractRobustConnection | None = None,
+    publisher: Publisher | None = None,
     cache: UserCache | None = None,
     user_client: UserClient | None = None,
+    users: UserDirectory | None = None,
+    registry: Registry | None = None,
+    clock: Clock = utc_now,
     consumed_queues: Sequence[str] = CONSUMED_QUEUES,
-) -> OrderRuntime:
-    """Migrate, connect, declare, start relay, consumers, sweeper and monitor; return them.
-
-    A failure part-way stops what had started before re-raising.
-    """
-    if settings.apply_migrations_on_start:
-        await migrate(settings.database_url)
+) -> AsyncIterator[App]:
+    """The running order service, stopped when the block is left (see the module docstring)."""
+    topology = topology_for(settings)
+    for queue_handlers in (payment_results, user_changes):
+        queue_handlers.check(topology)  # the handlers take what each queue is bound to
     async with AsyncExitStack() as stack:
-        engine = create_async_engine(
-            settings.database_url,
-            pool_size=settings.database_pool_size,
-            max_overflow=settings.database_max_overflow,
-            pool_timeout=5,
-        )
-        stack.push_async_callback(engine.dispose)
-        service = OrderService(async_sessionmaker(engine, expire_on_commit=False))
-        topology = topology_for(settings)
-        for registry in (payment_results, user_changes):
-            registry.check(topology)  # the handlers take what each queue is bound to
-        broker = await connect(settings.amqp_url, name=settings.service_name)
-        stack.push_async_callback(broker.close)
+        if settings.apply_migrations_on_start:
+            await migrate(settings.database_url)
+        if engine is None:
+            engine = create_async_engine(
+                settings.database_url,
+                pool_size=settings.database_pool_size,
+                max_overflow=settings.database_max_overflow,
+                pool_timeout=5,
+            )
+            stack.push_async_callback(engine.dispose)
+        orders = OrderService(unit_of_work or sql_unit_of_work(engine), clock=clock)
+
+        if broker is None:
+            broker = await connect(settings.amqp_url, name=settings.service_name)
+            stack.push_async_callback(broker.close)
         channel = await broker.channel()
         await declare(channel, topology)
         await channel.close()
         relay = OutboxRelay(
-            engine, Publisher(broker), poll_interval=settings.outbox_poll_interval_seconds
+            engine,
+            publisher or Publisher(broker),
+            poll_interval=settings.outbox_poll_interval_seconds,
         )
         await relay.start()
         stack.push_async_callback(relay.stop)
+
         owned: OwnedCache | None = None
-        if cache is None:
-            owned = cache = await build_user_cache(settings)
-            stack.push_async_callback(owned.close)
-        client = user_client or UserClient(
-            [a.strip() for a in settings.user_service_addresses.split(",") if a.strip()],
-            default_timeout=settings.user_lookup_attempt_timeout_seconds,
-            max_attempts=2,
-        )
-        stack.push_async_callback(client.close)
-        lookup = user_lookup(settings, client, cache)
-        runtime = OrderRuntime(
-            settings,
-            engine,
-            service,
-            lookup,
-            PageTokenCodec(settings.page_token_secret),
-            broker,
-            owned,
-            stack,
-        )
+        if users is None:
+            if cache is None:
+                owned = cache = await build_user_cache(settings)
+                stack.push_async_callback(owned.close)
+            if user_client is None:
+                user_client = UserClient(
+                    [a.strip() for a in settings.user_service_addresses.split(",") if a.strip()],
+                    default_timeout=settings.user_lookup_attempt_timeout_seconds,
+                    max_attempts=2,
+                )
+                stack.push_async_callback(user_client.close)
+            ahead: RefreshAhead | None = None
+            if settings.user_cache_refresh_ahead and isinstance(cache, MultiLevelCache):
+                ahead = RefreshAhead(
+                    cache, settings.user_cache_ttl_seconds, settings.user_cache_refresh_after
+                )
+                stack.push_async_callback(ahead.wait_idle)  # before the client and cache close
+            users = UserLookup.from_settings(settings, user_client, cache, ahead)
+
         handlers = {
-            PAYMENT_RESULTS_QUEUE: payment_results.bind(service),
-            USER_CHANGES_QUEUE: user_changes.bind(lookup),
+            PAYMENT_RESULTS_QUEUE: payment_results.bind(orders),
+            USER_CHANGES_QUEUE: user_changes.bind(users),
         }
         for queue in consumed_queues:
             consumer = Consumer(
@@ -174,9 +165,8 @@ async def start_runtime(
             )
             await consumer.start()
             stack.push_async_callback(consumer.stop)
-            runtime.consumers.append(consumer)
         sweeper = SagaTimeoutSweeper(
-            service,
+            orders,
             timeout=settings.saga_timeout_seconds,
             interval=settings.saga_sweep_interval_seconds,
         )
@@ -190,6 +180,42 @@ async def start_runtime(
         )
         await monitor.start()
         stack.push_async_callback(monitor.stop)
-        runtime.closing = stack.pop_all()
-    log.info("order service started", consuming=list(consumed_queues))
-    return runtime
+
+        if registry is None:
+            registry = registry_from_settings(settings)
+            stack.push_async_callback(registry.close)
+        instance = local_instance(settings.service_name, settings.host, settings.http_port)
+        await stack.enter_async_context(
+            ServiceRegistration(registry, instance, HealthCheck.http("/ready"))
+        )
+
+        async def database_ready() -> bool:
+            """One round trip to PostgreSQL."""
+            assert engine is not None
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+
+        async def broker_ready() -> bool:
+            """The AMQP connection is up (not reconnecting)."""
+            assert broker is not None
+            return is_connected(broker)
+
+        app = App(
+            settings=settings,
+            orders=orders,
+            place_order=PlaceOrder(users, orders),
+            users=users,
+            page_tokens=PageTokenCodec(settings.page_token_secret),
+            page_sizes=PageSizes(settings.page_size_default, settings.page_size_max),
+            database_ready=database_ready,
+            broker_ready=broker_ready,
+            broker=broker,
+            cache=owned,
+        )
+        log.info("order_service_started", consuming=list(consumed_queues))
+        try:
+            yield app
+        finally:
+            log.info("order_service_stopping")
+    log.info("order_service_stopped")

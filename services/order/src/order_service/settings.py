@@ -1,4 +1,5 @@
-"""Settings of the order service (environment variables, upper-case names)."""
+"""Settings: the one pydantic-settings class of the order service (environment variables,
+upper-case names)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,10 @@ class Settings(ServiceSettings):
     user_cache_negative_ttl_seconds: float = Field(default=10.0, gt=0)
     user_cache_l1_ttl_seconds: float = Field(default=30.0, gt=0)
     user_cache_l1_size: int = Field(default=10_000, ge=1)
+    # Refresh-ahead: a cached user read after this fraction of its TTL is reloaded in the
+    # background (the cached record answers meanwhile), so hot users never wait on a reload.
+    user_cache_refresh_ahead: bool = True
+    user_cache_refresh_after: float = Field(default=0.75, gt=0, lt=1)
     # Redis keys and the coherence channel of the user cache live under this prefix; unset,
     # it is derived from the database name, so deployments sharing one Redis never mix users.
     user_cache_namespace: str | None = Field(default=None, pattern=r"^[^{}]+$")

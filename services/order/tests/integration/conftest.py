@@ -12,8 +12,8 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
-from order_service.bootstrap import OrderRuntime
-from order_service.main import create_app
+from order_service.bootstrap import App
+from order_service.entrypoints.http import create_app
 from order_service.settings import Settings
 from shop_common.auth import SigningKey, TokenIssuer, generate_signing_key
 from shop_common.clients.user import UserClient, UserRecord
@@ -127,8 +127,8 @@ class RunningApp:
     http: httpx.AsyncClient
 
     @property
-    def runtime(self) -> OrderRuntime:
-        runtime: OrderRuntime = self.app.state.runtime
+    def runtime(self) -> App:
+        runtime: App = self.app.state.runtime
         return runtime
 
 

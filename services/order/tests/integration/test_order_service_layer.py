@@ -9,6 +9,7 @@ from decimal import Decimal
 from uuid import uuid4
 
 import pytest
+from order_service.adapters.unit_of_work import sql_unit_of_work
 from order_service.domain.order import IllegalTransitionError, OrderLine, OrderStatus
 from order_service.migrate import migrate
 from order_service.service_layer.orders import (
@@ -18,7 +19,7 @@ from order_service.service_layer.orders import (
 )
 from shop_common.messaging.events import PaymentFailed, PaymentSucceeded, new_event
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 pytestmark = pytest.mark.infra
 
@@ -35,7 +36,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 def service(engine: AsyncEngine) -> OrderService:
-    return OrderService(async_sessionmaker(engine, expire_on_commit=False))
+    return OrderService(sql_unit_of_work(engine))
 
 
 async def outbox_types(engine: AsyncEngine) -> list[str]:

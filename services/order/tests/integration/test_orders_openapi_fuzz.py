@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import uvicorn
-from order_service.main import create_app
+from order_service.entrypoints.http import create_app
 from order_service.settings import Settings
 from shop_common.testing.fuzz import fuzz_app
 

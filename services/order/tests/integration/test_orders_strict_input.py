@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from .conftest import ITEMS, RunningApp, Shopper, bearer
 
@@ -53,11 +54,15 @@ STRICT_CASES: list[tuple[dict[str, Any], list[str], str]] = [
 
 
 async def counts(running: RunningApp) -> dict[str, int]:
-    async with running.runtime.engine.connect() as conn:
-        return {
-            table: int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
-            for table in TABLES
-        }
+    engine = create_async_engine(running.runtime.settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            return {
+                table: int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
+                for table in TABLES
+            }
+    finally:
+        await engine.dispose()
 
 
 async def test_coercible_values_are_the_exact_422_and_create_nothing(

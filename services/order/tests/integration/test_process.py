@@ -87,7 +87,7 @@ async def test_module_entry_point_serves_and_stops_gracefully_on_sigterm(
     output = (tmp_path / "order.log").read_bytes()
     # uvicorn re-raises the captured SIGTERM after its graceful shutdown (exit status -15).
     assert process.returncode in (0, -signal.SIGTERM), output.decode()[-2000:]
-    assert b"order service stopped" in output, output.decode()[-2000:]
+    assert b"order_service_stopped" in output, output.decode()[-2000:]
     dsn = settings.database_url.replace("postgresql+asyncpg://", "postgresql://")
     conn = await asyncpg.connect(dsn)
     try:

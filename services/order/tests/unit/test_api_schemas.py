@@ -11,9 +11,9 @@ from uuid import uuid4
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from order_service.api.schemas import PRICE_PATTERN, OrderCreate, OrderPublic
 from order_service.domain.money import MAX_AMOUNT
 from order_service.domain.order import Order, OrderLine, OrderStatus
+from order_service.entrypoints.http_schemas import PRICE_PATTERN, OrderCreate, OrderPublic
 from pydantic import ValidationError
 
 

@@ -1,1 +1,1 @@
-"""Pure domain of the order service: money, order lines, lifecycle."""
+"""Pure domain of the order service: money, order lines, the order state machine, listing."""

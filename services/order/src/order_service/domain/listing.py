@@ -12,7 +12,26 @@ from shop_common.pagination import PageTokenCodec as SignedTokenCodec
 
 from order_service.domain.order import OrderStatus
 
-__all__ = ["Cursor", "CursorBody", "InvalidPageTokenError", "OrderFilter", "PageTokenCodec"]
+__all__ = [
+    "Cursor",
+    "CursorBody",
+    "InvalidPageTokenError",
+    "OrderFilter",
+    "PageSizes",
+    "PageTokenCodec",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PageSizes:
+    """How many orders a page holds: `default` when the caller names none, never over `maximum`."""
+
+    default: int
+    maximum: int
+
+    def size(self, requested: int | None) -> int:
+        """The page size to serve for a request asking for `requested` (None: the default)."""
+        return min(requested or self.default, self.maximum)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,9 @@
-"""The Order aggregate and its lifecycle; every change returns the event it must emit."""
+"""The Order aggregate and its state machine.
+
+`TRANSITIONS` is the whole state machine (the one table); `SOURCES_OF` (the states each target
+may be reached from) is derived from it, and the SQL guards of the one-statement fast paths
+(adapters/orders.py) are derived from `SOURCES_OF`, so the machine is written down once.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import enum
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 from uuid import UUID
 
 from order_service.domain.money import MoneyError, check_amount, check_currency
@@ -34,6 +40,18 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.REFUNDED: frozenset(),
 }
 
+# The states each target may be reached from: the inverse of TRANSITIONS, never written by hand.
+SOURCES_OF: MappingProxyType[OrderStatus, frozenset[OrderStatus]] = MappingProxyType(
+    {
+        target: frozenset(source for source, targets in TRANSITIONS.items() if target in targets)
+        for target in OrderStatus
+    }
+)
+
+# A charge reported for an order in one of these states must be given back: the order stopped
+# waiting for its payment (timed out or cancelled while PENDING) before the charge landed.
+NO_LONGER_CHARGEABLE = frozenset({OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELLED})
+
 # Routing key of the event each arrival state emits (DESIGN.md's order.* keys).
 EVENT_OF_STATUS: dict[OrderStatus, str] = {
     OrderStatus.PAID: "order.paid",
@@ -51,6 +69,10 @@ class IllegalTransitionError(Exception):
         super().__init__(f"cannot move an order from {current} to {target}")
         self.current = current
         self.target = target
+
+
+class ConcurrentUpdateError(Exception):
+    """The order changed between read and write (its optimistic version moved on)."""
 
 
 class InvalidOrderError(ValueError):
@@ -108,9 +130,21 @@ class Order:
     failure_reason: str | None = None
     version: int = 1
 
+    @classmethod
+    def place(
+        cls, order_id: UUID, user_id: int, lines: list[OrderLine], currency: str, *, at: datetime
+    ) -> Order:
+        """A new PENDING order; its total is computed here (InvalidOrderError for bad input)."""
+        total = order_total(lines, currency)
+        return cls(order_id, user_id, tuple(lines), currency, total, OrderStatus.PENDING, at, at)
+
+    def can_move_to(self, target: OrderStatus) -> bool:
+        """Whether the state machine allows `target` from the current status."""
+        return target in TRANSITIONS[self.status]
+
     def transition(self, target: OrderStatus, *, at: datetime, reason: str | None = None) -> Order:
         """Return the order in `target`, or raise IllegalTransitionError."""
-        if target not in TRANSITIONS[self.status]:
+        if not self.can_move_to(target):
             raise IllegalTransitionError(self.status, target)
         return replace(
             self,
@@ -125,6 +159,11 @@ class Order:
         if self.status is OrderStatus.PAID:
             return self.transition(OrderStatus.CANCELLED_REFUND_PENDING, at=at)
         return self.transition(OrderStatus.CANCELLED, at=at)
+
+    @property
+    def owes_late_charge_refund(self) -> bool:
+        """True when a charge reported now must be refunded (see NO_LONGER_CHARGEABLE)."""
+        return self.status in NO_LONGER_CHARGEABLE
 
     @property
     def refund_required(self) -> bool:

@@ -1,1 +1,1 @@
-"""Use cases: create, cancel, apply payment results, saga timeout."""
+"""Use cases over the UnitOfWork and UserDirectory ports (no SQLAlchemy, broker or web here)."""

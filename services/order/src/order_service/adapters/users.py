@@ -1,10 +1,17 @@
-"""Who is ordering: the caller's user record through cache → breaker → retry → gRPC deadline.
+"""UserLookup: the UserDirectory port on the user service (gRPC) behind cache, breaker, retry
+and deadline.
 
 The caller's own bearer token is forwarded to GetUser (the user service lets a user read
 itself and an admin read anyone), so the order service holds no credentials of its own and
 the user service's per-caller rate limit applies to the real caller. The record is cached
 (`user:{id}`; a NOT_FOUND answer is cached negatively for a short time); a cached user
 lets an order through even while the user service is down and the breaker is open.
+
+Refresh-ahead (USER_CACHE_REFRESH_AHEAD, shop_common.cache.RefreshAhead): a cached user read in
+the last part of its TTL (after USER_CACHE_REFRESH_AFTER of it) is reloaded in the background
+with that request's token, the cached record answering meanwhile; a hot user therefore never
+waits for the user service, a cold one simply expires. A background reload that fails (user
+service down, breaker open) is counted and leaves the cached record in place.
 """
 
 from __future__ import annotations
@@ -15,15 +22,24 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import grpc
+from shop_common.cache import RefreshAhead
 from shop_common.clients.user import UserClient, UserRecord
 from shop_common.logging import get_logger
 from shop_common.resilience import (
+    BreakerConfig,
     CircuitBreaker,
     CircuitOpenError,
     Deadline,
     RetryPolicy,
     resilient_call,
 )
+
+from order_service.service_layer.users import (
+    UnknownUserError,
+    UserAccessDeniedError,
+    UserServiceUnavailableError,
+)
+from order_service.settings import Settings
 
 log = get_logger(__name__)
 
@@ -41,28 +57,6 @@ class UserCache(Protocol):
     ) -> Any: ...
 
     async def delete(self, *keys: str) -> Any: ...
-
-
-class UnknownUserError(Exception):
-    """The caller's user does not exist (deleted after the token was issued)."""
-
-
-class UserAccessDeniedError(Exception):
-    """The user service refused the forwarded token (401/403 at the edge)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-class UserServiceUnavailableError(Exception):
-    """The user service cannot answer now and the user is not cached (503 + Retry-After)."""
-
-    def __init__(self, reason: str, retry_after: int) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
 
 
 def user_cache_key(user_id: int) -> str:
@@ -88,6 +82,7 @@ class UserLookup:
         ttl_seconds: float,
         negative_ttl_seconds: float,
         default_retry_after: int,
+        refresh_ahead: RefreshAhead | None = None,
     ) -> None:
         self._client = client
         self._cache = cache
@@ -98,6 +93,36 @@ class UserLookup:
         self._ttl = ttl_seconds
         self._negative_ttl = negative_ttl_seconds
         self._default_retry_after = default_retry_after
+        self._ahead = refresh_ahead
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        client: UserClient,
+        cache: UserCache,
+        refresh_ahead: RefreshAhead | None = None,
+    ) -> UserLookup:
+        """The lookup with its breaker, retry and deadline from settings."""
+        breaker = CircuitBreaker(
+            "user-service",
+            BreakerConfig(
+                consecutive_failures=settings.user_breaker_failures,
+                recovery_timeout=settings.user_breaker_recovery_seconds,
+            ),
+        )
+        return cls(
+            client,
+            cache,
+            breaker,
+            retry=RetryPolicy(max_attempts=settings.user_lookup_attempts, max_backoff=0.2),
+            deadline_seconds=settings.user_lookup_deadline_seconds,
+            attempt_timeout_seconds=settings.user_lookup_attempt_timeout_seconds,
+            ttl_seconds=settings.user_cache_ttl_seconds,
+            negative_ttl_seconds=settings.user_cache_negative_ttl_seconds,
+            default_retry_after=settings.user_unavailable_retry_after_seconds,
+            refresh_ahead=refresh_ahead,
+        )
 
     async def require(
         self, user_id: int, *, token: str, request_id: str | None = None
@@ -107,9 +132,13 @@ class UserLookup:
         async def load() -> dict[str, Any] | None:
             return await self._fetch(user_id, token, request_id)
 
-        cached = await self._cache.get_or_load(
-            user_cache_key(user_id), load, ttl=self._ttl, negative_ttl=self._negative_ttl
-        )
+        key = user_cache_key(user_id)
+        if self._ahead is not None:  # same TTLs: the cache's negative TTL is the lookup's
+            cached = await self._ahead.get(key, load)
+        else:
+            cached = await self._cache.get_or_load(
+                key, load, ttl=self._ttl, negative_ttl=self._negative_ttl
+            )
         if cached is None:
             raise UnknownUserError(str(user_id))
         return UserRecord.from_dict(cached)
@@ -148,7 +177,7 @@ class UserLookup:
                 raise UserAccessDeniedError(
                     _DENIED[code], "the user service refused the token"
                 ) from exc
-            log.warning("user lookup failed", user_id=user_id, code=code.name)
+            log.warning("user_lookup_failed", user_id=user_id, code=code.name)
             raise UserServiceUnavailableError(
                 f"the user service answered {code.name}", self._default_retry_after
             ) from exc

@@ -1,4 +1,5 @@
-"""The saga's timeout: a background loop failing and compensating PENDING orders left too long."""
+"""SagaTimeoutSweeper: the background loop that runs the saga-timeout use case every interval
+(an entrypoint like a consumer: it drives OrderService.expire_pending, holds no rule itself)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ class SagaTimeoutSweeper:
             total += expired
         ORDERS_EXPIRED.inc(total)
         if total:
-            log.info("saga timeout: orders failed and compensated", count=total)
+            log.info("saga_timeout_orders_failed", count=total)
         return total
 
     async def start(self) -> None:
@@ -56,4 +57,4 @@ class SagaTimeoutSweeper:
             try:
                 await self.sweep()
             except Exception as error:  # database down: try again next interval
-                log.warning("saga sweep failed", error=repr(error))
+                log.warning("saga_sweep_failed", error=repr(error))

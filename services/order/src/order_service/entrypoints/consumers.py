@@ -1,4 +1,4 @@
-"""Handlers of the order service's queues (shop_common.messaging.handlers).
+"""Typed handlers of the order service's queues (shop_common.messaging.handlers).
 
 `order.payment-results`: payment.* events move the order (once, via the inbox).
 `order.user-changes`: user.updated/deleted evict the cached user (idempotent, so no inbox);
@@ -19,10 +19,10 @@ from shop_common.messaging.handlers import Handlers, Incoming
 
 from order_service.domain.order import OrderStatus
 from order_service.service_layer.orders import OrderService
-from order_service.user_lookup import UserLookup
+from order_service.service_layer.users import UserDirectory
 
 payment_results = Handlers[OrderService]("order.payment-results")
-user_changes = Handlers[UserLookup]("order.user-changes")
+user_changes = Handlers[UserDirectory]("order.user-changes")
 user_changes.ignores("user.created")
 
 
@@ -44,12 +44,12 @@ async def refunded(event: PaymentRefunded, service: OrderService, msg: Incoming)
 
 
 @user_changes.handles("user.updated")
-async def user_updated(event: UserChanged, lookup: UserLookup, msg: Incoming) -> int:
+async def user_updated(event: UserChanged, lookup: UserDirectory, msg: Incoming) -> int:
     await lookup.evict(event.user_id)
     return event.user_id
 
 
 @user_changes.handles("user.deleted")
-async def user_deleted(event: UserDeleted, lookup: UserLookup, msg: Incoming) -> int:
+async def user_deleted(event: UserDeleted, lookup: UserDirectory, msg: Incoming) -> int:
     await lookup.evict(event.user_id)
     return event.user_id

@@ -7,11 +7,14 @@ from shop_common.web import problem_response
 from shop_common.web.outages import PROBLEM_BASE, install_outage_problems
 from starlette.responses import Response
 
-from order_service.adapters.repository import ConcurrentUpdateError
 from order_service.domain.listing import InvalidPageTokenError
-from order_service.domain.order import IllegalTransitionError, InvalidOrderError
+from order_service.domain.order import (
+    ConcurrentUpdateError,
+    IllegalTransitionError,
+    InvalidOrderError,
+)
 from order_service.service_layer.orders import IdempotencyConflictError, OrderNotFoundError
-from order_service.user_lookup import (
+from order_service.service_layer.users import (
     UnknownUserError,
     UserAccessDeniedError,
     UserServiceUnavailableError,

@@ -1,4 +1,4 @@
-"""The user cache: L1 in process, L2 in Redis, L1 coherence across order instances.
+"""OwnedCache, the user cache: L1 in process, L2 in Redis, L1 coherence across order instances.
 
 The `order.user-changes` queue is shared by every order instance (competing consumers), so
 the one instance that handles a user.updated deletes the key from Redis and, through the

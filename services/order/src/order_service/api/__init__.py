@@ -1,1 +1,0 @@
-"""HTTP API of the order service: schemas (routers wait for shop_common.web)."""
