@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from gateway.entrypoints.consumers import user_changes as gateway_user_changes
 from order_service.entrypoints.consumers import payment_results, user_changes
-from payment_service.consumers import order_events
+from payment_service.entrypoints.consumers import order_events
 from shop_common.messaging.handlers import Handlers
 from shop_common.messaging.topology import SHOP_TOPOLOGY
 

@@ -1,5 +1,19 @@
-"""`python -m payment_service`: serve the app with uvicorn on HOST:HTTP_PORT."""
+"""`python -m payment_service`: serve the app with uvicorn on HOST:HTTP_PORT until SIGTERM/SIGINT.
 
-from payment_service.server import main
+In-flight requests get SHUTDOWN_GRACE_SECONDS; then the lifespan (bootstrap's exit) stops
+consuming, finishes in-flight messages and drains the outbox.
+"""
 
-main()
+from shop_common.web.serve import serve
+
+from payment_service.entrypoints.http import create_app
+from payment_service.settings import Settings
+
+settings = Settings()
+serve(
+    settings,
+    create_app,
+    host=settings.host,
+    port=settings.http_port,
+    grace_seconds=settings.shutdown_grace_seconds,
+)

@@ -1,7 +1,9 @@
 """Fixtures: the payment app started in-process (its real lifespan) on a fresh database and vhost.
 
-`start_app(**overrides)` builds `create_app(settings)`, runs its lifespan (migrations, broker,
-consumer, relay) and returns an httpx client over ASGI; every app started is stopped at the end.
+`start_app(**overrides)` builds `create_app(settings, provider=...)`, runs its lifespan (bootstrap:
+migrations, broker, consumer, relay) and returns an httpx client over ASGI; every app started is
+stopped at the end. The test keeps the simulated provider it passed in and an engine of its own
+on the service's database (for assertions).
 `broker` publishes order events and `payment_results` collects what the app publishes on the
 `payments` exchange (through the queue `order.payment-results`, which nothing else drains here).
 """
@@ -22,9 +24,9 @@ import pytest
 import pytest_asyncio
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from fastapi import FastAPI
-from payment_service.main import create_app
-from payment_service.provider.simulated import SimulatedProvider
-from payment_service.runtime import PaymentRuntime
+from payment_service.adapters.provider.simulated import SimulatedProvider, provider_from_settings
+from payment_service.bootstrap import App
+from payment_service.entrypoints.http import create_app
 from payment_service.settings import Settings
 from shop_common.auth import SigningKey, TokenIssuer, generate_signing_key
 from shop_common.messaging import (
@@ -37,6 +39,7 @@ from shop_common.messaging import (
     new_event,
 )
 from shop_common.testing import wait
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 ISSUER = "shop-gateway"
 AUDIENCE = "shop"
@@ -115,19 +118,16 @@ class PaymentApp:
 
     app: FastAPI
     client: httpx.AsyncClient
+    settings: Settings
+    provider: SimulatedProvider
+    engine: AsyncEngine
     stack: contextlib.AsyncExitStack
 
     @property
-    def runtime(self) -> PaymentRuntime:
-        runtime = self.app.state.runtime
-        assert isinstance(runtime, PaymentRuntime)
-        return runtime
-
-    @property
-    def provider(self) -> SimulatedProvider:
-        provider = self.runtime.simulated
-        assert provider is not None
-        return provider
+    def running(self) -> App:
+        running = self.app.state.app
+        assert isinstance(running, App)
+        return running
 
     async def stop(self) -> None:
         await self.stack.aclose()
@@ -143,14 +143,18 @@ async def start_app(
     started: list[PaymentApp] = []
 
     async def start(**overrides: Any) -> PaymentApp:
-        app = create_app(make_settings(database_url, amqp_vhost_url, signing_key, **overrides))
+        settings = make_settings(database_url, amqp_vhost_url, signing_key, **overrides)
+        provider = provider_from_settings(settings)
+        app = create_app(settings, provider=provider)
         stack = contextlib.AsyncExitStack()
+        engine = create_async_engine(settings.database_url, pool_size=2)
+        stack.push_async_callback(engine.dispose)
         await stack.enter_async_context(app.router.lifespan_context(app))
         transport = httpx.ASGITransport(app=app)
         client = await stack.enter_async_context(
             httpx.AsyncClient(transport=transport, base_url="http://payment")
         )
-        running = PaymentApp(app, client, stack)
+        running = PaymentApp(app, client, settings, provider, engine, stack)
         started.append(running)
         return running
 

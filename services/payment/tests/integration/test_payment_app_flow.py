@@ -130,7 +130,7 @@ async def test_the_same_message_delivered_three_times_charges_once(
 
     await eventually(all_three_handled)
     await broker.result(event.order_id, "payment.succeeded")
-    async with payment_app.runtime.engine.connect() as conn:
+    async with payment_app.engine.connect() as conn:
         rows = (
             await conn.execute(
                 text("SELECT count(*) FROM payments WHERE order_id = :o"), {"o": event.order_id}

@@ -34,7 +34,7 @@ async def test_a_refund_waiting_in_the_queue_is_handled_before_new_charges(
         )
 
     await eventually(backlog_charged)
-    async with restarted.runtime.engine.connect() as conn:
+    async with restarted.engine.connect() as conn:
         kinds = [
             row.kind
             for row in await conn.execute(
@@ -82,7 +82,7 @@ async def test_two_instances_share_the_queue_and_never_charge_the_same_order(
     assert mine | theirs == ids
     succeeded = [e for e in broker.results if e.event_type == "payment.succeeded"]
     assert len(succeeded) == len(ids)
-    async with other.runtime.engine.connect() as conn:
+    async with other.engine.connect() as conn:
         per_order = (
             await conn.execute(text("SELECT count(*), count(DISTINCT order_id) FROM payments"))
         ).one()

@@ -10,17 +10,19 @@ from uuid import uuid4
 
 import aio_pika
 import pytest
-from payment_service.consumers import order_events
+from payment_service.adapters.provider.simulated import SimulatedProvider
+from payment_service.adapters.unit_of_work import SqlUnitOfWorkFactory
+from payment_service.entrypoints.consumers import order_events
 from payment_service.migrate import migrate
-from payment_service.provider.simulated import ProviderFaults, SimulatedProvider
 from payment_service.service_layer.payments import PaymentService
+from payment_service.service_layer.provider import ProviderFaults
 from shop_common.messaging.connection import connect
 from shop_common.messaging.consumer import Consumer
 from shop_common.messaging.events import OrderCreated, OrderItem, new_event
 from shop_common.messaging.publisher import Publisher
 from shop_common.messaging.topology import SHOP_TOPOLOGY, Topology
 from shop_common.testing.wait import eventually
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
 pytestmark = pytest.mark.infra
 
@@ -41,7 +43,7 @@ async def setup(
     await migrate(database_url)
     engine = create_async_engine(database_url)
     provider = SimulatedProvider(ProviderFaults(latency_ms=0), rng=random.Random(5))
-    service = PaymentService(async_sessionmaker(engine, expire_on_commit=False), provider)
+    service = PaymentService(SqlUnitOfWorkFactory(engine), provider)
     connection = await connect(amqp_vhost_url)
     consumer = Consumer(
         connection, QUEUE, order_events.bind(service), max_attempts=3, topology=FAST

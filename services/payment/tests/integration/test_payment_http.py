@@ -183,7 +183,7 @@ async def test_health_ready_and_metrics(payment_app: Any, broker: Any, eventuall
     await broker.publish(poison)
 
     async def dead_lettered() -> bool:
-        depths = await payment_app.runtime.monitor.sample()
+        depths = await payment_app.running.monitor.sample()
         return depths.get("payment.order-events.dlq") == 1
 
     await eventually(dead_lettered)
@@ -205,7 +205,7 @@ async def test_reads_answer_503_while_the_database_refuses_and_recover(
     payment_app: Any, postgres_url: str, as_admin: dict[str, str], eventually: Any
 ) -> None:
     client = payment_app.client
-    database = urlsplit(payment_app.runtime.settings.database_url).path.lstrip("/")
+    database = urlsplit(payment_app.settings.database_url).path.lstrip("/")
     admin = await asyncpg.connect(postgres_url)
     try:
         await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')

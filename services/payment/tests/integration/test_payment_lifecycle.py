@@ -30,10 +30,10 @@ async def test_a_stop_finishes_in_flight_charges_drains_their_events_and_leaves_
     orders = [await broker.order_created("7.00") for _ in range(8)]
 
     async def charging() -> bool:
-        return bool(slow.runtime.consumer.in_flight == 2)
+        return bool(slow.running.consumer.in_flight == 2)
 
     await eventually(charging)
-    engine = slow.runtime.engine
+    engine = slow.engine
     await slow.stop()
 
     async with engine.connect() as conn:
@@ -61,7 +61,7 @@ async def test_a_stop_finishes_in_flight_charges_drains_their_events_and_leaves_
         return {str(o.order_id) for o in orders} <= done
 
     await eventually(all_charged)
-    async with successor.runtime.engine.connect() as conn:
+    async with successor.engine.connect() as conn:
         count = (await conn.execute(text("SELECT count(*) FROM payments"))).scalar()
     assert count == len(orders)
 
@@ -118,5 +118,5 @@ def test_python_m_payment_service_serves_until_sigterm(
     # uvicorn re-raises the captured SIGTERM after its graceful shutdown (exit status -15).
     assert process.returncode in (0, -signal.SIGTERM), output[-3000:]
     events = [json.loads(line).get("event") for line in output.splitlines() if line.startswith("{")]
-    assert "payment runtime started" in events
-    assert events.index("payment runtime stopping") < events.index("payment runtime stopped")
+    assert "payment_service_started" in events
+    assert events.index("payment_service_stopping") < events.index("payment_service_stopped")

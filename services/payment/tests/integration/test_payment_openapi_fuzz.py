@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from payment_service.main import create_app
+from payment_service.entrypoints.http import create_app
 from shop_common.auth import SigningKey, TokenIssuer
 from shop_common.testing.fuzz import fuzz_app, identities, serve_in_thread
 

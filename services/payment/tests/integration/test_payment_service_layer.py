@@ -9,13 +9,11 @@ from decimal import Decimal
 from uuid import uuid4
 
 import pytest
+from payment_service.adapters.provider.simulated import SimulatedProvider
+from payment_service.adapters.unit_of_work import SqlUnitOfWorkFactory
 from payment_service.migrate import migrate
-from payment_service.provider.simulated import (
-    ProviderFaults,
-    ProviderUnavailableError,
-    SimulatedProvider,
-)
 from payment_service.service_layer.payments import PaymentService
+from payment_service.service_layer.provider import ProviderFaults, ProviderUnavailableError
 from shop_common.messaging.events import (
     EventEnvelope,
     OrderCancelled,
@@ -24,7 +22,7 @@ from shop_common.messaging.events import (
     new_event,
 )
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 pytestmark = pytest.mark.infra
 
@@ -47,9 +45,7 @@ def provider() -> SimulatedProvider:
 
 
 def services(engines: list[AsyncEngine], provider: SimulatedProvider) -> list[PaymentService]:
-    return [
-        PaymentService(async_sessionmaker(e, expire_on_commit=False), provider) for e in engines
-    ]
+    return [PaymentService(SqlUnitOfWorkFactory(e), provider) for e in engines]
 
 
 def order_created(total: str) -> tuple[EventEnvelope, OrderCreated]:

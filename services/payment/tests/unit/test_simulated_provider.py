@@ -7,11 +7,11 @@ from decimal import Decimal
 from uuid import uuid4
 
 import pytest
-from payment_service.provider.simulated import (
+from payment_service.adapters.provider.simulated import SimulatedProvider
+from payment_service.service_layer.provider import (
     PaymentDeclinedError,
     ProviderFaults,
     ProviderUnavailableError,
-    SimulatedProvider,
 )
 
 

@@ -1,1 +1,1 @@
-"""Use cases: charge and refund once per order."""
+"""Use cases of the payment service over an abstract unit of work and an abstract provider."""

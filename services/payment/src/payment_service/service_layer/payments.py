@@ -1,14 +1,16 @@
-"""Charge once per order, refund on cancellation; inbox + unique (order_id, kind) + own outbox."""
+"""The payment use cases: charge an order once, refund a cancelled paid order once, read payments.
+
+Every effect commits with its inbox claim and its outbox event (at-least-once delivery, each
+effect exactly once). The provider is called outside any transaction; its idempotency key (the
+order id for a charge, the charge id for a refund) makes a crash between the call and the commit
+harmless: the redelivery calls again and gets the same receipt.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from pydantic import BaseModel
-from shop_common.db import driver_connection
 from shop_common.messaging.events import (
     EventEnvelope,
     OrderCancelled,
@@ -18,252 +20,119 @@ from shop_common.messaging.events import (
     PaymentSucceeded,
     new_event,
 )
-from shop_common.messaging.inbox import claim_once
-from shop_common.messaging.outbox import OutboxRow, autocommit_sessions, outbox_row
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from payment_service.provider.simulated import PaymentDeclinedError, PaymentProvider
+from payment_service.domain.errors import RefundNotAllowedError
+from payment_service.domain.payment import Payment, charge_to_refund, check_money
+from payment_service.service_layer.provider import PaymentDeclinedError, PaymentProvider
+from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
-PAYMENTS_EXCHANGE = "payments"
+# The inbox consumer name: the queue the order events arrive on.
 INBOX_CONSUMER = "payment.order-events"
 
 
-@dataclass(frozen=True, slots=True)
-class PaymentRow:
-    """A stored charge or refund."""
-
-    id: UUID
-    order_id: UUID
-    kind: str
-    status: str
-    amount: Decimal
-    currency: str
-    provider_ref: str | None
-    reason: str | None
-    user_id: int | None
-    created_at: datetime
-
-
-_INSERT = text(
-    "INSERT INTO payments"
-    " (id, order_id, user_id, kind, status, amount, currency, provider_ref, reason)"
-    " VALUES (:id, :order_id, :user_id, :kind, :status, :amount, :currency, :ref, :reason)"
-    " ON CONFLICT (order_id, kind) DO NOTHING RETURNING id"
-)
-# Inbox claim, payment row and outbox row in one statement, for the driver (shop_common.db):
-# the charge path runs it for every order.
-_RECORD = (
-    "WITH c AS (INSERT INTO inbox (event_id, consumer)"  # noqa: S608 - constants; values bound
-    " VALUES (CAST($1 AS uuid), CAST($2 AS text))"
-    " ON CONFLICT (event_id, consumer) DO NOTHING RETURNING event_id),"
-    " p AS (INSERT INTO payments"
-    " (id, order_id, user_id, kind, status, amount, currency, provider_ref, reason)"
-    " SELECT CAST($3 AS uuid), CAST($4 AS uuid), CAST($5 AS bigint),"
-    " CAST($6 AS text), CAST($7 AS text), CAST($8 AS numeric),"
-    " CAST($9 AS text), CAST($10 AS text), CAST($11 AS text) FROM c"
-    " ON CONFLICT (order_id, kind) DO NOTHING RETURNING id),"
-    f" x AS ({OutboxRow.insert_from(12)} FROM p)"
-    " SELECT id FROM p"
-)
-_CHARGED = "SELECT EXISTS (SELECT 1 FROM payments WHERE order_id = $1 AND kind = 'charge')"
-_SELECT = (
-    "SELECT id, order_id, user_id, kind, status, amount, currency, provider_ref, reason, created_at"
-    " FROM payments"
-)
-
-
-def _row(r: object) -> PaymentRow:
-    return PaymentRow(**{k: getattr(r, k) for k in PaymentRow.__slots__})
+def _outcome(event_type: str, payload: BaseModel, cause: EventEnvelope) -> EventEnvelope:
+    return new_event(
+        event_type, payload, correlation_id=cause.correlation_id, causation_id=str(cause.event_id)
+    )
 
 
 class PaymentService:
-    """Handles order events; every effect commits with its inbox claim and outbox row."""
+    """Handles order events and answers reads."""
 
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], provider: PaymentProvider
-    ) -> None:
-        self._sessions = sessions
+    def __init__(self, uow: UnitOfWorkFactory, provider: PaymentProvider) -> None:
+        self._uow = uow
         self._provider = provider
-        self._reads = autocommit_sessions(sessions)  # single reads: no BEGIN/ROLLBACK
-        bind = sessions.kw.get("bind")
-        if not isinstance(bind, AsyncEngine):
-            raise TypeError("PaymentService needs sessions bound to an AsyncEngine")
-        # The charge path's two statements go straight to its driver: shop_common.db.
-        self._engine = bind
-
-    async def _emit(
-        self,
-        session: AsyncSession,
-        event_type: str,
-        payload: BaseModel,
-        order_id: UUID,
-        cause: EventEnvelope,
-    ) -> None:
-        envelope = new_event(
-            event_type,
-            payload,
-            correlation_id=cause.correlation_id,
-            causation_id=str(cause.event_id),
-        )
-        await outbox_row(envelope, exchange=PAYMENTS_EXCHANGE, aggregate_id=str(order_id)).insert(
-            session
-        )
-
-    async def _existing(
-        self, session: AsyncSession, order_id: UUID, kind: str
-    ) -> PaymentRow | None:
-        row = (
-            await session.execute(
-                text(f"{_SELECT} WHERE order_id = :o AND kind = :k"), {"o": order_id, "k": kind}
-            )
-        ).first()
-        return None if row is None else _row(row)
 
     async def handle_order_created(self, envelope: EventEnvelope, event: OrderCreated) -> bool:
-        """Charge the order once. ProviderUnavailableError propagates (→ retry tier)."""
-        async with driver_connection(self._engine) as conn:
-            if await conn.fetchval(_CHARGED, event.order_id):
-                return False
-        # The provider call happens outside the transaction; its idempotency key is the order id,
-        # so a crash after charging and before commit never charges twice.
-        status, ref, reason = "succeeded", None, None
+        """Charge the order once; False when it was charged (or declined) already.
+
+        A decline is recorded and published as payment.failed; ProviderUnavailableError
+        propagates (the consumer retries it); InvalidAmountError before any provider call.
+        """
+        uow = self._uow()
+        if await uow.payments.charged(event.order_id):
+            return False
+        check_money(event.total, event.currency)
+        payment: Payment
+        result: BaseModel
         try:
             receipt = await self._provider.charge(
                 idempotency_key=event.order_id, amount=event.total, currency=event.currency
             )
-            ref = receipt.provider_ref
         except PaymentDeclinedError as exc:
-            status, reason = "declined", exc.reason
-        payment_id = uuid4()
-        result: BaseModel
-        if status == "succeeded":
-            result = PaymentSucceeded(
-                payment_id=payment_id,
+            payment = Payment.declined(
                 order_id=event.order_id,
+                user_id=event.user_id,
                 amount=event.total,
                 currency=event.currency,
+                reason=exc.reason,
+            )
+            result, event_type = (
+                PaymentFailed(order_id=event.order_id, reason=exc.reason or "declined"),
+                "payment.failed",
             )
         else:
-            result = PaymentFailed(order_id=event.order_id, reason=reason or "declined")
-        values = {
-            "id": payment_id,
-            "order_id": event.order_id,
-            "user_id": event.user_id,
-            "kind": "charge",
-            "status": status,
-            "amount": event.total,
-            "currency": event.currency,
-            "ref": ref,
-            "reason": reason,
-        }
-        event_type = "payment.succeeded" if status == "succeeded" else "payment.failed"
-        return await self._record(envelope, values, event_type, result, event.order_id)
-
-    async def _record(
-        self,
-        cause: EventEnvelope,
-        values: dict[str, object],
-        event_type: str,
-        payload: BaseModel,
-        order_id: UUID,
-    ) -> bool:
-        """Inbox claim, payment row and outbox row in one statement; False for a duplicate.
-
-        The data-modifying CTE is atomic by itself (autocommit: no BEGIN/COMMIT round trips);
-        a duplicate delivery conflicts on the inbox (waiting for a concurrent first one to
-        commit), a second charge of the order on UNIQUE (order_id, kind): nothing is written.
-        """
-        envelope = new_event(
-            event_type,
-            payload,
-            correlation_id=cause.correlation_id,
-            causation_id=str(cause.event_id),
-        )
-        async with driver_connection(self._engine) as conn:
-            row = await conn.fetchrow(
-                _RECORD,
-                cause.event_id,
-                INBOX_CONSUMER,
-                values["id"],
-                values["order_id"],
-                values["user_id"],
-                values["kind"],
-                values["status"],
-                values["amount"],
-                values["currency"],
-                values["ref"],
-                values["reason"],
-                *outbox_row(
-                    envelope, exchange=PAYMENTS_EXCHANGE, aggregate_id=str(order_id)
-                ).values(),
+            payment = Payment.charged(
+                order_id=event.order_id,
+                user_id=event.user_id,
+                amount=event.total,
+                currency=event.currency,
+                provider_ref=receipt.provider_ref,
             )
-        return row is not None
+            result, event_type = (
+                PaymentSucceeded(
+                    payment_id=payment.id,
+                    order_id=event.order_id,
+                    amount=event.total,
+                    currency=event.currency,
+                ),
+                "payment.succeeded",
+            )
+        return await uow.payments.record_once(
+            payment,
+            cause_id=envelope.event_id,
+            consumer=INBOX_CONSUMER,
+            event=_outcome(event_type, result, envelope),
+        )
 
     async def handle_order_cancelled(self, envelope: EventEnvelope, event: OrderCancelled) -> bool:
-        """Refund a succeeded charge once; nothing to do when there is none."""
+        """Refund a succeeded charge once; False when there is none, or it is refunded already."""
         if not event.refund_required:
             return False
-        async with self._reads() as session:
-            charge = await self._existing(session, event.order_id, "charge")
-            if charge is None or charge.status != "succeeded":
-                return False
-            if await self._existing(session, event.order_id, "refund") is not None:
-                return False
+        uow = self._uow()
+        try:
+            charge = charge_to_refund(await uow.payments.for_order(event.order_id))
+        except RefundNotAllowedError:
+            return False
         receipt = await self._provider.refund(
             idempotency_key=charge.id,
             provider_ref=charge.provider_ref or "",
             amount=charge.amount,
             currency=charge.currency,
         )
-        async with self._sessions.begin() as session:
-            if not await claim_once(session, envelope.event_id, INBOX_CONSUMER):
+        refund = charge.refund(provider_ref=receipt.provider_ref)
+        async with uow:
+            if not await uow.claim(envelope.event_id, INBOX_CONSUMER):
                 return False
-            refund_id = uuid4()
-            inserted = (
-                await session.execute(
-                    _INSERT,
-                    {
-                        "id": refund_id,
-                        "order_id": event.order_id,
-                        "user_id": charge.user_id,
-                        "kind": "refund",
-                        "status": "succeeded",
-                        "amount": charge.amount,
-                        "currency": charge.currency,
-                        "ref": receipt.provider_ref,
-                        "reason": None,
-                    },
-                )
-            ).first()
-            if inserted is None:
+            if not await uow.payments.add(refund):  # a refund by another event of the order
+                await uow.commit()  # the claim stands: this event has been handled
                 return False
-            await self._emit(
-                session,
-                "payment.refunded",
-                PaymentRefunded(
-                    payment_id=refund_id,
-                    order_id=event.order_id,
-                    amount=charge.amount,
-                    currency=charge.currency,
-                ),
-                event.order_id,
-                envelope,
+            refunded = PaymentRefunded(
+                payment_id=refund.id,
+                order_id=event.order_id,
+                amount=refund.amount,
+                currency=refund.currency,
             )
+            await uow.emit(
+                _outcome("payment.refunded", refunded, envelope), aggregate_id=str(event.order_id)
+            )
+            await uow.commit()
         return True
 
-    async def get(self, payment_id: UUID) -> PaymentRow | None:
+    async def get(self, payment_id: UUID) -> Payment | None:
         """One payment by id."""
-        async with self._reads() as session:
-            row = (
-                await session.execute(text(f"{_SELECT} WHERE id = :id"), {"id": payment_id})
-            ).first()
-        return None if row is None else _row(row)
+        return await self._uow().payments.get(payment_id)
 
-    async def for_order(self, order_id: UUID) -> list[PaymentRow]:
-        """The charge and refund of one order."""
-        async with self._reads() as session:
-            rows = await session.execute(
-                text(f"{_SELECT} WHERE order_id = :o ORDER BY created_at"), {"o": order_id}
-            )
-            return [_row(r) for r in rows]
+    async def for_order(self, order_id: UUID) -> list[Payment]:
+        """The charge and refund of one order, oldest first."""
+        return await self._uow().payments.for_order(order_id)

@@ -10,8 +10,9 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from shop_common.messaging.events import Money
 
-from payment_service.provider.simulated import ProviderFaults
-from payment_service.service_layer.payments import PaymentRow
+from payment_service.domain.payment import Payment
+from payment_service.service_layer.provider import ProviderFaults
+from payment_service.service_layer.provider_admin import ProviderStatus
 
 _PAYMENT_EXAMPLE: dict[str, JsonValue] = {
     "id": "5f0c6c1e-8a53-4f5e-9d7e-3f9b2a0d1c11",
@@ -44,14 +45,16 @@ class PaymentPublic(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, row: PaymentRow) -> PaymentPublic:
+    def of(cls, row: Payment) -> PaymentPublic:
         """Map a stored payment."""
+        if row.created_at is None:
+            raise ValueError(f"payment {row.id} is not stored")
         return cls(
             id=row.id,
             order_id=row.order_id,
             user_id=row.user_id,
-            kind=row.kind,
-            status=row.status,
+            kind=row.kind.value,
+            status=row.status.value,
             amount=row.amount,
             currency=row.currency,
             provider_ref=row.provider_ref,
@@ -94,6 +97,20 @@ class ProviderState(BaseModel):
     breaker_state: str = Field(description="closed, open, half_open, forced_open or disabled.")
     charges: int = Field(description="Distinct charges the provider accepted since start.")
     unavailable_answers: int = Field(description="Calls answered with an outage since start.")
+
+    @classmethod
+    def of(cls, status: ProviderStatus) -> ProviderState:
+        """Map the admin use case's status."""
+        faults = status.faults
+        return cls(
+            latency_ms=faults.latency_ms,
+            transient_failure_rate=faults.transient_failure_rate,
+            decline_above=faults.decline_above,
+            down=faults.down,
+            breaker_state=status.breaker_state,
+            charges=status.charges,
+            unavailable_answers=status.unavailable_answers,
+        )
 
 
 class ProviderSwitchesUpdate(BaseModel):

@@ -8,7 +8,7 @@ from uuid import UUID
 from shop_common.resilience import BreakerConfig, CircuitBreaker, CircuitOpenError
 from shop_common.resilience import default_is_failure as _default_is_failure
 
-from payment_service.provider.simulated import (
+from payment_service.service_layer.provider import (
     PaymentProvider,
     ProviderReceipt,
     ProviderUnavailableError,

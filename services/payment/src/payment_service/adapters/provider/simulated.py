@@ -1,56 +1,24 @@
-"""A simulated payment provider: latency, transient failures, decline rules and a down switch."""
+"""A simulated payment provider: latency, transient failures, decline rules and a down switch.
+
+It implements service_layer.provider.PaymentProvider and FaultSwitches (the admin endpoint flips
+its switches at run time).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
-from typing import Protocol
 from uuid import UUID, uuid4
 
-
-class ProviderUnavailableError(Exception):
-    """The provider is down or failed transiently: retry later (counts for the breaker)."""
-
-
-class PaymentDeclinedError(Exception):
-    """The provider refused the charge for a business reason: do not retry."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderFaults:
-    """Fault switches, replaceable at run time (admin endpoint)."""
-
-    latency_ms: float = 5.0
-    transient_failure_rate: float = 0.0
-    decline_above: Decimal = Decimal("10000.00")
-    down: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderReceipt:
-    """What the provider returns for an accepted charge or refund."""
-
-    provider_ref: str
-    amount: Decimal
-    currency: str
-
-
-class PaymentProvider(Protocol):
-    """Charges and refunds; idempotent on the caller's key."""
-
-    async def charge(
-        self, *, idempotency_key: UUID, amount: Decimal, currency: str
-    ) -> ProviderReceipt: ...
-
-    async def refund(
-        self, *, idempotency_key: UUID, provider_ref: str, amount: Decimal, currency: str
-    ) -> ProviderReceipt: ...
+from payment_service.service_layer.provider import (
+    PaymentDeclinedError,
+    ProviderFaults,
+    ProviderReceipt,
+    ProviderUnavailableError,
+)
+from payment_service.settings import Settings
 
 
 class SimulatedProvider:
@@ -120,3 +88,15 @@ class SimulatedProvider:
         receipt = ProviderReceipt(f"re_{uuid4().hex}", amount, currency)
         self._refunds[idempotency_key] = receipt
         return receipt
+
+
+def provider_from_settings(settings: Settings) -> SimulatedProvider:
+    """The simulated provider with the fault switches the settings start it with."""
+    return SimulatedProvider(
+        ProviderFaults(
+            latency_ms=settings.provider_latency_ms,
+            transient_failure_rate=settings.provider_transient_failure_rate,
+            decline_above=settings.provider_decline_above,
+            down=settings.provider_down,
+        )
+    )

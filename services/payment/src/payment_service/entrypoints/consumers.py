@@ -1,25 +1,31 @@
 """Handlers of `payment.order-events`: charge on order.created, refund on order.cancelled.
 
-A provider outage goes to the retry tiers (RetryableError); a bad payload or an event type this
-queue does not take goes to the DLQ (shop_common.messaging.handlers).
+A provider outage goes to the retry tiers (RetryableError); a bad payload, an amount the payment
+rules refuse, or an event type this queue does not take goes to the DLQ
+(shop_common.messaging.handlers).
 """
 
 from __future__ import annotations
 
 from shop_common.messaging.events import OrderCancelled, OrderCreated
 from shop_common.messaging.handlers import Handlers, Incoming
+from shop_common.messaging.outcomes import PermanentError
 
-from payment_service.provider.simulated import ProviderUnavailableError
-from payment_service.service_layer.payments import PaymentService
+from payment_service.domain.errors import InvalidAmountError
+from payment_service.service_layer.payments import INBOX_CONSUMER, PaymentService
+from payment_service.service_layer.provider import ProviderUnavailableError
 
-QUEUE = "payment.order-events"
+QUEUE = INBOX_CONSUMER  # "payment.order-events", bound to the `orders` exchange
 order_events = Handlers[PaymentService](QUEUE, retryable=(ProviderUnavailableError,))
 
 
 @order_events.handles("order.created")
 async def charge(event: OrderCreated, service: PaymentService, msg: Incoming) -> bool:
     """Charge the order once (its inbox row makes a redelivery a no-op)."""
-    return await service.handle_order_created(msg.envelope, event)
+    try:
+        return await service.handle_order_created(msg.envelope, event)
+    except InvalidAmountError as exc:  # waiting will not make the amount valid
+        raise PermanentError(str(exc)) from exc
 
 
 @order_events.handles("order.cancelled")

@@ -1,1 +1,0 @@
-"""HTTP edge of the payment service: read API and the provider's admin fault switches."""

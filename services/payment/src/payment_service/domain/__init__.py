@@ -1,0 +1,1 @@
+"""The payment domain: payments (charges and refunds), their kinds, statuses and rules; no I/O."""

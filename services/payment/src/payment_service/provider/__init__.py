@@ -1,1 +1,0 @@
-"""Payment provider adapter: the protocol and a simulated provider with fault switches."""
