@@ -36,7 +36,7 @@ from shop_common.messaging import (
     connect,
     new_event,
 )
-from shop_common.testing import wait
+from shop_testing import wait
 
 ISSUER = "shop-gateway"
 AUDIENCE = "shop"
@@ -46,7 +46,7 @@ FAST_TIERS = (100, 200, 400)
 
 @pytest.fixture
 def eventually() -> Callable[..., Awaitable[None]]:
-    """The shared poller, shop_common.testing.wait.eventually (kept as a fixture: these test
+    """The shared poller, shop_testing.wait.eventually (kept as a fixture: these test
     modules cannot import conftest under importlib mode)."""
     return wait.eventually
 
