@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from shop_common.testing.isolation import VhostAdmin, unique_name
 from shop_devstack.pipeline import ORDER, PAYMENT, USER, Pipeline, PipelineConfig, free_port
+from shop_testing.isolation import VhostAdmin, unique_name
 
 ROUTES = """routes:
   - {name: payments-cached, path: /api/payments, methods: [GET], backend: payment-service,

@@ -33,8 +33,8 @@ import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 from shop_common.messaging import OrderCreated, OrderItem, connect, new_event
 from shop_common.messaging.ceiling import measure_ceiling
-from shop_common.testing.isolation import VhostAdmin, unique_name
 from shop_devstack.pipeline import ORDER, Pipeline, PipelineConfig
+from shop_testing.isolation import VhostAdmin, unique_name
 
 TAP_QUEUE = "order.status-events"
 # Pools as large as the consumers' concurrency, no overflow: an overflow connection is opened and

@@ -21,15 +21,15 @@ import httpx
 import pytest
 import pytest_asyncio
 import redis
-from shop_common.testing.infra import infra_required
-from shop_common.testing.isolation import VhostAdmin
-from shop_common.testing.wait import eventually
 from shop_devstack.accounts import operator_token
 from shop_devstack.compose_control import ComposeControl
 from shop_devstack.databases import drop_databases
 from shop_devstack.layout import REPO_ROOT, Ports, StackConfig
 from shop_devstack.running import LaunchError, RunningSystem, free_port_offset, launch
 from shop_devstack.state import read_state
+from shop_testing.infra import infra_required
+from shop_testing.isolation import VhostAdmin
+from shop_testing.wait import eventually
 
 APP_PACKAGES = ("user_service", "order_service", "payment_service", "gateway")
 E2E_REDIS_DB = 13  # the e2e system's own Redis database (rate limits, caches), flushed per session

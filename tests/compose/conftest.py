@@ -24,9 +24,9 @@ from types import FrameType
 from typing import Any
 
 import pytest
-from shop_common.testing.infra import infra_required
 from shop_devstack import compose_stack
 from shop_devstack.compose_stack import MEMORY_BUDGET_MB, Running, core_memory, image_sizes
+from shop_testing.infra import infra_required
 
 FIGURES: dict[str, Any] = {}  # printed by pytest_terminal_summary below
 

@@ -12,9 +12,9 @@ import asyncio
 import aio_pika
 import pytest
 from aiormq.exceptions import AMQPConnectionError
-from shop_common.testing.wait import eventually
 from shop_devstack.compose_control import ComposeControl
 from shop_devstack.compose_stack import Running, StackError
+from shop_testing.wait import eventually
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(300)]
 

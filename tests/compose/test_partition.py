@@ -38,10 +38,10 @@ from typing import Any
 
 import httpx
 import pytest
-from shop_common.testing.wait import eventually
 from shop_devstack.accounts import admin_token, login, new_user
 from shop_devstack.client import TERMINAL_ORDER_STATES, Item, ShopClient
 from shop_devstack.compose_stack import Running, Stack, StackError
+from shop_testing.wait import eventually
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
 ITEM = Item("BOOK-42", 1, Decimal("12.50"))

@@ -14,10 +14,10 @@ import httpx
 import pytest
 import pytest_asyncio
 from order_service.settings import Settings as OrderSettings
-from shop_common.testing.wait import eventually
 from shop_devstack.accounts import admin_token, login, new_user
 from shop_devstack.client import TERMINAL_ORDER_STATES, Item, ShopClient, check
 from shop_devstack.compose_stack import CORE_SERVICES, MEMORY_BUDGET_MB, Running, core_memory
+from shop_testing.wait import eventually
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1200)]
 JOBS = {"keygen", "user-migrate", "order-migrate", "payment-migrate"}

@@ -64,10 +64,12 @@ FROM python:3.11-slim AS build
 COPY pyproject.toml uv.lock ./
 COPY libs/common/pyproject.toml libs/common/pyproject.toml
 COPY libs/protos/pyproject.toml libs/protos/pyproject.toml
+COPY libs/testing/pyproject.toml libs/testing/pyproject.toml
 COPY tools/devstack/pyproject.toml tools/devstack/pyproject.toml
 RUN uv sync --frozen --no-dev --no-install-workspace --package shop-devstack
 COPY libs/common libs/common
 COPY libs/protos libs/protos
+COPY libs/testing libs/testing
 COPY tools/devstack tools/devstack
 RUN uv sync --frozen --no-dev --no-editable --package shop-devstack
 FROM python:3.11-slim
@@ -170,7 +172,8 @@ def _emulate_uv_steps(path: Path, workdir: Path) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("path", DOCKERFILES, ids=_ids)
 def test_uv_steps_install_the_service_without_dev_dependencies(path: Path, tmp_path: Path) -> None:
-    """The two uv layers, replayed offline from the lock: the service imports, pytest is absent."""
+    """The two uv layers, replayed offline from the lock: the service imports, pytest and the
+    test harness (shop_testing, a dev dependency) are absent."""
     if not path.exists():
         pytest.skip(f"{_ids(path.parent)} has not landed yet")
     if shutil.which("uv") is None:
@@ -181,6 +184,6 @@ def test_uv_steps_install_the_service_without_dev_dependencies(path: Path, tmp_p
         pytest.skip(f"{package}.__main__ has not landed yet")
     venv = _emulate_uv_steps(path, tmp_path)
     python = venv / "bin" / "python"
-    probe = f"import importlib.util as u, sys; sys.exit(0 if u.find_spec('{package}.__main__') and not u.find_spec('pytest') else 1)"
+    probe = f"import importlib.util as u, sys; sys.exit(0 if u.find_spec('{package}.__main__') and not u.find_spec('pytest') and not u.find_spec('shop_testing') else 1)"
     result = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -30,11 +30,11 @@ import pytest
 import pytest_asyncio
 import yaml
 from order_service.settings import Settings as OrderSettings
-from shop_common.testing.wait import eventually
 from shop_devstack.accounts import Account, admin_token, login, new_user
 from shop_devstack.client import TERMINAL_ORDER_STATES, Item, ShopClient
 from shop_devstack.layout import REPO_ROOT
 from shop_devstack.running import RunningSystem
+from shop_testing.wait import eventually
 
 COMPOSE = bool(os.environ.get("SHOP_E2E_COMPOSE_PROJECT"))
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(900)]

@@ -27,10 +27,10 @@ import pytest
 import pytest_asyncio
 from aio_pika.abc import AbstractRobustConnection
 from shop_common.messaging import connect
-from shop_common.testing.isolation import VhostAdmin, unique_name
 from shop_devstack.layout import DevKeys
 from shop_devstack.pipeline import ORDER, PAYMENT, USER, Pipeline, PipelineConfig, dev_keys
 from shop_devstack.supervisor import tail
+from shop_testing.isolation import VhostAdmin, unique_name
 
 RETRY_DELAYS_MS = (100, 200, 400)
 MAX_ATTEMPTS = 4

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from shop_common.messaging import connect
 from shop_common.messaging.dlq import dlq_name, list_dead_letters
-from shop_common.testing.wait import eventually
 from shop_devstack.pipeline import Pipeline
+from shop_testing.wait import eventually
 
 from .conftest import BOOK, orders_of, payments_of, publish_raw, queue_depth, shop_for
 

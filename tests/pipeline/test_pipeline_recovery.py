@@ -19,8 +19,8 @@ from shop_common.messaging.outcomes import (
     ORIGINAL_EXCHANGE_HEADER,
     ORIGINAL_ROUTING_KEY_HEADER,
 )
-from shop_common.testing.wait import eventually
 from shop_devstack.pipeline import ORDER, PAYMENT, Pipeline
+from shop_testing.wait import eventually
 
 from .conftest import (
     DLQS,

@@ -1,5 +1,5 @@
 """Fixtures of the adversarial suite: the launched system (tests/conftest.py), accounts made once
-per session, and the gateway's address for `shop_common.testing.rawhttp.raw_request`.
+per session, and the gateway's address for `shop_testing.rawhttp.raw_request`.
 """
 
 from __future__ import annotations

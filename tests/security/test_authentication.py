@@ -16,11 +16,11 @@ from typing import Protocol
 
 import httpx
 import pytest
-from shop_common.testing.rawhttp import assert_problem, raw_request
-from shop_common.testing.wait import eventually
 from shop_devstack.accounts import Account, new_user
 from shop_devstack.client import ShopClient
 from shop_devstack.running import RunningSystem
+from shop_testing.rawhttp import assert_problem, raw_request
+from shop_testing.wait import eventually
 
 
 class Actors(Protocol):

@@ -22,9 +22,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from shop_common.testing.rawhttp import RawResponse, assert_problem, raw_request
 from shop_devstack.devkeys import KEY_FILE
 from shop_devstack.running import RunningSystem
+from shop_testing.rawhttp import RawResponse, assert_problem, raw_request
 
 pytestmark = pytest.mark.infra
 

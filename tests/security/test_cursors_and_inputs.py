@@ -17,8 +17,8 @@ import pytest
 from order_service.domain.listing import OrderFilter
 from order_service.settings import DEV_PAGE_TOKEN_SECRET as ORDER_SECRET
 from shop_common.pagination import sign_token
-from shop_common.testing.page_tokens import forged_page_tokens
-from shop_common.testing.rawhttp import RawResponse, assert_problem, raw_request
+from shop_testing.page_tokens import forged_page_tokens
+from shop_testing.rawhttp import RawResponse, assert_problem, raw_request
 from user_service.domain.listing import UserFilter
 from user_service.settings import DEV_PAGE_TOKEN_SECRET as USER_SECRET
 

@@ -14,8 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from shop_common.testing.rawhttp import assert_problem, raw_request
 from shop_devstack.client import Item, ShopClient, bearer, check
+from shop_testing.rawhttp import assert_problem, raw_request
 
 pytestmark = pytest.mark.infra
 

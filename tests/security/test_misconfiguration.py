@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from shop_common.testing.rawhttp import (
+from shop_testing.rawhttp import (
     assert_no_leak,
     assert_parser_refusal,
     assert_problem,

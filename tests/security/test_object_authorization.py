@@ -15,9 +15,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from shop_common.testing.rawhttp import assert_problem, raw_request
-from shop_common.testing.wait import eventually
 from shop_devstack.client import TERMINAL_ORDER_STATES, Item, ShopClient, bearer, check
+from shop_testing.rawhttp import assert_problem, raw_request
+from shop_testing.wait import eventually
 
 pytestmark = pytest.mark.infra
 

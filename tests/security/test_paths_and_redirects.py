@@ -12,8 +12,8 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from shop_common.testing.rawhttp import RawResponse, assert_no_leak, assert_problem, raw_request
 from shop_devstack.client import Item, ShopClient
+from shop_testing.rawhttp import RawResponse, assert_no_leak, assert_problem, raw_request
 
 from .conftest import Actors
 

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from shop_common.testing.rawhttp import _parse, assert_problem, raw_request
 from shop_devstack.accounts import login, new_user
 from shop_devstack.client import ShopClient, bearer, check
+from shop_testing.rawhttp import _parse, assert_problem, raw_request
 
 pytestmark = pytest.mark.infra
 

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from shop_common.testing.rawhttp import assert_parser_refusal, assert_problem, raw_request
+from shop_testing.rawhttp import assert_parser_refusal, assert_problem, raw_request
 
 pytestmark = pytest.mark.infra
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from shop_common.auth import TokenIssuer
 from shop_common.messaging import Publisher, UserChanged, connect, new_event
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 
 from .conftest import ORDER_ROUTES, Backend, StartGateway, bearer
 

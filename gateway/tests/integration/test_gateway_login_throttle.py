@@ -19,7 +19,7 @@ import pytest
 import pytest_asyncio
 from shop_common.auth import SigningKey, TokenIssuer
 from shop_common.clients.user import UserClient
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 from user_service.server import UserServer, create_server
 
 from .conftest import ORDER_ROUTES, Backend, RunningGateway, StartGateway, user_service_settings

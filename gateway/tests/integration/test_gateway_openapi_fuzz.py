@@ -18,7 +18,7 @@ from gateway.entrypoints.app import create_app
 from gateway.settings import DEFAULT_ROUTES_FILE
 from shop_common.auth import SigningKey, TokenIssuer
 from shop_common.discovery import StaticRegistry
-from shop_common.testing.fuzz import CONFORMANCE, fuzz_app, identities
+from shop_testing.fuzz import CONFORMANCE, fuzz_app, identities
 from user_service.server import create_server
 
 from .conftest import gateway_settings, user_service_settings

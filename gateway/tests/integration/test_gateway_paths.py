@@ -1,7 +1,7 @@
 """One canonical path: what a route matches is what the backend gets, whatever the spelling.
 
 A real gateway (uvicorn) in front of a recording backend, with requests written byte for byte
-(shop_common.testing.rawhttp), because a polite client would normalise the attack away.
+(shop_testing.rawhttp), because a polite client would normalise the attack away.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from gateway.domain.routes import RouteMatch, parse_routes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shop_common.auth import TokenIssuer
-from shop_common.testing.rawhttp import RawResponse, assert_problem, raw_request
+from shop_testing.rawhttp import RawResponse, assert_problem, raw_request
 
 from .conftest import ORDER_ROUTES, Backend, StartGateway
 

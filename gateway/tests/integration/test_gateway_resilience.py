@@ -6,7 +6,7 @@ import collections
 
 import pytest
 from shop_common.auth import TokenIssuer
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 
 from .conftest import Backend, StartGateway, bearer, start_backend
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from shop_common.testing.wait import eventually
 from shop_devstack.databases import drop_databases
 from shop_devstack.launcher import stop_running
 from shop_devstack.layout import Ports, StackConfig
 from shop_devstack.preflight import port_is_free
 from shop_devstack.running import RunningSystem, free_port_offset, launch
 from shop_devstack.state import pid_alive
+from shop_testing.wait import eventually
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(120)]
 SCRIPT = str(Path(__file__).with_name("shop_devstack_fake_launcher.py"))

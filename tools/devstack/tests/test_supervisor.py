@@ -10,11 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from shop_common.testing.wait import eventually
 from shop_devstack.layout import ProcessSpec
 from shop_devstack.preflight import port_is_free
 from shop_devstack.state import pid_alive
 from shop_devstack.supervisor import ChildState, StartupError, Supervisor, child_environment
+from shop_testing.wait import eventually
 
 FAKE = str(Path(__file__).with_name("fake_service.py"))
 

@@ -13,7 +13,7 @@ import pytest_asyncio
 import yaml
 from gateway.settings import DEFAULT_ROUTES_FILE
 from shop_common.auth import TokenIssuer
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 from user_service.server import UserServer
 
 from ..conftest import RunningGateway, StartGateway, bearer

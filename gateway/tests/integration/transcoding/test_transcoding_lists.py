@@ -8,7 +8,7 @@ import uuid
 import pytest
 from gateway.entrypoints.transcoding import STREAMS_ACTIVE
 from shop_common.auth import TokenIssuer
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 
 pytestmark = pytest.mark.infra
 NDJSON = "application/x-ndjson"

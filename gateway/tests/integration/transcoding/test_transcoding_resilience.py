@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from shop_common.resilience import BreakerConfig, CircuitState
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 
 pytestmark = pytest.mark.infra
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from gateway.entrypoints.transcoding import STREAMS_ACTIVE
 from shop_common.auth import TokenIssuer
-from shop_common.testing.wait import eventually
 from shop_devstack.client import ShopClient
+from shop_testing.wait import eventually
 
 pytestmark = pytest.mark.infra
 

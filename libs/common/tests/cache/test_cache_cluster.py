@@ -13,8 +13,8 @@ from shop_common.cache import (
     redis_from_settings,
 )
 from shop_common.settings import ServiceSettings
-from shop_common.testing.redis_cluster import LocalRedisCluster, RedisClusterError
-from shop_common.testing.wait import eventually
+from shop_testing.redis_cluster import LocalRedisCluster, RedisClusterError
+from shop_testing.wait import eventually
 
 from .conftest import Target
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import REGISTRY
 from shop_common.cache import MISS, NEGATIVE
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 
 from .conftest import COHERENCE_DEADLINE, FakeClock, MakeCache, Target
 

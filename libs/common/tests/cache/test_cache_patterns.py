@@ -21,7 +21,7 @@ from shop_common.cache import (
     key_for,
 )
 from shop_common.messaging.events import UserChanged, new_event
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 
 from .conftest import COHERENCE_DEADLINE, FakeClock, MakeCache, Target
 

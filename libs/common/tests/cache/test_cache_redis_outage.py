@@ -12,8 +12,8 @@ import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 from shop_common.cache import MISS, MemoryCache, MultiLevelCache, RedisCache
 from shop_common.resilience import CircuitState
-from shop_common.testing.wait import eventually
 from shop_devstack.faults import TcpProxy
+from shop_testing.wait import eventually
 
 pytestmark = pytest.mark.infra
 

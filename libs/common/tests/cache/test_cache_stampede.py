@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 
 from .conftest import MakeCache, Target
 

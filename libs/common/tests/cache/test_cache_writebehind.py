@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from prometheus_client import REGISTRY
 from shop_common.cache import WriteBehind, WriteBehindError
-from shop_common.testing.isolation import unique_name
-from shop_common.testing.wait import eventually
+from shop_testing.isolation import unique_name
+from shop_testing.wait import eventually
 
 from .conftest import MakeCache
 

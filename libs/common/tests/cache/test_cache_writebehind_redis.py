@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import pytest_asyncio
 from shop_common.cache import RedisClient, RedisWriteBehind
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 
 from .conftest import Target
 from .test_cache_writebehind import FlakyStore

@@ -27,7 +27,7 @@ from shop_common.discovery import (
     ServiceRegistration,
     local_instance,
 )
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 
 pytestmark = pytest.mark.consul
 FAST_CHECK = {"interval": 1.0, "timeout": 1.0, "ttl": 3.0, "deregister_critical_after": 60.0}

@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 from shop_common.auth import SigningKey, TokenIssuer, generate_signing_key
 from shop_common.clients.user import UserClient, UserRecord, target_for
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 from user_service.server import UserServer, create_server
 from user_service.settings import Settings
 

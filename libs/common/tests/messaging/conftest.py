@@ -12,7 +12,7 @@ import aio_pika
 import pytest_asyncio
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 from shop_common.messaging import SHOP_TOPOLOGY, Topology, connect, declare
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 
 # Delay tiers of a few tens of milliseconds so a retry test takes well under a second.
 FAST_TOPOLOGY = Topology(

@@ -16,7 +16,7 @@ from shop_common.messaging import (
     new_event,
 )
 from shop_common.messaging.dlq import list_dead_letters, main, replay
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 
 from .conftest import FAST_TOPOLOGY, get_one, queue_depth
 

@@ -19,7 +19,7 @@ from shop_common.messaging import (
     claim_once,
     new_event,
 )
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 

@@ -25,7 +25,7 @@ from shop_common.messaging import (
 )
 from shop_common.messaging import connection as connection_module
 from shop_common.messaging.connection import BrokerUnavailableError
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 
 from .conftest import FAST_TOPOLOGY, get_one, queue_depth
 

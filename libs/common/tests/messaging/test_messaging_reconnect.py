@@ -19,7 +19,7 @@ from shop_common.messaging import (
     is_connected,
     new_event,
 )
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 
 from .conftest import (
     FAST_TOPOLOGY,

@@ -26,7 +26,7 @@ from shop_common.messaging import (
     new_event,
     outbox_row,
 )
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 

@@ -20,7 +20,7 @@ from shop_common.pagination import (
     UtcTimestamp,
     sign_token,
 )
-from shop_common.testing.page_tokens import forged_page_tokens, malformed_bodies
+from shop_testing.page_tokens import forged_page_tokens, malformed_bodies
 
 SECRET = "unit-test-secret"
 

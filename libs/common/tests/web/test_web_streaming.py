@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 from prometheus_client import REGISTRY
-from shop_common.testing.wait import eventually
 from shop_common.web import PROBLEM_MEDIA_TYPE
+from shop_testing.wait import eventually
 
 if TYPE_CHECKING:
     from conftest import Harness

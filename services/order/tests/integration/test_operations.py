@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 from shop_common.messaging import PaymentSucceeded, Publisher, new_event
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 
 from .conftest import ITEMS, RunningApp, Shopper, bearer
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from order_service.domain.listing import OrderFilter
 from shop_common.pagination import sign_token
-from shop_common.testing.page_tokens import forged_page_tokens
+from shop_testing.page_tokens import forged_page_tokens
 
 from .conftest import ITEMS, RunningApp, Shopper, bearer
 

@@ -17,7 +17,7 @@ import pytest_asyncio
 import uvicorn
 from order_service.entrypoints.http import create_app
 from order_service.settings import Settings
-from shop_common.testing.fuzz import fuzz_app
+from shop_testing.fuzz import fuzz_app
 
 from .conftest import Shopper, bearer
 

@@ -15,7 +15,7 @@ from shop_common.messaging import (
     Publisher,
     new_event,
 )
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 
 from .conftest import ITEMS, RunningApp, Shopper, StartApp, bearer
 

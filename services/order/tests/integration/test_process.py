@@ -16,7 +16,7 @@ import asyncpg
 import httpx
 import pytest
 from order_service.settings import Settings
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 
 from .conftest import ITEMS, Shopper, bearer
 

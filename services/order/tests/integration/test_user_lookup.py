@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from shop_common.cache import MISS
 from shop_common.clients.user import UserClient
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 
 from .conftest import ITEMS, RunningApp, Shopper, StartApp, UserService, bearer
 

@@ -14,7 +14,7 @@ from order_service.adapters.users import UserLookup
 from order_service.settings import Settings
 from shop_common.cache import RefreshAhead
 from shop_common.clients.user import UserClient, UserRecord
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 
 from .conftest import ITEMS, Shopper, StartApp, bearer
 

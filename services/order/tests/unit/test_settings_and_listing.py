@@ -16,7 +16,7 @@ from order_service.settings import DEV_PAGE_TOKEN_SECRET, Settings
 from pydantic import ValidationError
 from shop_common.pagination import sign_token
 from shop_common.settings import PLACEHOLDER_SECRETS
-from shop_common.testing.page_tokens import forged_page_tokens
+from shop_testing.page_tokens import forged_page_tokens
 
 
 def test_cache_namespace_follows_the_database_unless_set() -> None:

@@ -38,7 +38,7 @@ from shop_common.messaging import (
     connect,
     new_event,
 )
-from shop_common.testing import wait
+from shop_testing import wait
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 ISSUER = "shop-gateway"
@@ -49,7 +49,7 @@ FAST_TIERS = (100, 200, 400)
 
 @pytest.fixture
 def eventually() -> Callable[..., Awaitable[None]]:
-    """The shared poller, shop_common.testing.wait.eventually (kept as a fixture: these test
+    """The shared poller, shop_testing.wait.eventually (kept as a fixture: these test
     modules cannot import conftest under importlib mode)."""
     return wait.eventually
 

@@ -21,7 +21,7 @@ from shop_common.messaging.consumer import Consumer
 from shop_common.messaging.events import OrderCreated, OrderItem, new_event
 from shop_common.messaging.publisher import Publisher
 from shop_common.messaging.topology import SHOP_TOPOLOGY, Topology
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 from sqlalchemy.ext.asyncio import create_async_engine
 
 pytestmark = pytest.mark.infra

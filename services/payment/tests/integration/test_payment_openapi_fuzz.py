@@ -2,7 +2,7 @@
 
 The app runs in this process under a real uvicorn on a thread with its own event loop (real
 database and broker behind it); schemathesis's synchronous client calls it over HTTP
-(shop_common.testing.fuzz).
+(shop_testing.fuzz).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from payment_service.entrypoints.http import create_app
 from shop_common.auth import SigningKey, TokenIssuer
-from shop_common.testing.fuzz import fuzz_app, identities, serve_in_thread
+from shop_testing.fuzz import fuzz_app, identities, serve_in_thread
 
 pytestmark = pytest.mark.infra
 

@@ -8,8 +8,8 @@ import json
 import grpc
 import pytest
 from shop_common.pagination import sign_token
-from shop_common.testing.page_tokens import forged_page_tokens
 from shop_protos.user.v1 import user_pb2, user_pb2_grpc
+from shop_testing.page_tokens import forged_page_tokens
 from user_service.domain.listing import UserFilter
 from user_service.settings import DEV_PAGE_TOKEN_SECRET
 

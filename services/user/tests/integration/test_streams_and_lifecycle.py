@@ -10,8 +10,8 @@ import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from shop_common.testing.wait import eventually
 from shop_protos.user.v1 import user_pb2, user_pb2_grpc
+from shop_testing.wait import eventually
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from user_service.server import UserServer

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from shop_common.pagination import sign_token
 from shop_common.settings import PLACEHOLDER_SECRETS
-from shop_common.testing.page_tokens import forged_page_tokens
+from shop_testing.page_tokens import forged_page_tokens
 from user_service.domain.errors import InvalidArgument
 from user_service.domain.field_mask import build_patch, effective_paths
 from user_service.domain.listing import (

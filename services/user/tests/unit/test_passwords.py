@@ -6,7 +6,7 @@ import asyncio
 import threading
 
 import pytest
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 from user_service.adapters import passwords
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import httpx
-from shop_common.testing.infra import SPECS, port_answers, redact
+from shop_testing.infra import SPECS, port_answers, redact
 
 from shop_devstack.layout import ProcessSpec, StackConfig
 

@@ -19,8 +19,8 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from shop_common.testing import infra
-from shop_common.testing.isolation import (
+from shop_testing import infra
+from shop_testing.isolation import (
     VhostAdmin,
     as_asyncpg_sqlalchemy,
     create_database,
@@ -28,7 +28,7 @@ from shop_common.testing.isolation import (
     drop_database,
     unique_name,
 )
-from shop_common.testing.redis_cluster import LocalRedisCluster, RedisClusterError
+from shop_testing.redis_cluster import LocalRedisCluster, RedisClusterError
 
 _containers = infra.Containers()
 _endpoints: dict[str, infra.Endpoint | str] = {}

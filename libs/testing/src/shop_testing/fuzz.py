@@ -28,7 +28,6 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-
 from shop_common.auth import TokenIssuer
 
 # What every response must satisfy: no 5xx, a documented status and content type, a body that

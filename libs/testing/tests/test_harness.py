@@ -8,7 +8,7 @@ import aio_pika
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
-from shop_common.testing import infra
+from shop_testing import infra
 
 pytestmark = pytest.mark.infra
 
