@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
 from shop_common.auth import (
     CachingTokenVerifier,
     SigningKey,
@@ -20,10 +19,11 @@ from shop_common.auth import (
     generate_signing_key,
     jwks,
 )
+from shop_common.logging import get_logger
 
 from gateway.settings import Settings
 
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 
 
 class MissingSigningKeyError(ValueError):

@@ -18,11 +18,11 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit, urlunsplit
 
-import structlog
+from shop_common.logging import get_logger
 
 from gateway.domain.errors import UpstreamError
 
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 LOCATION_HEADERS = frozenset({"location", "content-location"})
 _INTERNAL_SUFFIXES = (".local", ".internal", ".localdomain", ".svc", ".cluster.local", ".consul")
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from shop_common.cache.levels import LayeredCache
+from shop_common.logging import get_logger
 
 if TYPE_CHECKING:
     from shop_common.messaging.events import EventEnvelope
 
 __all__ = ["CacheInvalidator", "InvalidationError"]
 
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 
 
 class InvalidationError(ValueError):

@@ -9,18 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Self
 
-import structlog
-
 from shop_common.cache.base import MISS, NEGATIVE
 from shop_common.cache.coherence import CoherenceChannel
 from shop_common.cache.memory import MemoryCache
 from shop_common.cache.metrics import CACHE_ERRORS, CACHE_EVICTIONS, CACHE_HITS, CACHE_MISSES
 from shop_common.cache.redis import RedisCache, RedisClient
+from shop_common.logging import get_logger
 from shop_common.resilience import CircuitOpenError
 
 __all__ = ["LayeredCache"]
 
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 
 
 class LayeredCache:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
-
 from shop_common.discovery.base import HealthCheck, ServiceInstance
+from shop_common.logging import get_logger
 
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 
 
 def go_duration(seconds: float) -> str:

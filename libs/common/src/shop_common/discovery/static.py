@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import structlog
 from pydantic_settings import BaseSettings
 
 from shop_common.discovery.base import (
@@ -13,8 +12,9 @@ from shop_common.discovery.base import (
     ServiceInstance,
     parse_addresses,
 )
+from shop_common.logging import get_logger
 
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 ADDRESSES_SUFFIX = "_addresses"
 
 

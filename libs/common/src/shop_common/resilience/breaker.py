@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import ParamSpec, TypeVar
 
-import structlog
-
+from shop_common.logging import get_logger
 from shop_common.resilience.classify import default_is_failure
 from shop_common.resilience.metrics import (
     BREAKER_CALLS,
@@ -33,7 +32,7 @@ __all__ = [
 
 P = ParamSpec("P")
 T = TypeVar("T")
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 
 
 class CircuitState(enum.StrEnum):

@@ -12,13 +12,14 @@ import structlog
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shop_common.logging import get_logger
 from shop_common.web.problems import problem_response
 from shop_common.web.routes import route_template
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # An incoming id is echoed into logs and headers, so only short, inert values are trusted.
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-_access_log = structlog.get_logger("shop.http.access")
+_access_log = get_logger("shop.http.access")
 # On every response: a browser must never sniff a JSON or problem body into HTML or script.
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
 

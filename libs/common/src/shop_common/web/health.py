@@ -6,16 +6,16 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Literal
 
-import structlog
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from shop_common.logging import get_logger
 from shop_common.web.problems import problem_response, problem_responses
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 CheckResult = Literal["ok", "failing", "timeout", "error"]
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 
 
 class HealthStatus(BaseModel):

@@ -7,11 +7,11 @@ stays a logged 500 with no detail, as `install_problem_details` answers it.
 
 from __future__ import annotations
 
-import structlog
 from fastapi import FastAPI, Request
 from sqlalchemy import exc as sa
 from starlette.responses import Response
 
+from shop_common.logging import get_logger
 from shop_common.web.problems import problem_response
 
 PROBLEM_BASE = "https://shop.example/problems/"
@@ -19,7 +19,7 @@ PROBLEM_BASE = "https://shop.example/problems/"
 # exception, insufficient resources, operator intervention, and 55000 (e.g. a database not
 # accepting connections).
 OUTAGE_SQLSTATES = ("08", "53", "57", "55000")
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 
 
 def is_database_outage(exc: BaseException) -> bool:

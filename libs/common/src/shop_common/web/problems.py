@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -15,10 +14,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
+from shop_common.logging import get_logger
 from shop_common.web.paths import public_path
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 
 
 class ProblemError(Exception):
