@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import redis.asyncio as aioredis
 import structlog
@@ -33,7 +34,7 @@ from gateway.settings import Settings
 from gateway.state import Runtime, RuntimeHolder
 from gateway.token_api import router as token_router
 from gateway.transcoding import build_users_router, user_service_breaker
-from gateway.upstream import Backend, Upstreams
+from gateway.upstream import UPSTREAM_RETRY, Backend, Upstreams
 from gateway.user_events import UserEventsListener
 
 _log = structlog.get_logger(__name__)
@@ -75,7 +76,7 @@ def _upstreams(settings: Settings, routes: RouteTable, registry: Registry) -> Up
             instance_config=instance,
             service_config=service,
             balancer=settings.balancer,
-            retry_backoff=settings.retry_initial_backoff_seconds,
+            retry=replace(UPSTREAM_RETRY, initial_backoff=settings.retry_initial_backoff_seconds),
         )
         for name in sorted(names)
     }
