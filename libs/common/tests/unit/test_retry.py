@@ -236,3 +236,9 @@ def test_policy_rejects_nonsense() -> None:
     ):
         with pytest.raises(ValueError, match="required"):
             RetryPolicy(**bad)  # type: ignore[arg-type]
+
+
+def test_gives_up_tells_a_policy_for_loops_that_run_until_stopped() -> None:
+    assert RetryPolicy().gives_up
+    assert RetryPolicy(max_attempts=None, max_elapsed=5.0).gives_up
+    assert not RetryPolicy(max_attempts=None).gives_up

@@ -28,7 +28,7 @@ WRITE_BEHIND_RETRY = RetryPolicy(
 
 def check_write_behind_retry(policy: RetryPolicy) -> RetryPolicy:
     """A write-behind's policy must never give up on a batch; ValueError if it would."""
-    if policy.max_attempts is not None or policy.max_elapsed is not None:
+    if policy.gives_up:
         raise ValueError("a write-behind retries until the store answers: no attempt or time limit")
     return policy
 

@@ -106,6 +106,12 @@ class RetryPolicy:
                 " 0 <= jitter <= 1 required"
             )
 
+    @property
+    def gives_up(self) -> bool:
+        """Whether it ever stops retrying by itself (a loop that must run until stopped needs
+        a policy that does not: no max_attempts, no max_elapsed)."""
+        return self.max_attempts is not None or self.max_elapsed is not None
+
     def wait(self, rng: random.Random | None = None) -> wait_exponential:
         """The policy's pauses as a tenacity wait strategy (the pause after attempt n)."""
         return _JitteredExponential(self, rng)
