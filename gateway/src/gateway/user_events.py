@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 
 import structlog
 from aio_pika.abc import AbstractRobustConnection
 from shop_common.messaging import Consumer, DeliveryInfo, EventEnvelope, Handler, connect
+from shop_common.messaging.connection import AMQP_CONNECT_RETRY
 from shop_common.messaging.events import UserChanged, UserDeleted
 
 from gateway.caching import CacheStep
@@ -21,6 +23,8 @@ QUEUE = "gateway.user-changes"
 STOP_SECONDS = 3.0
 EVICTING_EVENTS = frozenset({"user.updated", "user.deleted"})
 _log = structlog.get_logger(__name__)
+# The gateway serves without the broker, so it keeps trying to connect until it is stopped.
+USER_EVENTS_CONNECT = replace(AMQP_CONNECT_RETRY, max_attempts=None)
 
 
 def eviction_handler(step: CacheStep) -> Handler:
@@ -56,7 +60,7 @@ class UserEventsListener:
         self._task.add_done_callback(_log_failure)
 
     async def _run(self) -> None:
-        self._connection = await connect(self._url, attempts=1_000_000, name="gateway")
+        self._connection = await connect(self._url, retry=USER_EVENTS_CONNECT, name="gateway")
         self._consumer = Consumer(self._connection, QUEUE, eviction_handler(self._step))
         await self._consumer.start()
         self.started.set()
