@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -31,7 +31,7 @@ from shop_common.discovery import (
 from shop_common.logging import get_logger
 from shop_common.resilience import BreakerConfig
 
-from gateway.adapters.backends import Backend, Upstreams
+from gateway.adapters.backends import UPSTREAM_RETRY, Backend, Upstreams
 from gateway.adapters.http_proxy import Proxy
 from gateway.adapters.keys import key_ring_from_settings
 from gateway.adapters.login_throttle import LoginThrottle
@@ -107,7 +107,7 @@ def _upstreams(settings: Settings, routes: RouteTable, registry: Registry) -> Up
             instance_config=instance,
             service_config=service,
             balancer=settings.balancer,
-            retry_backoff=settings.retry_initial_backoff_seconds,
+            retry=replace(UPSTREAM_RETRY, initial_backoff=settings.retry_initial_backoff_seconds),
         )
         for name in sorted(names)
     }

@@ -4,15 +4,15 @@ Failures that count against a breaker: connection refused/reset, timeout, and 50
 A backend's own 503 (e.g. its dependency is down) is passed on and retried, but not counted, so
 one sick dependency does not eject healthy instances. Retries happen only for idempotent
 methods or requests with an Idempotency-Key, only on those failures or a 503, and never past
-the route's deadline.
+the route's deadline; their policy is UPSTREAM_RETRY (shop_common.resilience.retry), each
+attempt picking an instance anew.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from prometheus_client import Histogram
 from shop_common.discovery import (
@@ -29,6 +29,7 @@ from shop_common.resilience import (
     CircuitOpenError,
     Deadline,
     RetryPolicy,
+    retry_call,
 )
 from yarl import URL
 
@@ -71,6 +72,22 @@ def _is_failure(exc: BaseException) -> bool:
     return isinstance(exc, UpstreamError)
 
 
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, UpstreamError | _FailedAnswer)
+
+
+def _release_failed(exc: BaseException) -> None:
+    """Before a retry: a failed answer that will not be returned gives its connection back."""
+    if isinstance(exc, _FailedAnswer):
+        exc.response.body.release()
+
+
+# max_attempts is the route's: 1 + its retries for a request that may be retried, else 1.
+UPSTREAM_RETRY = RetryPolicy(
+    max_attempts=1, initial_backoff=0.02, max_backoff=0.5, jitter=1.0, retry_on=_is_retryable
+)
+
+
 def may_retry(method: str, headers: Sequence[tuple[str, str]]) -> bool:
     """Idempotent by method, or made so by the client's Idempotency-Key."""
     return method in IDEMPOTENT_METHODS or any(n.lower() == "idempotency-key" for n, _ in headers)
@@ -88,7 +105,7 @@ class Backend:
         instance_config: BreakerConfig,
         service_config: BreakerConfig,
         balancer: str = "round_robin",
-        retry_backoff: float = 0.02,
+        retry: RetryPolicy = UPSTREAM_RETRY,
     ) -> None:
         self.service = service
         self._proxy = proxy
@@ -97,7 +114,7 @@ class Backend:
         self.breaker = CircuitBreaker(service, service_config, is_failure=_is_failure)
         kind = PowerOfTwoChoicesBalancer if balancer == "p2c" else RoundRobinBalancer
         self.balancer = kind(registry, service, is_available=self._admits)
-        self._retry = RetryPolicy(initial_backoff=retry_backoff, max_backoff=0.5)
+        self.retry = retry
         self._latency: dict[int, Histogram] = {}
 
     def instance_breaker(self, instance: ServiceInstance) -> CircuitBreaker:
@@ -145,18 +162,25 @@ class Backend:
         deadline: Deadline,
         attempts: int,
     ) -> UpstreamResponse:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await self._attempt(method, path_qs, headers, body, deadline)
-            except (UpstreamError, _FailedAnswer) as exc:
-                pause = self._retry.backoff(attempt - 1)
-                if attempt >= attempts or pause >= deadline.remaining():
-                    raise
-                if isinstance(exc, _FailedAnswer):
-                    exc.response.body.release()
-            await asyncio.sleep(pause)
+        # The hot path: a first attempt that answers costs no retry machinery at all.
+        try:
+            return await self._attempt(method, path_qs, headers, body, deadline)
+        except (UpstreamError, _FailedAnswer) as exc:
+            if attempts <= 1:
+                raise
+            first_error = exc
+        return await retry_call(
+            replace(self.retry, max_attempts=attempts),
+            self._attempt,
+            method,
+            path_qs,
+            headers,
+            body,
+            deadline,
+            deadline=deadline,
+            first_error=first_error,
+            before_retry=_release_failed,
+        )
 
     async def _attempt(
         self,

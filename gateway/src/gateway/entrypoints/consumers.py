@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 
 from aio_pika.abc import AbstractRobustConnection
 from shop_common.logging import get_logger
 from shop_common.messaging import Consumer, connect
+from shop_common.messaging.connection import AMQP_CONNECT_RETRY
 from shop_common.messaging.events import UserChanged, UserDeleted
 from shop_common.messaging.handlers import Handlers, Incoming
 
@@ -27,6 +29,8 @@ _log = get_logger(__name__)
 # consumer); user.created has nothing cached yet.
 user_changes = Handlers[CacheStep](QUEUE)
 user_changes.ignores("user.created")
+# The gateway serves without the broker, so it keeps trying to connect until it is stopped.
+USER_EVENTS_CONNECT = replace(AMQP_CONNECT_RETRY, max_attempts=None)
 
 
 @user_changes.handles("user.updated")
@@ -56,7 +60,7 @@ class UserEventsListener:
         self._task.add_done_callback(_log_failure)
 
     async def _run(self) -> None:
-        self._connection = await connect(self._url, attempts=1_000_000, name="gateway")
+        self._connection = await connect(self._url, retry=USER_EVENTS_CONNECT, name="gateway")
         self._consumer = Consumer(self._connection, QUEUE, user_changes.bind(self._step))
         await self._consumer.start()
         self.started.set()

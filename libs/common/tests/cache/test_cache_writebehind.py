@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from prometheus_client import REGISTRY
 from shop_common.cache import WriteBehind, WriteBehindError
+from shop_common.cache.writebehind import WRITE_BEHIND_RETRY
 from shop_testing.isolation import unique_name
 from shop_testing.wait import eventually
 
 from .conftest import MakeCache
+
+FAST_RETRY = replace(WRITE_BEHIND_RETRY, initial_backoff=0.005)
 
 Batch = list[tuple[str, object]]
 
@@ -69,7 +73,7 @@ async def test_store_outage_loses_nothing_and_keeps_order() -> None:
     store = FlakyStore()
     name = unique_name("wb")
     wb = WriteBehind(
-        store, name=name, batch_size=5, flush_interval=0.01, max_pending=1000, retry_initial=0.005
+        store, name=name, batch_size=5, flush_interval=0.01, max_pending=1000, retry=FAST_RETRY
     )
     wb.start()
     store.failing = True
@@ -108,8 +112,8 @@ async def test_full_queue_applies_backpressure() -> None:
     assert not blocked.done()  # waits for room instead of growing without bound
     await wb.write("k3", 33)  # an already queued key can always be updated in place
     store.failing = False
-    # The flusher retries at least every retry_max; its next try succeeds and makes room.
-    await asyncio.wait_for(blocked, 5 * wb.retry_max)
+    # The flusher retries at least every retry.max_backoff; its next try succeeds and makes room.
+    await asyncio.wait_for(blocked, 5 * wb.retry.max_backoff)
     await wb.stop()
     assert store.state["k-late"] == 99 and store.state["k3"] == 33
 
@@ -137,3 +141,12 @@ async def test_write_behind_updates_the_cache_at_once(make_cache: MakeCache) -> 
     assert await cache.get("user:1") == {"name": "Ada"} and store.writes == []
     await wb.stop()
     assert store.writes == [("user:1", {"name": "Ada"})]
+
+
+def test_a_retry_policy_that_could_give_up_on_a_batch_is_refused() -> None:
+    for policy in (
+        replace(WRITE_BEHIND_RETRY, max_attempts=5),
+        replace(WRITE_BEHIND_RETRY, max_elapsed=60.0),
+    ):
+        with pytest.raises(ValueError, match="until the store answers"):
+            WriteBehind(FlakyStore(), name=unique_name("wb"), retry=policy)

@@ -11,7 +11,7 @@ from shop_common.cache import RedisClient, RedisWriteBehind
 from shop_testing.wait import eventually
 
 from .conftest import Target
-from .test_cache_writebehind import FlakyStore
+from .test_cache_writebehind import FAST_RETRY, FlakyStore
 
 pytestmark = pytest.mark.infra
 Make = Callable[..., RedisWriteBehind]
@@ -56,7 +56,7 @@ async def test_writes_coalesce_and_flush_in_order_on_stop(make: Make) -> None:
 async def test_store_outage_loses_nothing_and_keeps_order(make: Make) -> None:
     store = FlakyStore()
     store.failing = True
-    wb = make(store, batch_size=5, flush_interval=0.01, retry_initial=0.005)
+    wb = make(store, batch_size=5, flush_interval=0.01, retry=FAST_RETRY)
     wb.start()
     for i in range(60):
         await wb.write(f"k{i % 10}", i)
@@ -76,9 +76,7 @@ async def test_a_restarted_writer_flushes_what_a_crashed_one_left(
     store = FlakyStore()
     store.failing = True
     # The crashed writer has its own connections, as another process would.
-    crashed = make(
-        store, target.new_client(), batch_size=3, flush_interval=0.01, retry_initial=0.005
-    )
+    crashed = make(store, target.new_client(), batch_size=3, flush_interval=0.01, retry=FAST_RETRY)
     crashed.start()
     for i in range(7):
         await crashed.write(f"k{i}", {"i": i})
@@ -102,7 +100,7 @@ async def test_full_queue_applies_backpressure(make: Make) -> None:
     store = FlakyStore()
     store.failing = True
     # A long interval: only a full batch (k0, k1) starts a flush, so k2..k5 fill the queue.
-    wb = make(store, batch_size=2, flush_interval=3600.0, max_pending=4, retry_initial=0.005)
+    wb = make(store, batch_size=2, flush_interval=3600.0, max_pending=4, retry=FAST_RETRY)
     wb.start()
     await wb.write("k0", 0)
     await wb.write("k1", 1)
@@ -115,7 +113,7 @@ async def test_full_queue_applies_backpressure(make: Make) -> None:
     await eventually(lambda: store.attempts > attempts, what="another failed flush")
     assert not blocked.done()
     store.failing = False
-    # The flusher retries at least every retry_max; its next try succeeds and makes room.
-    await asyncio.wait_for(blocked, 5 * wb.retry_max)
+    # The flusher retries at least every retry.max_backoff; its next try succeeds and makes room.
+    await asyncio.wait_for(blocked, 5 * wb.retry.max_backoff)
     await wb.stop()
     assert store.state["k-late"] == 99 and len(store.state) == 7

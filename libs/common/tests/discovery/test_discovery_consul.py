@@ -11,6 +11,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import grpc
 import httpx
@@ -27,6 +28,7 @@ from shop_common.discovery import (
     ServiceRegistration,
     local_instance,
 )
+from shop_common.discovery.consul import CONSUL_WATCH_RETRY
 from shop_testing.wait import eventually
 
 pytestmark = pytest.mark.consul
@@ -201,7 +203,11 @@ async def test_last_known_list_survives_a_consul_outage(
 
     relay_server = await asyncio.start_server(relay, "127.0.0.1", 0)
     relay_port = relay_server.sockets[0].getsockname()[1]
-    watcher = ConsulRegistry(f"127.0.0.1:{relay_port}", wait_seconds=2.0, max_backoff=1.0)
+    watcher = ConsulRegistry(
+        f"127.0.0.1:{relay_port}",
+        wait_seconds=2.0,
+        watch_retry=replace(CONSUL_WATCH_RETRY, max_backoff=1.0),
+    )
     try:
         await watcher.watch(service)
         async with ServiceRegistration(

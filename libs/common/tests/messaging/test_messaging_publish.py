@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -24,7 +25,7 @@ from shop_common.messaging import (
     new_event,
 )
 from shop_common.messaging import connection as connection_module
-from shop_common.messaging.connection import BrokerUnavailableError
+from shop_common.messaging.connection import AMQP_CONNECT_RETRY, BrokerUnavailableError
 from shop_testing.wait import eventually
 
 from .conftest import FAST_TOPOLOGY, get_one, queue_depth
@@ -175,7 +176,15 @@ async def test_first_connect_is_retried_until_the_broker_answers(
     late_url = f"{parts[0]}@127.0.0.1:{port}/{vhost}"
     attempts, initial_delay, max_delay = 50, 0.05, 0.1
     connecting = asyncio.create_task(
-        connect(late_url, attempts=attempts, initial_delay=initial_delay, max_delay=max_delay)
+        connect(
+            late_url,
+            retry=replace(
+                AMQP_CONNECT_RETRY,
+                max_attempts=attempts,
+                initial_backoff=initial_delay,
+                max_backoff=max_delay,
+            ),
+        )
     )
     # The broker "comes up" after a few refused attempts; connect's own schedule (its sleeps
     # between 50 attempts) is how long those can take before it gives up.
@@ -194,7 +203,10 @@ async def test_first_connect_is_retried_until_the_broker_answers(
 
 async def test_connect_gives_up_with_a_named_error(amqp_vhost_url: str) -> None:
     with pytest.raises(BrokerUnavailableError, match="after 2 attempts"):
-        await connect("amqp://guest:guest@127.0.0.1:1/", attempts=2, initial_delay=0.01)
+        await connect(
+            "amqp://guest:guest@127.0.0.1:1/",
+            retry=replace(AMQP_CONNECT_RETRY, max_attempts=2, initial_backoff=0.01),
+        )
 
 
 async def test_order_status_events_are_routable_to_the_bounded_tap(

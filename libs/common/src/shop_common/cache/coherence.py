@@ -3,7 +3,8 @@
 Every set or delete publishes the keys on a channel; every other instance evicts them from its
 L1. Pub/sub is at-most-once, so anything that may have missed a message flushes the whole L1:
 a dropped or silent connection (no PONG within 2 x ping_interval) and every (re)subscription.
-The short L1 TTL is the last backstop.
+The short L1 TTL is the last backstop. The subscriber reconnects until closed, with the pauses
+of COHERENCE_RECONNECT, afresh after every confirmed subscription.
 """
 
 from __future__ import annotations
@@ -20,10 +21,14 @@ import structlog
 from redis.asyncio.cluster import RedisCluster
 
 from shop_common.cache.redis import RedisClient
+from shop_common.resilience.retry import RetryPolicy, backoff_delays
 
-__all__ = ["CoherenceChannel"]
+__all__ = ["COHERENCE_RECONNECT", "CoherenceChannel"]
 
 _log = structlog.get_logger(__name__)
+COHERENCE_RECONNECT = RetryPolicy(
+    max_attempts=None, initial_backoff=0.05, max_backoff=2.0, jitter=0.0
+)
 
 
 class CoherenceChannel:
@@ -92,7 +97,7 @@ class CoherenceChannel:
             self._on_keys([str(k) for k in message.get("k", [])])
 
     async def _run(self) -> None:
-        backoff = 0.05
+        pauses = backoff_delays(COHERENCE_RECONNECT)
         while True:
             pubsub = None
             try:
@@ -113,7 +118,7 @@ class CoherenceChannel:
                             self.subscriptions += 1
                             self.connected.set()
                             self._attempted.set()
-                            backoff = 0.05
+                            pauses = backoff_delays(COHERENCE_RECONNECT)
                         elif kind == "message":
                             self._apply(message["data"])
                     if now - last_seen > 2 * self.ping_interval:
@@ -133,5 +138,4 @@ class CoherenceChannel:
                 if pubsub is not None:
                     with contextlib.suppress(Exception):
                         await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 2.0)
+            await asyncio.sleep(next(pauses))

@@ -22,7 +22,14 @@ from shop_common.cache.levels import LayeredCache
 from shop_common.cache.metrics import CACHE_ERRORS, CACHE_WRITE_BEHIND_DEPTH
 from shop_common.cache.redis import RedisClient
 from shop_common.cache.serializers import JsonSerializer, Serializer
-from shop_common.cache.writebehind import Batch, WriteBehindError, finish_flusher
+from shop_common.cache.writebehind import (
+    WRITE_BEHIND_RETRY,
+    Batch,
+    WriteBehindError,
+    check_write_behind_retry,
+    finish_flusher,
+)
+from shop_common.resilience.retry import RetryPolicy, retry_call
 
 __all__ = ["RedisWriteBehind"]
 
@@ -63,8 +70,7 @@ class RedisWriteBehind:
         batch_size: int = 100,
         flush_interval: float = 1.0,
         max_pending: int = 10_000,
-        retry_initial: float = 0.05,
-        retry_max: float = 2.0,
+        retry: RetryPolicy = WRITE_BEHIND_RETRY,
     ) -> None:
         if batch_size < 1 or max_pending < batch_size or flush_interval <= 0:
             raise ValueError("need batch_size >= 1, max_pending >= batch_size, flush_interval > 0")
@@ -78,8 +84,7 @@ class RedisWriteBehind:
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_pending = max_pending
-        self.retry_initial = retry_initial
-        self.retry_max = retry_max
+        self.retry = check_write_behind_retry(retry)
         base = f"{prefix}:{{{name}}}"
         self.keys = [f"{base}:values", f"{base}:order", f"{base}:seq", f"{base}:inflight"]
         self._enqueue = client.register_script(_ENQUEUE)
@@ -141,32 +146,11 @@ class RedisWriteBehind:
             raise WriteBehindError(f"{self.name}: writes left in Redis for the next run")
 
     async def _run(self) -> None:
-        pause = self.retry_initial
         take = 0  # first only the batch a previous run left unconfirmed, then batch_size
-        values, order, _, inflight = self.keys
         while True:
-            self._wake.clear()  # before taking: a wake-up that comes during the flush is kept
-            try:
-                flat = await self._take(keys=[values, order, inflight], args=[take])
-                if flat:
-                    batch = [
-                        (k.decode() if isinstance(k, bytes) else str(k), self.serializer.loads(v))
-                        for k, v in zip(flat[::2], flat[1::2], strict=True)
-                    ]
-                    await self.store(batch)
-                    await self.client.delete(inflight)
-                    self._m_depth.set(await self.depth())
-                    self._room.set()
-                    pause = self.retry_initial
-                    continue  # a backlog drains without waiting for the interval
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._m_errors.inc()
-                _log.warning("write_behind_flush_failed", name=self.name, error=repr(exc))
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, self.retry_max)
-                continue
+            # A failed step is retried (self.retry); each confirmed batch starts a fresh backoff.
+            if await retry_call(self.retry, self._flush_step, take):
+                continue  # a backlog drains without waiting for the interval
             if self._stopping and take:
                 return  # queue and in-flight batch are empty
             if not self._stopping:
@@ -176,3 +160,25 @@ class RedisWriteBehind:
                     async with asyncio.timeout(self.flush_interval):
                         await self._wake.wait()
             take = self.batch_size
+
+    async def _flush_step(self, take: int) -> bool:
+        """Move up to take writes into the in-flight batch and store it; False when none."""
+        values, order, _, inflight = self.keys
+        self._wake.clear()  # before taking: a wake-up that comes during the flush is kept
+        try:
+            flat = await self._take(keys=[values, order, inflight], args=[take])
+            if not flat:
+                return False
+            batch = [
+                (k.decode() if isinstance(k, bytes) else str(k), self.serializer.loads(v))
+                for k, v in zip(flat[::2], flat[1::2], strict=True)
+            ]
+            await self.store(batch)
+            await self.client.delete(inflight)
+            self._m_depth.set(await self.depth())
+            self._room.set()
+            return True
+        except Exception as exc:
+            self._m_errors.inc()
+            _log.warning("write_behind_flush_failed", name=self.name, error=repr(exc))
+            raise

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 from shop_common.cache.base import MISS
 from shop_common.cache.redis import RedisCache
+from shop_common.resilience.retry import RetryPolicy, backoff_delays
+from shop_common.resilience.timeouts import Deadline
 
-__all__ = ["RedisLoadLock", "SingleFlight"]
+__all__ = ["LOAD_LOCK_POLL", "RedisLoadLock", "SingleFlight"]
+
+# How a caller that finds the load lock taken polls for the value (for at most its lock_wait).
+LOAD_LOCK_POLL = RetryPolicy(max_attempts=None, initial_backoff=0.005, max_backoff=0.05, jitter=0.0)
 
 T = TypeVar("T")
 
@@ -95,11 +99,12 @@ class RedisLoadLock:
     ) -> tuple[str | None, Any, float | None]:
         """(token, MISS, None) when this caller should load; (None, value, ttl) when another did.
 
-        Polls the value while another process holds the lock, for at most `wait` seconds, then
-        returns (None, MISS, None): load without the lock rather than fail. Redis errors raise.
+        Polls the value while another process holds the lock (the pauses of LOAD_LOCK_POLL),
+        for at most `wait` seconds, then returns (None, MISS, None): load without the lock
+        rather than fail. Redis errors raise.
         """
-        deadline = time.monotonic() + wait
-        pause, waited = 0.005, False
+        polls = backoff_delays(LOAD_LOCK_POLL, deadline=Deadline.after(wait))
+        waited = False
         while True:
             token = await self.acquire(key)
             if token is not None:
@@ -112,13 +117,13 @@ class RedisLoadLock:
             if not waited:
                 waited = True
                 on_wait()
+            pause = next(polls, None)
+            if pause is None:  # the next poll would come after `wait`
+                return None, MISS, None
             await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.05)
             value, remaining = await self.cache.lookup_with_ttl(key)
             if value is not MISS:
                 return None, value, remaining
-            if time.monotonic() >= deadline:
-                return None, MISS, None
 
     async def held(self, key: str) -> bool:
         """Whether anyone holds key's lock."""

@@ -13,11 +13,24 @@ import structlog
 
 from shop_common.cache.levels import LayeredCache
 from shop_common.cache.metrics import CACHE_ERRORS, CACHE_WRITE_BEHIND_DEPTH
+from shop_common.resilience.retry import RetryPolicy, any_exception, retry_call
 
-__all__ = ["WriteBehind", "WriteBehindError"]
+__all__ = ["WRITE_BEHIND_RETRY", "WriteBehind", "WriteBehindError"]
 
 _log = structlog.get_logger(__name__)
 Batch = list[tuple[str, Any]]
+
+# A batch is retried until the store takes it (no write may be lost): no limit on attempts.
+WRITE_BEHIND_RETRY = RetryPolicy(
+    max_attempts=None, initial_backoff=0.05, max_backoff=2.0, jitter=0.0, retry_on=any_exception
+)
+
+
+def check_write_behind_retry(policy: RetryPolicy) -> RetryPolicy:
+    """A write-behind's policy must never give up on a batch; ValueError if it would."""
+    if policy.gives_up:
+        raise ValueError("a write-behind retries until the store answers: no attempt or time limit")
+    return policy
 
 
 class WriteBehindError(RuntimeError):
@@ -41,8 +54,8 @@ class WriteBehind:
     """Coalesce writes per key and flush them to `store(batch)` by batch size or interval.
 
     Order: a batch holds the keys in the order of their latest write; a batch that fails is
-    retried as it is (with backoff) before any later write is sent, so no write is lost or
-    overtaken. The queue is bounded: `write` waits (backpressure) while `max_pending` distinct
+    retried as it is (policy `retry`, WRITE_BEHIND_RETRY by default) before any later write is
+    sent, so no write is lost or overtaken. The queue is bounded: `write` waits (backpressure) while `max_pending` distinct
     keys are queued. Queue depth is the `cache_write_behind_depth` gauge.
     """
 
@@ -55,8 +68,7 @@ class WriteBehind:
         batch_size: int = 100,
         flush_interval: float = 1.0,
         max_pending: int = 10_000,
-        retry_initial: float = 0.05,
-        retry_max: float = 2.0,
+        retry: RetryPolicy = WRITE_BEHIND_RETRY,
     ) -> None:
         if batch_size < 1 or max_pending < batch_size or flush_interval <= 0:
             raise ValueError("need batch_size >= 1, max_pending >= batch_size, flush_interval > 0")
@@ -66,8 +78,7 @@ class WriteBehind:
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_pending = max_pending
-        self.retry_initial = retry_initial
-        self.retry_max = retry_max
+        self.retry = check_write_behind_retry(retry)
         self.pending: OrderedDict[str, Any] = OrderedDict()
         self.in_flight: Batch = []
         self.flushed = 0
@@ -137,17 +148,15 @@ class WriteBehind:
             await self._flush_in_flight()
 
     async def _flush_in_flight(self) -> None:
-        pause = self.retry_initial
-        while True:
-            try:
-                await self.store(list(self.in_flight))
-            except Exception as exc:
-                self._m_errors.inc()
-                _log.warning("write_behind_flush_failed", name=self.name, error=repr(exc))
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, self.retry_max)
-                continue
-            self.flushed += len(self.in_flight)
-            self.in_flight = []
-            self._m_depth.set(self.depth)
-            return
+        await retry_call(self.retry, self._store_in_flight)
+        self.flushed += len(self.in_flight)
+        self.in_flight = []
+        self._m_depth.set(self.depth)
+
+    async def _store_in_flight(self) -> None:
+        try:
+            await self.store(list(self.in_flight))
+        except Exception as exc:
+            self._m_errors.inc()
+            _log.warning("write_behind_flush_failed", name=self.name, error=repr(exc))
+            raise

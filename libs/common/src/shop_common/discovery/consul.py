@@ -2,13 +2,13 @@
 
 No request path calls Consul: `instances()` reads a list that a background watch keeps fresh
 with blocking queries (index + wait) on /v1/health/service/<name>?passing. When Consul cannot
-be reached the last known list stays in place and the failure is logged.
+be reached the last known list stays in place and the failure is logged. Both background loops
+retry until stopped: registration with CONSUL_REGISTER_RETRY, watches with CONSUL_WATCH_RETRY.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +32,7 @@ from shop_common.discovery.consul_api import (
     registration_payload,
     ttl_check_id,
 )
+from shop_common.resilience.retry import RetryPolicy, backoff_delays
 
 _log = structlog.get_logger(__name__)
 DISCOVERED_INSTANCES = Gauge(
@@ -39,6 +40,15 @@ DISCOVERED_INSTANCES = Gauge(
 )
 WATCH_ERRORS = Counter(
     "shop_discovery_watch_errors_total", "Failed Consul watch queries.", ["service"]
+)
+# Pauses before re-registering, counted from the last success (the foreground register() or a
+# heartbeat): 0.5 s, 1, 2, ... 30, each drawn from its upper half.
+CONSUL_REGISTER_RETRY = RetryPolicy(
+    max_attempts=None, initial_backoff=0.5, max_backoff=30.0, jitter=0.5
+)
+# Pauses after a failed watch query: 1 s, 2, 4, ... 30, each drawn from its upper half.
+CONSUL_WATCH_RETRY = RetryPolicy(
+    max_attempts=None, initial_backoff=1.0, max_backoff=30.0, jitter=0.5
 )
 
 
@@ -61,9 +71,12 @@ class ConsulRegistry:
         wait_seconds: float = 30.0,
         request_timeout: float = 5.0,
         first_answer_timeout: float = 5.0,
-        max_backoff: float = 30.0,
+        register_retry: RetryPolicy = CONSUL_REGISTER_RETRY,
+        watch_retry: RetryPolicy = CONSUL_WATCH_RETRY,
         min_query_interval: float = 0.05,
     ) -> None:
+        if register_retry.gives_up or watch_retry.gives_up:
+            raise ValueError("Consul's background loops retry until stopped: no attempt limit")
         base_url = address if "://" in address else f"http://{address}"
         headers = {"X-Consul-Token": token} if token else {}
         self._client = httpx.AsyncClient(
@@ -71,7 +84,8 @@ class ConsulRegistry:
         )
         self._wait = wait_seconds
         self._first_answer_timeout = first_answer_timeout
-        self._max_backoff = max_backoff
+        self._register_retry = register_retry
+        self._watch_retry = watch_retry
         self._min_query_interval = min_query_interval
         self._lists: dict[str, list[ServiceInstance]] = {}
         self._answered: dict[str, asyncio.Event] = {}
@@ -116,17 +130,19 @@ class ConsulRegistry:
 
     async def _keep_registered(self, registration: _Registration) -> None:
         failures = 0
+        pauses = backoff_delays(self._register_retry)
         while True:
             if registration.registered:
                 await asyncio.sleep(registration.check.heartbeat_interval)
             else:
-                await asyncio.sleep(self._backoff(failures))
+                await asyncio.sleep(next(pauses))
             try:
                 if registration.registered:
                     await self._heartbeat(registration.instance)
                 else:
                     await self._put_registration(registration)
                 failures = 0
+                pauses = backoff_delays(self._register_retry)  # the next failure starts afresh
             except RegistryUnavailableError as exc:
                 # Re-register on the next round: the agent may have restarted and forgotten us,
                 # or reaped the service after DeregisterCriticalServiceAfter.
@@ -188,6 +204,7 @@ class ConsulRegistry:
     async def _watch_loop(self, service: str) -> None:
         index = 0
         failures = 0
+        pauses = backoff_delays(self._watch_retry)
         path = f"/v1/health/service/{quote(service, safe='')}"
         while True:
             started = time.monotonic()
@@ -213,11 +230,12 @@ class ConsulRegistry:
                 )
                 self._answered[service].set()
                 index = 0  # ask afresh (non-blocking) once Consul answers again
-                await asyncio.sleep(self._backoff(failures))
+                await asyncio.sleep(next(pauses))
                 continue
             if failures:
                 _log.info("consul_watch_recovered", service=service, after_failures=failures)
-            failures = 0
+                failures = 0
+                pauses = backoff_delays(self._watch_retry)
             # Blocking-query rules: an index that goes backwards resets; it is never below 1.
             index = max(new_index if new_index >= index else 0, 1)
             self._update(service, found)
@@ -240,10 +258,6 @@ class ConsulRegistry:
                 _log.exception("discovery_listener_failed", service=service)
 
     # ----- plumbing ----------------------------------------------------------------------------
-    def _backoff(self, failures: int) -> float:
-        ceiling = min(self._max_backoff, 0.5 * 2 ** min(failures, 16))
-        return random.uniform(ceiling / 2, ceiling)
-
     async def _request(
         self, method: str, path: str, *, read_seconds: float | None = None, **kwargs: Any
     ) -> httpx.Response:

@@ -1,4 +1,4 @@
-"""Resilience: circuit breaker, retries with jittered backoff, deadlines and their composition."""
+"""Resilience: circuit breaker, retries (one policy: resilience.retry), deadlines, composition."""
 
 from shop_common.resilience.breaker import (
     BreakerConfig,
@@ -9,7 +9,7 @@ from shop_common.resilience.breaker import (
 )
 from shop_common.resilience.classify import default_is_failure
 from shop_common.resilience.compose import resilient_call
-from shop_common.resilience.retry import RetryPolicy, retry_call
+from shop_common.resilience.retry import RetryPolicy, any_exception, backoff_delays, retry_call
 from shop_common.resilience.timeouts import Deadline, with_timeout
 
 __all__ = [
@@ -19,6 +19,8 @@ __all__ = [
     "CircuitState",
     "Deadline",
     "RetryPolicy",
+    "any_exception",
+    "backoff_delays",
     "breaker_for",
     "default_is_failure",
     "resilient_call",

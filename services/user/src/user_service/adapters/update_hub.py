@@ -2,8 +2,9 @@
 
 Every instance sharing the database NOTIFYs on commit (repository.py); each instance's hub
 LISTENs once and copies each event into the bounded queue of every local subscriber. When the
-listen connection drops, the hub reconnects with backoff and ends every stream with
-`SubscriptionLost`, so a client knows it may have missed events and resubscribes.
+listen connection drops, the hub reconnects (pauses: UPDATE_HUB_RECONNECT, until stopped) and
+ends every stream with `SubscriptionLost`, so a client knows it may have missed events and
+resubscribes.
 """
 
 from __future__ import annotations
@@ -17,11 +18,16 @@ from typing import Any
 
 import asyncpg
 from shop_common.logging import get_logger
+from shop_common.resilience import RetryPolicy, backoff_delays
 
 from user_service.adapters.repository import NOTIFY_CHANNEL
 from user_service.domain.model import User, UserEventType
 
 log = get_logger(__name__)
+# A constant 0.5 s between reconnects: a LISTEN connection is one per process and cheap.
+UPDATE_HUB_RECONNECT = RetryPolicy(
+    max_attempts=None, initial_backoff=0.5, multiplier=1.0, max_backoff=0.5, jitter=0.0
+)
 
 
 class SubscriptionLost(Exception):
@@ -75,10 +81,14 @@ class _Subscriber:
 class UpdateHub:
     """Owns the LISTEN connection and the set of local subscribers."""
 
-    def __init__(self, dsn: str, *, max_queue: int = 1000, reconnect_delay: float = 0.5) -> None:
+    def __init__(
+        self, dsn: str, *, max_queue: int = 1000, reconnect: RetryPolicy = UPDATE_HUB_RECONNECT
+    ) -> None:
+        if reconnect.gives_up:
+            raise ValueError("the hub reconnects until stopped: no attempt or time limit")
         self._dsn = dsn
         self._max_queue = max_queue
-        self._reconnect_delay = reconnect_delay
+        self._reconnect = reconnect
         self._subscribers: set[_Subscriber] = set()
         self._task: asyncio.Task[None] | None = None
         self._connection: asyncpg.Connection | None = None
@@ -117,19 +127,21 @@ class UpdateHub:
             subscriber.offer(item)
 
     async def _run(self) -> None:
+        pauses = backoff_delays(self._reconnect)
         while True:
             closed = asyncio.Event()
             try:
                 conn = await asyncpg.connect(self._dsn, timeout=5)
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 log.warning("update hub cannot connect", error=type(exc).__name__)
-                await asyncio.sleep(self._reconnect_delay)
+                await asyncio.sleep(next(pauses))
                 continue
             self._connection = conn
             try:
                 conn.add_termination_listener(lambda _c, ev=closed: ev.set())
                 await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
                 self.listening.set()
+                pauses = backoff_delays(self._reconnect)  # listening: the next outage starts afresh
                 log.info("update hub listening", channel=NOTIFY_CHANNEL)
                 await closed.wait()
                 log.warning("update hub lost its connection; reconnecting")
@@ -141,7 +153,7 @@ class UpdateHub:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(conn.close(timeout=2))
             self._broadcast(SubscriptionLost("update stream interrupted"))
-            await asyncio.sleep(self._reconnect_delay)
+            await asyncio.sleep(next(pauses))
 
     def subscribe(self, user_ids: frozenset[int]) -> Subscription:
         """Attach a subscriber now (events from this point on); close it with `close()`."""
