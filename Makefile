@@ -83,7 +83,7 @@ demo: install ## the narrated walkthrough through the gateway: `make up`'s syste
 
 .PHONY: demo-user
 demo-user: install ## the user service alone: a narrated gRPC client session
-	$(RUN) python -m user_service.demo
+	$(RUN) python -m user_service.entrypoints.demo
 
 .PHONY: demo-system
 demo-system: demo ## the same as `make demo` (kept for old notes)

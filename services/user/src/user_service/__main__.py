@@ -1,5 +1,14 @@
-"""`python -m user_service`: run the gRPC server."""
+"""`python -m user_service` (and the `user-service` script): run the service (bootstrap.serve)."""
 
-from user_service.server import main
+import asyncio
 
-main()
+from user_service.bootstrap import serve
+
+
+def main() -> None:
+    """Serve until SIGTERM/SIGINT."""
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

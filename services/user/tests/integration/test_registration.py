@@ -16,7 +16,7 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from shop_common.discovery import HealthCheck, ServiceInstance, StaticRegistry
-from user_service.health import SERVICE_NAME
+from user_service.entrypoints.grpc.health import SERVICE_NAME
 from user_service.server import UserServer
 
 from .conftest import StartServer

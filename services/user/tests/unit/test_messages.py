@@ -8,7 +8,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from shop_protos.user.v1 import user_pb2
 from user_service.domain.model import User
-from user_service.grpc.servicer import _fill_user, _timestamp, user_message
+from user_service.entrypoints.grpc.servicer import _fill_user, _timestamp, user_message
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@ CachingTokenVerifier, tested in libs/common/tests/unit/test_token_cache.py)."""
 
 from __future__ import annotations
 
-from user_service.grpc.interceptors import RateLimiter
+from user_service.entrypoints.grpc.interceptors import RateLimiter
 
 
 def test_rate_limiter_is_per_caller() -> None:

@@ -1,11 +1,25 @@
-"""The async engine (connection pool) of the service."""
+"""The async engine (connection pool), the asyncpg read pool of the GetUser fast path, and
+which of their exceptions mean "the database is unavailable"."""
 
 from __future__ import annotations
 
 import asyncpg
+from asyncpg.exceptions import PostgresConnectionError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from user_service.settings import Settings
+
+# What a call fails with when PostgreSQL is down, unreachable or out of connections: the gRPC edge
+# answers UNAVAILABLE ("database unavailable") for these, INTERNAL for anything unexpected.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeoutError,
+    OSError,
+    PostgresConnectionError,
+)
 
 
 def create_engine(settings: Settings) -> AsyncEngine:

@@ -1,4 +1,5 @@
-"""Password hashing with argon2id, off the event loop (hashing is deliberately slow)."""
+"""Password hashing with argon2id, off the event loop (hashing is deliberately slow), a few
+hashes at a time; Argon2Hasher is the service layer's PasswordHasher."""
 
 from __future__ import annotations
 
@@ -51,3 +52,15 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
 
     async with _slot():
         return await asyncio.to_thread(check)
+
+
+class Argon2Hasher:
+    """hash_password / verify_password as the service layer's PasswordHasher."""
+
+    async def hash(self, password: str) -> str:
+        """The argon2id hash of password."""
+        return await hash_password(password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """True when password matches (see verify_password)."""
+        return await verify_password(password_hash, password)

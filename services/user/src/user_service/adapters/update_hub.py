@@ -1,6 +1,6 @@
 """Fan-out of user change notifications: ONE LISTEN connection per process, many subscribers.
 
-Every instance sharing the database NOTIFYs on commit (repository.py); each instance's hub
+Every instance sharing the database NOTIFYs on commit (unit_of_work.py); each instance's hub
 LISTENs once and copies each event into the bounded queue of every local subscriber. When the
 listen connection drops, the hub reconnects (pauses: UPDATE_HUB_RECONNECT, until stopped) and
 ends every stream with `SubscriptionLost`, so a client knows it may have missed events and
@@ -11,51 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 import asyncpg
 from shop_common.logging import get_logger
 from shop_common.resilience import RetryPolicy, backoff_delays
 
-from user_service.adapters.repository import NOTIFY_CHANNEL
-from user_service.domain.model import User, UserEventType
+from user_service.adapters.notifications import NOTIFY_CHANNEL, parse_notification
+from user_service.domain.errors import SubscriptionLost
+from user_service.domain.model import UserUpdate
 
 log = get_logger(__name__)
 # A constant 0.5 s between reconnects: a LISTEN connection is one per process and cheap.
 UPDATE_HUB_RECONNECT = RetryPolicy(
     max_attempts=None, initial_backoff=0.5, multiplier=1.0, max_backoff=0.5, jitter=0.0
 )
-
-
-class SubscriptionLost(Exception):
-    """The stream ended because events may have been missed (slow consumer or lost connection)."""
-
-
-@dataclass(frozen=True)
-class UserUpdate:
-    """One change as seen by subscribers."""
-
-    event_type: UserEventType
-    user: User
-    occurred_at: datetime
-
-
-def parse_notification(payload: str) -> UserUpdate:
-    """Decode the JSON NOTIFY payload written by the repository."""
-    body: dict[str, Any] = json.loads(payload)
-    raw = body["user"]
-    user = User(
-        id=int(raw["id"]),
-        email=raw["email"],
-        name=raw["name"],
-        roles=tuple(raw["roles"]),
-        created_at=datetime.fromisoformat(raw["created_at"]),
-        updated_at=datetime.fromisoformat(raw["updated_at"]),
-    )
-    return UserUpdate(UserEventType(body["type"]), user, datetime.fromisoformat(body["at"]))
 
 
 class _Subscriber:
@@ -106,19 +75,20 @@ class UpdateHub:
             await asyncio.wait_for(self.listening.wait(), timeout=5)
 
     async def stop(self) -> None:
-        """Stop listening, close the connection and end every stream."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop listening, close the connection and end every stream (a second call does nothing)."""
+        if self._task is None:  # never started, or already stopped
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
         self._broadcast(SubscriptionLost("server shutting down"))
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         try:
             update = parse_notification(payload)
         except (ValueError, KeyError) as exc:
-            log.warning("bad user notification dropped", error=str(exc))
+            log.warning("user_notification_dropped", error=str(exc))
             return
         self._broadcast(update)
 
@@ -133,7 +103,7 @@ class UpdateHub:
             try:
                 conn = await asyncpg.connect(self._dsn, timeout=5)
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                log.warning("update hub cannot connect", error=type(exc).__name__)
+                log.warning("update_hub_connect_failed", error=type(exc).__name__)
                 await asyncio.sleep(next(pauses))
                 continue
             self._connection = conn
@@ -142,11 +112,11 @@ class UpdateHub:
                 await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
                 self.listening.set()
                 pauses = backoff_delays(self._reconnect)  # listening: the next outage starts afresh
-                log.info("update hub listening", channel=NOTIFY_CHANNEL)
+                log.info("update_hub_listening", channel=NOTIFY_CHANNEL)
                 await closed.wait()
-                log.warning("update hub lost its connection; reconnecting")
+                log.warning("update_hub_connection_lost")
             except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("update hub listen failed", error=type(exc).__name__)
+                log.warning("update_hub_listen_failed", error=type(exc).__name__)
             finally:
                 self.listening.clear()
                 self._connection = None

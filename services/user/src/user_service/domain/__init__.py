@@ -1,0 +1,1 @@
+"""The user entity, its validation, field masks, listing filters and page tokens; no I/O."""

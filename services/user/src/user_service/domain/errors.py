@@ -1,4 +1,8 @@
-"""Domain errors; the gRPC edge maps each to one status code with a client-safe message."""
+"""Domain errors; the gRPC edge maps each to one status code with a client-safe message.
+
+SubscriptionLost is not a DomainError: it ends an update stream (the edge answers UNAVAILABLE,
+"resubscribe") rather than refusing a request.
+"""
 
 from __future__ import annotations
 
@@ -25,3 +29,7 @@ class PermissionDenied(DomainError):
 
 class Unauthenticated(DomainError):
     """Credentials are missing or wrong."""
+
+
+class SubscriptionLost(Exception):
+    """The stream ended because events may have been missed (slow consumer or lost connection)."""

@@ -1,4 +1,5 @@
-"""The user entity, its validation rules and the event kinds it produces."""
+"""The user entity, its validation rules, the event kinds it produces and the change a
+subscriber sees (UserUpdate)."""
 
 from __future__ import annotations
 
@@ -83,3 +84,12 @@ def validate_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidArgument(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
     return password
+
+
+@dataclass(frozen=True)
+class UserUpdate:
+    """One committed change as seen by subscribers (SubscribeToUpdates)."""
+
+    event_type: UserEventType
+    user: User
+    occurred_at: datetime

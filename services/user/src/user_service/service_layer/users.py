@@ -4,6 +4,9 @@ A user may read and update itself (but not its own roles); CreateUser, ListUsers
 DeleteUser, granting roles and touching anyone else need the admin role. (Creating accounts is
 an admin's job: were any caller allowed, one user could mint accounts without end, each with its
 own per-user rate-limit budget.)
+
+Reads go through UserReads (no transaction: GetUser is the hot path); every change runs in a
+unit of work with the event it emits, so the event is published exactly when the change commits.
 """
 
 from __future__ import annotations
@@ -13,19 +16,20 @@ from dataclasses import dataclass
 
 from shop_common.auth import Principal
 
-from user_service.adapters.passwords import hash_password, verify_password
-from user_service.adapters.repository import UserRepository
 from user_service.domain.errors import PermissionDenied, Unauthenticated
 from user_service.domain.field_mask import build_patch, effective_paths
 from user_service.domain.listing import PageTokenCodec, page_size_or_default, parse_filter
 from user_service.domain.model import (
     User,
+    UserEventType,
     has_control_characters,
     normalize_email,
     validate_name,
     validate_password,
     validate_roles,
 )
+from user_service.service_layer.ports import PasswordHasher, UserReads
+from user_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 ADMIN_ROLE = "admin"
 
@@ -53,14 +57,22 @@ def _require_self_or_admin(caller: Principal, user_id: int) -> None:
 class UserService:
     """The application service behind the gRPC servicer."""
 
-    def __init__(self, repository: UserRepository, page_tokens: PageTokenCodec) -> None:
-        self.repository = repository
+    def __init__(
+        self,
+        reads: UserReads,
+        uow: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        page_tokens: PageTokenCodec,
+    ) -> None:
+        self.reads = reads
+        self.uow = uow
+        self.hasher = hasher
         self.page_tokens = page_tokens
 
     async def get(self, caller: Principal, user_id: int) -> User:
         """One user (self or admin)."""
         _require_self_or_admin(caller, user_id)
-        return await self.repository.get(user_id)
+        return await self.reads.get(user_id)
 
     async def create(
         self,
@@ -78,8 +90,12 @@ class UserService:
         name = validate_name(name)
         checked_roles = validate_roles(list(roles))
         validate_password(password)
-        password_hash = await hash_password(password)
-        return await self.repository.create(email, name, checked_roles, password_hash, request_id)
+        password_hash = await self.hasher.hash(password)
+        async with self.uow() as uow:
+            user = await uow.users.add(email, name, checked_roles, password_hash)
+            uow.emit(UserEventType.CREATED, user, correlation_id=request_id)
+            await uow.commit()
+        return user
 
     async def update(
         self,
@@ -100,14 +116,22 @@ class UserService:
         if patch.roles is not None:
             _require_admin(caller, "changing roles")
         if patch.is_empty:
-            return await self.repository.get(user_id)
-        password_hash = await hash_password(patch.password) if patch.password else None
-        return await self.repository.update(user_id, patch, password_hash, request_id)
+            return await self.reads.get(user_id)
+        password_hash = await self.hasher.hash(patch.password) if patch.password else None
+        async with self.uow() as uow:
+            user = await uow.users.update(user_id, patch, password_hash)
+            uow.emit(UserEventType.UPDATED, user, correlation_id=request_id)
+            await uow.commit()
+        return user
 
     async def delete(self, caller: Principal, user_id: int, *, request_id: str | None) -> User:
         """Delete a user (admin only)."""
         _require_admin(caller, "DeleteUser")
-        return await self.repository.delete(user_id, request_id)
+        async with self.uow() as uow:
+            user = await uow.users.remove(user_id)
+            uow.emit(UserEventType.DELETED, user, correlation_id=request_id)
+            await uow.commit()
+        return user
 
     async def list_page(
         self, caller: Principal, *, page_size: int, page_token: str, filter_text: str
@@ -117,7 +141,7 @@ class UserService:
         size = page_size_or_default(page_size)
         user_filter = parse_filter(filter_text)
         after_id = self.page_tokens.decode(page_token, user_filter) if page_token else 0
-        rows = await self.repository.page(user_filter, after_id, size + 1)
+        rows = await self.reads.page(user_filter, after_id, size + 1)
         page, more = rows[:size], len(rows) > size
         token = self.page_tokens.encode(page[-1].id, user_filter) if more else ""
         return Page(page, token)
@@ -126,9 +150,9 @@ class UserService:
         """The user whose email and password match; Unauthenticated otherwise (same message)."""
         email = email.strip()
         # No stored email holds a control character, and PostgreSQL refuses NUL in a query.
-        found = None if has_control_characters(email) else await self.repository.credentials(email)
+        found = None if has_control_characters(email) else await self.reads.credentials(email)
         user, password_hash = found if found is not None else (None, None)
-        if not await verify_password(password_hash, password) or user is None:
+        if not await self.hasher.verify(password_hash, password) or user is None:
             raise Unauthenticated("email or password is wrong")
         return user
 

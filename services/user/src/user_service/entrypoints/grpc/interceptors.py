@@ -14,11 +14,8 @@ from typing import Any, TypeAlias
 
 import grpc
 import structlog
-from asyncpg.exceptions import PostgresConnectionError
 from shop_common.auth import AuthError, Principal, TokenVerifier, parse_bearer
 from shop_common.logging import get_logger
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from user_service.domain.errors import (
     AlreadyExists,
@@ -28,8 +25,8 @@ from user_service.domain.errors import (
     PermissionDenied,
     Unauthenticated,
 )
-from user_service.grpc.context import current_principal, current_request_id
-from user_service.grpc.handlers import wrap_handler
+from user_service.entrypoints.grpc.context import current_principal, current_request_id
+from user_service.entrypoints.grpc.handlers import wrap_handler
 
 log = get_logger("user_service.access")
 Call = Callable[[], Awaitable[None]]
@@ -86,8 +83,11 @@ class RateLimiter:
         return True
 
 
-async def _map_errors(call: Call, method: str, context: Context) -> None:
-    """Domain errors → their status; nothing internal leaks.
+async def _map_errors(
+    call: Call, method: str, context: Context, unavailable: tuple[type[BaseException], ...]
+) -> None:
+    """Domain errors → their status, `unavailable` errors (the database's, from the composition
+    root) → UNAVAILABLE; nothing internal leaks.
 
     The deadline needs no timer of ours: grpc.aio cancels the handler's task when the call's
     deadline passes (measured: a handler sleeping 5 s under a 0.5 s deadline is cancelled at
@@ -99,27 +99,27 @@ async def _map_errors(call: Call, method: str, context: Context) -> None:
         raise
     except DomainError as exc:
         await context.abort(_STATUS_OF.get(type(exc), grpc.StatusCode.INTERNAL), str(exc))
-    except (
-        OperationalError,
-        InterfaceError,
-        PoolTimeoutError,
-        OSError,
-        PostgresConnectionError,
-    ) as exc:
-        log.warning("database unavailable", method=method, error=type(exc).__name__)
+    except unavailable as exc:
+        log.warning("database_unavailable", method=method, error=type(exc).__name__)
         await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable")
     except Exception:
-        log.exception("unhandled error", method=method)
+        log.exception("unhandled_error", method=method)
         await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
 
 class CallPipeline(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Request id → access log → auth → rate limit → error mapping, around every call."""
 
-    def __init__(self, verifier: TokenVerifier, limiter: RateLimiter) -> None:
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        limiter: RateLimiter,
+        unavailable: tuple[type[BaseException], ...] = (OSError,),
+    ) -> None:
         # A CachingTokenVerifier in the server: RS256 once per token, not once per call.
         self.verifier = verifier
         self.limiter = limiter
+        self.unavailable = unavailable
         self.in_flight = 0
         self.calls_total = 0
         # Wrapped handlers are built once per method, not once per call.
@@ -167,7 +167,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     await context.abort(
                         grpc.StatusCode.RESOURCE_EXHAUSTED, "rate limit exceeded; retry later"
                     )
-            await _map_errors(call, method, context)
+            await _map_errors(call, method, context, self.unavailable)
         except asyncio.CancelledError:
             remaining = context.time_remaining()
             status = (
@@ -189,6 +189,12 @@ class CallPipeline(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             )
 
 
-def call_pipeline(verifier: TokenVerifier, *, rate: float, burst: int) -> CallPipeline:
+def call_pipeline(
+    verifier: TokenVerifier,
+    *,
+    rate: float,
+    burst: int,
+    unavailable: tuple[type[BaseException], ...] = (OSError,),
+) -> CallPipeline:
     """The interceptor of the user service (pass a CachingTokenVerifier)."""
-    return CallPipeline(verifier, RateLimiter(rate, burst))
+    return CallPipeline(verifier, RateLimiter(rate, burst), unavailable)

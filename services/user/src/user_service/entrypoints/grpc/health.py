@@ -1,14 +1,14 @@
-"""grpc.health.v1 status kept in step with the database (polled)."""
+"""grpc.health.v1 status kept in step with the database (polled through a `ping` the composition
+root passes in)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 from grpc_health.v1 import health, health_pb2
 from shop_common.logging import get_logger
-
-from user_service.adapters.repository import UserRepository
 
 SERVICE_NAME = "shop.user.v1.UserService"
 log = get_logger(__name__)
@@ -20,13 +20,13 @@ class DatabaseHealth:
     def __init__(
         self,
         servicer: health.aio.HealthServicer,
-        repository: UserRepository,
+        ping: Callable[[], Awaitable[None]],
         *,
         interval: float,
         timeout: float,
     ) -> None:
         self.servicer = servicer
-        self._repository = repository
+        self._ping = ping
         self._interval = interval
         self._timeout = timeout
         self._task: asyncio.Task[None] | None = None
@@ -36,12 +36,12 @@ class DatabaseHealth:
         """Probe the database once and publish the status; True when it answered."""
         try:
             async with asyncio.timeout(self._timeout):
-                await self._repository.ping()
+                await self._ping()
             ok = True
         except Exception as exc:  # any failure means "not ready"; the reason goes to the log
             ok = False
             if self.serving is not False:
-                log.warning("database not reachable", error=type(exc).__name__)
+                log.warning("database_unreachable", error=type(exc).__name__)
         if ok != self.serving:
             status = (
                 health_pb2.HealthCheckResponse.SERVING
@@ -65,8 +65,9 @@ class DatabaseHealth:
 
     async def stop(self) -> None:
         """Stop probing and report NOT_SERVING (shutdown)."""
-        if self._task is not None:
-            self._task.cancel()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         await self.servicer.enter_graceful_shutdown()

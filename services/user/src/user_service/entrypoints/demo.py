@@ -1,4 +1,4 @@
-"""`python -m user_service.demo` (make demo-user): a narrated session against a real server.
+"""`python -m user_service.entrypoints.demo` (make demo-user): a narrated session against a real server.
 
 Creates a fresh PostgreSQL database, starts the user service on an ephemeral port, talks to it
 with the typed UserClient (create, get, update with a field mask, list as a stream, watch an
@@ -17,8 +17,7 @@ from shop_common.auth import TokenIssuer, generate_signing_key
 from shop_common.clients.user import UserClient
 from shop_common.logging import configure_logging
 
-from user_service.adapters.database import asyncpg_dsn
-from user_service.server import create_server
+from user_service.bootstrap import bootstrap
 from user_service.settings import Settings
 
 SERVER_URL = os.environ.get(
@@ -89,7 +88,7 @@ async def main() -> int:
     """Fresh database, server, session, clean-up."""
     configure_logging("user-service", "WARNING", json=True)
     name = f"users_demo_{uuid.uuid4().hex[:8]}"
-    admin_conn = await asyncpg.connect(asyncpg_dsn(SERVER_URL))
+    admin_conn = await asyncpg.connect(SERVER_URL.replace("postgresql+asyncpg://", "postgresql://"))
     await admin_conn.execute(f'CREATE DATABASE "{name}"')
     database_url = SERVER_URL.rsplit("/", 1)[0] + f"/{name}"
     key = generate_signing_key("demo")
@@ -97,17 +96,21 @@ async def main() -> int:
         database_url=database_url,
         jwt_public_keys={key.kid: key.public_pem},
         outbox_relay_enabled=False,
+        grace_period=2.0,
     )
     say("Start the user service", f"fresh database {name}; migrations applied on start")
-    server, port = await create_server(settings, "127.0.0.1:0")
-    print(f"   listening on 127.0.0.1:{port} (grpc.health.v1, reflection, JWT auth)")
-    client = UserClient([f"127.0.0.1:{port}"], default_timeout=5.0)
     try:
-        admin = TokenIssuer(key, settings.jwt_issuer, settings.jwt_audience).issue("0", ["admin"])
-        await run_session(client, admin)
+        async with bootstrap(settings, address="127.0.0.1:0") as app:
+            print(f"   listening on 127.0.0.1:{app.port} (grpc.health.v1, reflection, JWT auth)")
+            client = UserClient([f"127.0.0.1:{app.port}"], default_timeout=5.0)
+            try:
+                admin = TokenIssuer(key, settings.jwt_issuer, settings.jwt_audience).issue(
+                    "0", ["admin"]
+                )
+                await run_session(client, admin)
+            finally:
+                await client.close()
     finally:
-        await client.close()
-        await server.stop(grace=2.0)
         await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin_conn.close()
     say("Done", "server stopped gracefully; demo database dropped")

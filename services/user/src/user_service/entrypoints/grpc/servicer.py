@@ -11,10 +11,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from shop_common.auth import Principal
 from shop_protos.user.v1 import user_pb2, user_pb2_grpc
 
-from user_service.adapters.update_hub import SubscriptionLost, UpdateHub
-from user_service.domain.errors import Unauthenticated
+from user_service.domain.errors import SubscriptionLost, Unauthenticated
 from user_service.domain.model import User, UserEventType
-from user_service.grpc.context import current_principal, current_request_id
+from user_service.entrypoints.grpc.context import current_principal, current_request_id
+from user_service.service_layer.ports import UpdateFeed
 from user_service.service_layer.users import UserService
 
 Context: TypeAlias = Any  # grpc.aio.ServicerContext (grpc ships no type information)
@@ -72,7 +72,7 @@ def _caller() -> Principal:
 class UserServicer(user_pb2_grpc.UserServiceServicer):
     """gRPC edge of the user service."""
 
-    def __init__(self, service: UserService, hub: UpdateHub) -> None:
+    def __init__(self, service: UserService, hub: UpdateFeed) -> None:
         self.service = service
         self.hub = hub
 
