@@ -133,7 +133,7 @@ events-schema: install ## regenerate docs/events/events.schema.json from the eve
 	uv run python -m shop_common.messaging.schema
 
 migrate: install ## apply the user service's migrations to DATABASE_URL
-	$(RUN) python -m user_service.migrate
+	$(RUN) python -m shop_common.migrations user_service
 
 .PHONY: clean
 clean: ## remove the virtual environments and caches

@@ -1,12 +1,22 @@
-"""The one way a service applies its Alembic migrations: at start, under an advisory lock.
+"""The one way a service applies its Alembic migrations, at start or as a job:
 
-Several instances of a service may start at once; a transaction-scoped advisory lock (one key per
-service) serialises their upgrades, so the second finds the schema already at head.
+    python -m shop_common.migrations <package>      # e.g. order_service (compose's *-migrate jobs)
+    await migrate("order_service", database_url)   # each service's bootstrap, before it serves
+
+A service's migrations are the Alembic scripts in `<package>/migrations/`; its settings are
+`<package>.settings.Settings`. Several instances of a service may start at once; a
+transaction-scoped advisory lock (one key per service, derived from its package name) serialises
+their upgrades, so the second finds the schema already at head.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
+import sys
+import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 from alembic import command
@@ -42,8 +52,40 @@ async def upgrade_to_head(database_url: str, migrations: Path, lock_key: int) ->
         await engine.dispose()
 
 
-def run_migrations_cli(settings: ServiceSettings, migrations: Path, lock_key: int) -> None:
-    """Body of each service's `python -m <service>.migrate`."""
+def migrations_of(package: str) -> Path:
+    """The Alembic scripts folder of a service package (`<package>/migrations`)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(f"{package!r} is not an installed package")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "migrations"
+    if not (folder / "env.py").is_file():
+        raise ValueError(f"{package!r} has no Alembic migrations folder ({folder})")
+    return folder
+
+
+def lock_key_of(package: str) -> int:
+    """The advisory lock key of a service's migrations: stable, one per package."""
+    return zlib.crc32(f"migrations:{package}".encode())
+
+
+async def migrate(package: str, database_url: str) -> None:
+    """Upgrade the service's database to its newest revision (serialised across instances)."""
+    await upgrade_to_head(database_url, migrations_of(package), lock_key_of(package))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m shop_common.migrations <package>`: migrate with the service's own settings."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        sys.stderr.write("usage: python -m shop_common.migrations <service package>\n")
+        return 2
+    package = args[0]
+    settings: ServiceSettings = importlib.import_module(f"{package}.settings").Settings()
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
-    asyncio.run(upgrade_to_head(settings.database_url, migrations, lock_key))
-    get_logger(__name__).info("migrations applied", service=settings.service_name)
+    asyncio.run(migrate(package, settings.database_url))
+    get_logger(__name__).info("migrations_applied", service=settings.service_name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

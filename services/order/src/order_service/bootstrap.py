@@ -38,6 +38,7 @@ from shop_common.messaging import (
     is_connected,
 )
 from shop_common.messaging.monitor import MessagingMonitor
+from shop_common.migrations import migrate
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -47,7 +48,6 @@ from order_service.adapters.users import UserCache, UserLookup
 from order_service.domain.listing import PageSizes, PageTokenCodec
 from order_service.entrypoints.consumers import payment_results, user_changes
 from order_service.entrypoints.sweeper import SagaTimeoutSweeper
-from order_service.migrate import migrate
 from order_service.service_layer.orders import Clock, OrderService, PlaceOrder, utc_now
 from order_service.service_layer.unit_of_work import UnitOfWorkFactory
 from order_service.service_layer.users import UserDirectory
@@ -104,7 +104,7 @@ async def bootstrap(
         queue_handlers.check(topology)  # the handlers take what each queue is bound to
     async with AsyncExitStack() as stack:
         if settings.apply_migrations_on_start:
-            await migrate(settings.database_url)
+            await migrate("order_service", settings.database_url)
         if engine is None:
             engine = create_async_engine(
                 settings.database_url,

@@ -11,13 +11,13 @@ from uuid import uuid4
 import pytest
 from order_service.adapters.unit_of_work import sql_unit_of_work
 from order_service.domain.order import IllegalTransitionError, OrderLine, OrderStatus
-from order_service.migrate import migrate
 from order_service.service_layer.orders import (
     IdempotencyConflictError,
     OrderNotFoundError,
     OrderService,
 )
 from shop_common.messaging.events import PaymentFailed, PaymentSucceeded, new_event
+from shop_common.migrations import migrate
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -28,7 +28,7 @@ LINES = [OrderLine("SKU-1", 2, Decimal("10.25")), OrderLine("SKU-2", 1, Decimal(
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    await migrate(database_url)
+    await migrate("order_service", database_url)
     eng = create_async_engine(database_url)
     yield eng
     await eng.dispose()

@@ -30,6 +30,7 @@ from shop_common.messaging import (
     is_connected,
 )
 from shop_common.messaging.monitor import MessagingMonitor
+from shop_common.migrations import migrate
 from shop_common.resilience import CircuitBreaker
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -39,7 +40,6 @@ from payment_service.adapters.provider.simulated import SimulatedProvider, provi
 from payment_service.adapters.unit_of_work import SqlUnitOfWorkFactory, create_engine
 from payment_service.entrypoints.consumers import QUEUE as ORDER_EVENTS_QUEUE
 from payment_service.entrypoints.consumers import order_events
-from payment_service.migrate import migrate
 from payment_service.service_layer.payments import PaymentService
 from payment_service.service_layer.provider import PaymentProvider
 from payment_service.service_layer.provider_admin import ProviderAdmin
@@ -87,7 +87,7 @@ async def bootstrap(
 ) -> AsyncIterator[App]:
     """Start the payment service, yield its App, stop it on exit (see the module docstring)."""
     if settings.apply_migrations_on_start:
-        await migrate(settings.database_url)
+        await migrate("payment_service", settings.database_url)
     async with AsyncExitStack() as stack:
         if engine is None:
             engine = create_engine(settings)

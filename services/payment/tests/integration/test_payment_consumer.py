@@ -13,7 +13,6 @@ import pytest
 from payment_service.adapters.provider.simulated import SimulatedProvider
 from payment_service.adapters.unit_of_work import SqlUnitOfWorkFactory
 from payment_service.entrypoints.consumers import order_events
-from payment_service.migrate import migrate
 from payment_service.service_layer.payments import PaymentService
 from payment_service.service_layer.provider import ProviderFaults
 from shop_common.messaging.connection import connect
@@ -21,6 +20,7 @@ from shop_common.messaging.consumer import Consumer
 from shop_common.messaging.events import OrderCreated, OrderItem, new_event
 from shop_common.messaging.publisher import Publisher
 from shop_common.messaging.topology import SHOP_TOPOLOGY, Topology
+from shop_common.migrations import migrate
 from shop_testing.wait import eventually
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -40,7 +40,7 @@ async def setup(
 ) -> AsyncIterator[
     tuple[PaymentService, SimulatedProvider, Publisher, aio_pika.abc.AbstractRobustConnection]
 ]:
-    await migrate(database_url)
+    await migrate("payment_service", database_url)
     engine = create_async_engine(database_url)
     provider = SimulatedProvider(ProviderFaults(latency_ms=0), rng=random.Random(5))
     service = PaymentService(SqlUnitOfWorkFactory(engine), provider)

@@ -11,7 +11,6 @@ from uuid import uuid4
 import pytest
 from payment_service.adapters.provider.simulated import SimulatedProvider
 from payment_service.adapters.unit_of_work import SqlUnitOfWorkFactory
-from payment_service.migrate import migrate
 from payment_service.service_layer.payments import PaymentService
 from payment_service.service_layer.provider import ProviderFaults, ProviderUnavailableError
 from shop_common.messaging.events import (
@@ -21,6 +20,7 @@ from shop_common.messaging.events import (
     OrderItem,
     new_event,
 )
+from shop_common.migrations import migrate
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.infra
 
 @pytest.fixture
 async def engines(database_url: str) -> AsyncIterator[list[AsyncEngine]]:
-    await migrate(database_url)
+    await migrate("payment_service", database_url)
     # Two engines stand for two payment instances sharing the payments database.
     pair = [create_async_engine(database_url), create_async_engine(database_url)]
     yield pair

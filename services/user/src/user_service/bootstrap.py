@@ -32,6 +32,7 @@ from shop_common.discovery import (
 )
 from shop_common.logging import configure_logging, get_logger
 from shop_common.messaging import SHOP_TOPOLOGY, OutboxRelay, Publisher, connect, declare
+from shop_common.migrations import migrate
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from user_service.adapters.database import (
@@ -47,7 +48,6 @@ from user_service.adapters.update_hub import UpdateHub
 from user_service.domain.listing import PageTokenCodec
 from user_service.entrypoints.grpc.health import SERVICE_NAME
 from user_service.entrypoints.grpc.server import GrpcServer, build_server
-from user_service.migrate import migrate
 from user_service.service_layer.ports import PasswordHasher
 from user_service.service_layer.unit_of_work import UnitOfWorkFactory
 from user_service.service_layer.users import UserService
@@ -98,7 +98,7 @@ class App:
 async def bootstrap(settings: Settings, **overrides: Unpack[Overrides]) -> AsyncIterator[App]:
     """Migrate (if enabled), start every adapter, serve, register; unwind it all on exit."""
     if settings.apply_migrations_on_start:
-        await migrate(settings.database_url)
+        await migrate("user_service", settings.database_url)
     async with AsyncExitStack() as stack:
         engine = overrides.get("engine") or create_engine(settings)
         stack.push_async_callback(engine.dispose)

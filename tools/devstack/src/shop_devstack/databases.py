@@ -45,7 +45,7 @@ async def drop_databases(config: StackConfig, bases: Iterable[str]) -> None:
 
 
 async def migrate(process: ProcessSpec, log_file: Path, env: Mapping[str, str]) -> None:
-    """Run `python -m <package>.migrate` with the process's environment; raise on failure."""
+    """Run `python -m shop_common.migrations <package>` with the process's environment; raise on failure."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
         child = await asyncio.create_subprocess_exec(
@@ -60,7 +60,9 @@ async def migrate(process: ProcessSpec, log_file: Path, env: Mapping[str, str]) 
             child.kill()
             await child.wait()
             raise MigrationError(
-                f"{process.package}.migrate took over 120 s (see {log_file})"
+                f"the migrations of {process.package} took over 120 s (see {log_file})"
             ) from None
     if code != 0:
-        raise MigrationError(f"{process.package}.migrate exited with {code} (see {log_file})")
+        raise MigrationError(
+            f"the migrations of {process.package} exited with {code} (see {log_file})"
+        )

@@ -43,7 +43,7 @@ class ProcessSpec:
         """The contract's migrate-only entry point."""
         if self.migrate_argv:
             return list(self.migrate_argv)
-        return [sys.executable, "-m", f"{self.package}.migrate"]
+        return [sys.executable, "-m", "shop_common.migrations", self.package]
 
     @property
     def address(self) -> str:

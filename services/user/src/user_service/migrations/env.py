@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection handed in by user_service.migrate."""
+"""Alembic environment: runs on the connection handed in by shop_common.migrations."""
 
 from __future__ import annotations
 

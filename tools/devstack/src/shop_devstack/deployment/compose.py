@@ -21,6 +21,7 @@ SCHEMA_FILE = REPO_ROOT / "deploy" / "schema" / "compose-spec.json"
 OFFLINE_FILE = REPO_ROOT / "deploy" / "offline" / "compose.offline.yml"
 PROMETHEUS_FILE = REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml"
 MEMORY_BUDGET_MB = 2048
+MIGRATE_MODULE = "shop_common.migrations"  # `python -m shop_common.migrations <package>`
 # Services allowed to publish ports on the host (the front door and the documented UIs).
 PUBLISHED = {"gateway": {8000}, "rabbitmq": {15672}, "consul": {8500}, "prometheus": {9090}}
 # What the key wrapper (deploy/docker/with-jwt-keys.sh) exports from the mounted key volumes.
@@ -61,14 +62,17 @@ class AppService:
 
     @property
     def package(self) -> str:
-        """The top-level package of `python -m <package>[.migrate]`."""
+        """The service package: `python -m <package>`, or the one that
+        `python -m shop_common.migrations <package>` migrates."""
         module = self.argv[self.argv.index("-m") + 1]
+        if module == MIGRATE_MODULE:
+            return self.argv[self.argv.index("-m") + 2]
         return module.split(".")[0]
 
     @property
     def is_job(self) -> bool:
         """True for one-shot jobs (migrations, key generation)."""
-        return "-m" not in self.argv or self.argv[self.argv.index("-m") + 1].endswith(".migrate")
+        return "-m" not in self.argv or self.argv[self.argv.index("-m") + 1] == MIGRATE_MODULE
 
 
 def app_services(doc: Mapping[str, Any], root: Path = REPO_ROOT) -> list[AppService]:
