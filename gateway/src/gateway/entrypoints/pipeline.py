@@ -9,8 +9,8 @@ Paths the route table does not know fall through to the FastAPI app (its own end
 its 404). Transcoded routes run their pipeline here too and then call the FastAPI app, where
 the transcoding router answers with the principal in `scope["state"]`.
 
-A little over 250 lines on purpose: one request's way through every step, read top to bottom
-in one module, is the hot path; the decisions it calls are in domain/ and service_layer/.
+The module is long because it is one request's way through every step, read top to bottom
+in one module (the hot path); the decisions it calls are in domain/ and service_layer/.
 """
 
 from __future__ import annotations

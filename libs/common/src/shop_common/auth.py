@@ -3,6 +3,9 @@
 Tokens are RS256 only; the algorithm is pinned, `exp`, `iss`, `aud` and `sub` are required,
 and the verification key is chosen by the header's `kid`, so keys rotate by adding a new kid
 (old tokens stay valid until they expire) and later removing the old one.
+
+The module is long because issuing and verifying are one contract (claims, algorithm, key ids,
+the canonical compact form) that must be read, and changed, in one place.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ No request path calls Consul: `instances()` reads a list that a background watch
 with blocking queries (index + wait) on /v1/health/service/<name>?passing. When Consul cannot
 be reached the last known list stays in place and the failure is logged. Both background loops
 retry until stopped: registration with CONSUL_REGISTER_RETRY, watches with CONSUL_WATCH_RETRY.
+
+The module is long because the registry (watches) and the registration keeper (checks,
+heartbeats) share one HTTP client and its error handling; the raw API calls are in consul_api.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Several relays may run: rows are claimed FOR UPDATE SKIP LOCKED, and an aggregat
 by one relay at a time (transaction-scoped advisory lock) and only from its oldest unsent row, so
 per-aggregate order holds. A crash before the mark rolls the claim back: the rows are published
 again (at least once; the consumer's inbox absorbs the duplicate).
+
+The module is long because the claim, publish and mark steps and their failure cases (confirm
+timeouts, unroutable rows, the retention sweep) only make sense read together.
 """
 
 from __future__ import annotations

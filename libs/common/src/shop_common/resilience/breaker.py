@@ -1,4 +1,8 @@
-"""Async circuit breaker: count-based window, exact half-open permits, injectable clock."""
+"""Async circuit breaker: count-based window, exact half-open permits, injectable clock.
+
+The module is long because the three states, their transitions and the half-open permits are
+one state machine whose correctness (tests/unit/test_breaker_stateful.py) depends on every
+transition being visible in one place."""
 
 from __future__ import annotations
 

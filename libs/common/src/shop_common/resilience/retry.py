@@ -1,4 +1,5 @@
 """The one retry policy: data (`RetryPolicy`) run by tenacity, for every place that retries.
+The module is long because its docstring lists every place that retries, with its policy.
 
 Two ways to run a policy, both tenacity's:
 
@@ -19,7 +20,7 @@ taken. max_attempts=None means no limit on attempts: the loop ends when it is st
 
 Places that retry, and their policies (attempts, initial → max pause, jitter):
 
-- gateway `Backend` (gateway.upstream.UPSTREAM_RETRY, via retry_call after a fast first
+- gateway `Backend` (gateway.adapters.backends.UPSTREAM_RETRY, via retry_call after a fast first
   attempt): 1 + the route's `retries` for idempotent requests, else 1; 0.02 s (setting
   retry_initial_backoff_seconds) → 0.5 s, full jitter; on connection errors, timeouts and
   502/503/504 answers; never past the route's deadline. Each attempt picks an instance anew.
@@ -42,7 +43,7 @@ Places that retry, and their policies (attempts, initial → max pause, jitter):
   1 → 30 s, equal jitter; reset by an answer.
 - AMQP connect (messaging.connection.AMQP_CONNECT_RETRY, via retry_call): 30 attempts (callers
   may pass fewer); 0.2 → 5 s, no jitter; on OSError and AMQPConnectionError. The gateway's
-  user-events listener connects with gateway.user_events.USER_EVENTS_CONNECT: no limit.
+  user-events listener connects with gateway.entrypoints.consumers.USER_EVENTS_CONNECT: no limit.
 - user service's LISTEN hub (user_service.adapters.update_hub.UPDATE_HUB_RECONNECT, via
   backoff_delays): until stopped; a constant 0.5 s, no jitter.
 

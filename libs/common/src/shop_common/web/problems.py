@@ -1,4 +1,8 @@
-"""RFC 9457 problem details: one application/problem+json shape for every HTTP error."""
+"""RFC 9457 problem details: one application/problem+json shape for every HTTP error.
+
+The module is long because every way a request can fail (validation, HTTP errors, domain
+errors, outages with Retry-After, the last-resort 500) maps to a problem here, and the reader
+should find all of them together."""
 
 from __future__ import annotations
 
