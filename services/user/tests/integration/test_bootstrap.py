@@ -17,7 +17,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from shop_common.auth import SigningKey
 from shop_common.discovery import HealthCheck, ServiceInstance, StaticRegistry
-from shop_common.testing.wait import eventually
+from shop_testing.wait import eventually
 from user_service.adapters.database import asyncpg_dsn, create_engine, create_read_pool
 from user_service.bootstrap import bootstrap
 
