@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from order_service.adapters.unit_of_work import sql_unit_of_work
 from order_service.adapters.user_cache import OwnedCache, build_user_cache
 from order_service.adapters.users import UserCache, UserLookup
-from order_service.domain.listing import PageSizes, PageTokenCodec
+from order_service.domain.listing import OrderPageTokens, PageSizes
 from order_service.entrypoints.consumers import payment_results, user_changes
 from order_service.entrypoints.sweeper import SagaTimeoutSweeper
 from order_service.service_layer.orders import Clock, OrderService, PlaceOrder, utc_now
@@ -75,7 +75,7 @@ class App:
     orders: OrderService
     place_order: PlaceOrder
     users: UserDirectory
-    page_tokens: PageTokenCodec
+    page_tokens: OrderPageTokens
     page_sizes: PageSizes
     database_ready: ReadinessCheck
     broker_ready: ReadinessCheck
@@ -206,7 +206,7 @@ async def bootstrap(
             orders=orders,
             place_order=PlaceOrder(users, orders),
             users=users,
-            page_tokens=PageTokenCodec(settings.page_token_secret),
+            page_tokens=OrderPageTokens(settings.page_token_secret),
             page_sizes=PageSizes(settings.page_size_default, settings.page_size_max),
             database_ready=database_ready,
             broker_ready=broker_ready,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import pytest
-from order_service.domain.listing import Cursor, InvalidPageTokenError, OrderFilter, PageTokenCodec
+from order_service.domain.listing import Cursor, InvalidPageTokenError, OrderFilter, OrderPageTokens
 from order_service.domain.order import OrderStatus
 from order_service.settings import DEV_PAGE_TOKEN_SECRET, Settings
 from pydantic import ValidationError
@@ -54,7 +54,7 @@ def test_development_keeps_its_default() -> None:
 
 
 def test_page_tokens_round_trip_and_refuse_tampering_and_other_filters() -> None:
-    codec = PageTokenCodec("k")
+    codec = OrderPageTokens("k")
     mine = OrderFilter(user_id=7, status=OrderStatus.PAID)
     cursor = Cursor(datetime(2026, 11, 25, 16, 0, 0, 123456, tzinfo=UTC), uuid4())
     token = codec.encode(cursor, mine)
@@ -62,7 +62,7 @@ def test_page_tokens_round_trip_and_refuse_tampering_and_other_filters() -> None
     with pytest.raises(InvalidPageTokenError):
         codec.decode(token, OrderFilter(user_id=8, status=OrderStatus.PAID))
     with pytest.raises(InvalidPageTokenError):
-        PageTokenCodec("other key").decode(token, mine)
+        OrderPageTokens("other key").decode(token, mine)
     flipped = token[:10] + ("B" if token[10] == "A" else "A") + token[11:]
     for broken in (token[:-3], "", "é", flipped):
         with pytest.raises(InvalidPageTokenError):
@@ -74,7 +74,7 @@ VALID_BODY = {"t": "2026-11-25T16:00:00+00:00", "i": str(uuid4()), "f": MINE.can
 
 
 def test_the_forgeries_start_from_a_body_the_codec_accepts() -> None:
-    cursor = PageTokenCodec("k").decode(sign_token("k", json.dumps(VALID_BODY).encode()), MINE)
+    cursor = OrderPageTokens("k").decode(sign_token("k", json.dumps(VALID_BODY).encode()), MINE)
     assert cursor == Cursor(datetime(2026, 11, 25, 16, tzinfo=UTC), UUID(VALID_BODY["i"]))
 
 
@@ -83,7 +83,7 @@ def test_validly_signed_tokens_of_the_wrong_shape_are_invalid_page_tokens(
     label: str, token: str
 ) -> None:
     with pytest.raises(InvalidPageTokenError):
-        PageTokenCodec("k").decode(token, MINE)
+        OrderPageTokens("k").decode(token, MINE)
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def test_validly_signed_tokens_of_the_wrong_shape_are_invalid_page_tokens(
 def test_cursor_timestamps_must_have_an_offset_and_fit_in_utc(t: str) -> None:
     token = sign_token("k", json.dumps({**VALID_BODY, "t": t}).encode())
     with pytest.raises(InvalidPageTokenError):
-        PageTokenCodec("k").decode(token, MINE)
+        OrderPageTokens("k").decode(token, MINE)
 
 
 def test_the_process_refuses_to_start_in_production_with_the_development_secret() -> None:

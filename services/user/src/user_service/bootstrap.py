@@ -45,7 +45,7 @@ from user_service.adapters.passwords import Argon2Hasher
 from user_service.adapters.reads import SqlUserReads
 from user_service.adapters.unit_of_work import SqlUnitOfWork
 from user_service.adapters.update_hub import UpdateHub
-from user_service.domain.listing import PageTokenCodec
+from user_service.domain.listing import UserPageTokens
 from user_service.entrypoints.grpc.health import SERVICE_NAME
 from user_service.entrypoints.grpc.server import GrpcServer, build_server
 from user_service.service_layer.ports import PasswordHasher
@@ -122,7 +122,7 @@ async def bootstrap(settings: Settings, **overrides: Unpack[Overrides]) -> Async
             reads,
             overrides.get("uow_factory") or (lambda: SqlUnitOfWork(engine)),
             overrides.get("hasher") or Argon2Hasher(),
-            PageTokenCodec(settings.page_token_secret),
+            UserPageTokens(settings.page_token_secret),
         )
         server = build_server(
             settings,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from user_service.domain.errors import AlreadyExists, NotFound
 from user_service.domain.field_mask import UserPatch
-from user_service.domain.listing import PageTokenCodec, UserFilter
+from user_service.domain.listing import UserFilter, UserPageTokens
 from user_service.domain.model import User
 from user_service.service_layer.unit_of_work import AbstractUnitOfWork, UserChange
 from user_service.service_layer.users import UserService
@@ -168,5 +168,5 @@ def make_world(secret: str = "unit-test-page-token-secret") -> World:
         units.append(FakeUnitOfWork(store))
         return units[-1]
 
-    service = UserService(FakeReads(store), unit_of_work, hasher, PageTokenCodec(secret))
+    service = UserService(FakeReads(store), unit_of_work, hasher, UserPageTokens(secret))
     return World(service, store, hasher, units)

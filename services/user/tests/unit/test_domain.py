@@ -19,8 +19,8 @@ from user_service.domain.errors import InvalidArgument
 from user_service.domain.field_mask import build_patch, effective_paths
 from user_service.domain.listing import (
     MAX_PAGE_SIZE,
-    PageTokenCodec,
     UserFilter,
+    UserPageTokens,
     page_size_or_default,
     parse_filter,
 )
@@ -74,16 +74,16 @@ def test_page_size_bounds() -> None:
 
 @given(st.integers(min_value=0, max_value=2**62), st.text(max_size=20))
 def test_page_token_round_trips(after_id: int, email: str) -> None:
-    codec = PageTokenCodec("secret")
+    codec = UserPageTokens("secret")
     user_filter = UserFilter(email or None, None)
     assert codec.decode(codec.encode(after_id, user_filter), user_filter) == after_id
 
 
 def test_page_token_is_tamper_evident() -> None:
-    codec = PageTokenCodec("secret")
+    codec = UserPageTokens("secret")
     token = codec.encode(42, UserFilter())
     with pytest.raises(InvalidArgument):
-        PageTokenCodec("other secret").decode(token, UserFilter())
+        UserPageTokens("other secret").decode(token, UserFilter())
     with pytest.raises(InvalidArgument, match="different filter"):
         codec.decode(token, UserFilter(None, "admin"))
     for bad in ("", "!!!", token[:-2], "A" * 40):
@@ -119,7 +119,7 @@ VALID_BODY = {"a": 42, "f": UserFilter().canonical}
 
 def test_the_forgeries_start_from_a_body_the_codec_accepts() -> None:
     token = sign_token("secret", json.dumps(VALID_BODY).encode())
-    assert PageTokenCodec("secret").decode(token, UserFilter()) == 42
+    assert UserPageTokens("secret").decode(token, UserFilter()) == 42
 
 
 @pytest.mark.parametrize(
@@ -129,14 +129,14 @@ def test_validly_signed_tokens_of_the_wrong_shape_are_invalid_argument(
     label: str, token: str
 ) -> None:
     with pytest.raises(InvalidArgument, match="page_token"):
-        PageTokenCodec("secret").decode(token, UserFilter())
+        UserPageTokens("secret").decode(token, UserFilter())
 
 
 @pytest.mark.parametrize("after", [2**63, 2**64, -1, True, "7", 7.0, None])
 def test_the_position_must_be_a_bigint_id(after: object) -> None:
     token = sign_token("secret", json.dumps({**VALID_BODY, "a": after}).encode())
     with pytest.raises(InvalidArgument, match="page_token is not valid"):
-        PageTokenCodec("secret").decode(token, UserFilter())
+        UserPageTokens("secret").decode(token, UserFilter())
 
 
 @pytest.mark.parametrize("environment", ["production", "test"])

@@ -7,8 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from shop_common.pagination import InvalidPageTokenError, PageTokenBody, UtcTimestamp
-from shop_common.pagination import PageTokenCodec as SignedTokenCodec
+from shop_common.pagination import (
+    InvalidPageTokenError,
+    PageTokenBody,
+    PageTokenCodec,
+    UtcTimestamp,
+)
 
 from order_service.domain.order import OrderStatus
 
@@ -17,8 +21,8 @@ __all__ = [
     "CursorBody",
     "InvalidPageTokenError",
     "OrderFilter",
+    "OrderPageTokens",
     "PageSizes",
-    "PageTokenCodec",
 ]
 
 
@@ -76,11 +80,11 @@ class CursorBody(PageTokenBody):
     i: UUID
 
 
-class PageTokenCodec:
+class OrderPageTokens:
     """Encodes a Cursor as an HMAC-signed, filter-bound, opaque URL-safe token."""
 
     def __init__(self, secret: str) -> None:
-        self._codec = SignedTokenCodec(secret, CursorBody)
+        self._codec = PageTokenCodec(secret, CursorBody)
 
     def encode(self, cursor: Cursor, order_filter: OrderFilter) -> str:
         """A token meaning "orders after cursor, same filters"."""

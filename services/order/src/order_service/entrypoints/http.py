@@ -19,7 +19,7 @@ from shop_common.web import ProblemError, bearer_principal, instrument_app, prob
 from shop_common.web.paths import forwarded_prefix
 
 from order_service.bootstrap import App, bootstrap
-from order_service.domain.listing import OrderFilter, PageSizes, PageTokenCodec
+from order_service.domain.listing import OrderFilter, OrderPageTokens, PageSizes
 from order_service.domain.order import OrderStatus
 from order_service.entrypoints.http_deps import (
     CallerDep,
@@ -114,7 +114,7 @@ async def list_orders(
     response: Response,
     who: CallerDep,
     orders: OrdersDep,
-    tokens: Annotated[PageTokenCodec, Depends(page_tokens)],
+    tokens: Annotated[OrderPageTokens, Depends(page_tokens)],
     sizes: Annotated[PageSizes, Depends(page_sizes)],
     status_filter: Annotated[OrderStatus | None, Query(alias="status")] = None,
     created_from: AwareDatetime | None = None,

@@ -15,7 +15,7 @@ from shop_common.web import ProblemError
 from shop_common.web.security import PrincipalDependency
 
 from order_service.bootstrap import App
-from order_service.domain.listing import PageSizes, PageTokenCodec
+from order_service.domain.listing import OrderPageTokens, PageSizes
 from order_service.service_layer.orders import OrderService, PlaceOrder
 
 # Declares the scheme in OpenAPI (as shop_common.web's own); the app's verifier checks the token.
@@ -43,7 +43,7 @@ async def place_order(request: Request) -> PlaceOrder:
     return _started(request).place_order
 
 
-async def page_tokens(request: Request) -> PageTokenCodec:
+async def page_tokens(request: Request) -> OrderPageTokens:
     """The codec of GET /orders page tokens."""
     return _started(request).page_tokens
 

@@ -6,8 +6,7 @@ import json
 from dataclasses import dataclass
 
 from pydantic import Field
-from shop_common.pagination import INT64_MAX, InvalidPageTokenError, PageTokenBody
-from shop_common.pagination import PageTokenCodec as SignedTokenCodec
+from shop_common.pagination import INT64_MAX, InvalidPageTokenError, PageTokenBody, PageTokenCodec
 
 from user_service.domain.errors import InvalidArgument
 from user_service.domain.model import ROLE_PATTERN, has_control_characters
@@ -70,11 +69,11 @@ class CursorBody(PageTokenBody):
     a: int = Field(ge=0, le=INT64_MAX)
 
 
-class PageTokenCodec:
+class UserPageTokens:
     """Encodes the keyset position (last id) as an HMAC-signed, filter-bound, opaque token."""
 
     def __init__(self, secret: str) -> None:
-        self._codec = SignedTokenCodec(secret, CursorBody)
+        self._codec = PageTokenCodec(secret, CursorBody)
 
     def encode(self, after_id: int, user_filter: UserFilter) -> str:
         """A token meaning "ids greater than after_id, same filter"."""

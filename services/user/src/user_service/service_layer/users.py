@@ -18,7 +18,7 @@ from shop_common.auth import Principal
 
 from user_service.domain.errors import PermissionDenied, Unauthenticated
 from user_service.domain.field_mask import build_patch, effective_paths
-from user_service.domain.listing import PageTokenCodec, page_size_or_default, parse_filter
+from user_service.domain.listing import UserPageTokens, page_size_or_default, parse_filter
 from user_service.domain.model import (
     User,
     UserEventType,
@@ -62,7 +62,7 @@ class UserService:
         reads: UserReads,
         uow: UnitOfWorkFactory,
         hasher: PasswordHasher,
-        page_tokens: PageTokenCodec,
+        page_tokens: UserPageTokens,
     ) -> None:
         self.reads = reads
         self.uow = uow
