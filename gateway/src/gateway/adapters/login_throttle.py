@@ -160,7 +160,7 @@ class LoginThrottle:
     def _redis_answered(self) -> None:
         if self._degraded:
             self._degraded = False
-            _log.info("login throttle recovered: Redis answers again")
+            _log.info("login_throttle_recovered")
 
     async def begin(self, username: str, address: str) -> Admission:
         """Refuse (with how long to wait) while the account or the client is closed; else

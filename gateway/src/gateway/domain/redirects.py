@@ -87,7 +87,7 @@ def public_headers(
         if public is not None:
             out.append((name, public))
             continue
-        _log.warning("internal address refused in a backend's answer", header=name, status=status)
+        _log.warning("internal_address_refused", header=name, status=status)
         if 300 <= status < 400 and name.lower() == "location":
             raise UpstreamError(502, "the backend redirected to an internal address")
     return out

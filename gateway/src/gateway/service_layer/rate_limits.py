@@ -70,7 +70,7 @@ class RouteRateLimiter:
             )
         if self._degraded:
             self._degraded = False
-            _log.info("rate limiter recovered: Redis answers again", route=route_name)
+            _log.info("rate_limiter_recovered", route=route_name)
         return RateLimitDecision(
             allowed=allowed,
             limit=config.limit,

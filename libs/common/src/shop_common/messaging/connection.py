@@ -53,7 +53,7 @@ async def connect(
             )
         except Exception as error:
             if policy.retry_on(error):
-                log.warning("amqp connect failed", attempt=made, error=str(error))
+                log.warning("amqp_connect_failed", attempt=made, error=str(error))
             raise
 
     try:

@@ -102,7 +102,7 @@ class Consumer:
             try:
                 await self._queue.cancel(self._tag)
             except Exception as error:  # the channel may already be gone; in-flight still finish
-                log.warning("basic.cancel failed", queue=self._spec.name, error=repr(error))
+                log.warning("basic_cancel_failed", queue=self._spec.name, error=repr(error))
         self._tag = None
         await self._idle.wait()
         await self._publisher.close()
@@ -198,14 +198,14 @@ class Consumer:
         except PublishError as error:
             # The copy is not confirmed: keep the original. reject → the work queue's DLX (DLQ)
             # for dead letters; requeue for retries, so the message is tried again later.
-            log.error("forward failed", queue=self._spec.name, target=queue, error=str(error))
+            log.error("forward_failed", queue=self._spec.name, target=queue, error=str(error))
             try:
                 if outcome == "dead_letter":
                     await message.reject(requeue=False)
                 else:
                     await message.nack(requeue=True)
             except Exception as settle_error:  # channel gone: the broker redelivers it
-                log.error("settle failed", queue=self._spec.name, error=repr(settle_error))
+                log.error("settle_failed", queue=self._spec.name, error=repr(settle_error))
             MESSAGES_CONSUMED.labels(self._spec.name, "requeue").inc()
             return
         await message.ack()

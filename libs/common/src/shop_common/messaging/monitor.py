@@ -36,7 +36,7 @@ async def queue_depths(
             queue = await channel.declare_queue(name, passive=True)
             depths[name] = int(queue.declaration_result.message_count or 0)
         except Exception as error:  # missing queue or broker trouble: keep the other samples
-            log.debug("queue depth unavailable", queue=name, error=repr(error))
+            log.debug("queue_depth_unavailable", queue=name, error=repr(error))
         finally:
             if not channel.is_closed:
                 await channel.close()
@@ -97,6 +97,6 @@ class MessagingMonitor:
             try:
                 await self.sample()
             except Exception as error:  # broker or database down: sample again later
-                log.warning("messaging sample failed", error=repr(error))
+                log.warning("messaging_sample_failed", error=repr(error))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self._interval)

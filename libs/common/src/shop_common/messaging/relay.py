@@ -217,7 +217,7 @@ class OutboxRelay:
                     await self.measure_lag()
                     next_prune = loop.time() + self._prune_interval
             except Exception as error:  # database or broker down: keep going, poll again
-                log.warning("outbox relay pass failed", error=repr(error))
+                log.warning("outbox_relay_pass_failed", error=repr(error))
             if self._stopping.is_set():
                 await self._final_drain()
                 return
@@ -231,7 +231,7 @@ class OutboxRelay:
             while await self.relay_once() > 0:
                 pass
         except Exception as error:  # left unsent: the next process's relay publishes them
-            log.warning("outbox relay final drain failed", error=repr(error))
+            log.warning("outbox_relay_final_drain_failed", error=repr(error))
 
     async def _listen(self) -> None:
         if self._listener is not None and not self._listener.is_closed():
@@ -242,7 +242,7 @@ class OutboxRelay:
             await self._listener.add_listener(OUTBOX_CHANNEL, self._on_notify)
         except (OSError, asyncpg.PostgresError) as error:
             # Polling still relays; the next pass tries to listen again.
-            log.warning("outbox LISTEN failed; polling", error=repr(error))
+            log.warning("outbox_listen_failed_polling", error=repr(error))
             self._listener = None
 
     def _on_notify(self, *_: object) -> None:

@@ -24,7 +24,7 @@ Places that retry, and their policies (attempts, initial → max pause, jitter):
   attempt): 1 + the route's `retries` for idempotent requests, else 1; 0.02 s (setting
   retry_initial_backoff_seconds) → 0.5 s, full jitter; on connection errors, timeouts and
   502/503/504 answers; never past the route's deadline. Each attempt picks an instance anew.
-- order service's user lookup (order_service.bootstrap, via resilient_call → retry_call):
+- order service's user lookup (order_service.adapters.users, via resilient_call → retry_call):
   setting user_lookup_attempts (2); 0.05 → 0.2 s, full jitter; default_is_failure; inside the
   request's deadline.
 - `WriteBehind` flush (cache.writebehind.WRITE_BEHIND_RETRY, via retry_call): until the store
