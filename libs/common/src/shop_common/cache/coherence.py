@@ -17,15 +17,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
-import structlog
 from redis.asyncio.cluster import RedisCluster
 
 from shop_common.cache.redis import RedisClient
+from shop_common.logging import get_logger
 from shop_common.resilience.retry import RetryPolicy, backoff_delays
 
 __all__ = ["COHERENCE_RECONNECT", "CoherenceChannel"]
 
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 COHERENCE_RECONNECT = RetryPolicy(
     max_attempts=None, initial_backoff=0.05, max_backoff=2.0, jitter=0.0
 )

@@ -16,8 +16,6 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import structlog
-
 from shop_common.cache.levels import LayeredCache
 from shop_common.cache.metrics import CACHE_ERRORS, CACHE_WRITE_BEHIND_DEPTH
 from shop_common.cache.redis import RedisClient
@@ -29,11 +27,12 @@ from shop_common.cache.writebehind import (
     check_write_behind_retry,
     finish_flusher,
 )
+from shop_common.logging import get_logger
 from shop_common.resilience.retry import RetryPolicy, retry_call
 
 __all__ = ["RedisWriteBehind"]
 
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 
 _ENQUEUE = """
 local seq = redis.call('incr', KEYS[3])

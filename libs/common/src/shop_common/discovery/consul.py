@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import structlog
 from prometheus_client import Counter, Gauge
 
 from shop_common.discovery.base import (
@@ -35,9 +34,10 @@ from shop_common.discovery.consul_api import (
     registration_payload,
     ttl_check_id,
 )
+from shop_common.logging import get_logger
 from shop_common.resilience.retry import RetryPolicy, backoff_delays
 
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 DISCOVERED_INSTANCES = Gauge(
     "shop_discovery_instances", "Passing instances in the local list.", ["service"]
 )

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 
-import structlog
-
 from shop_common.discovery.base import (
     HealthCheck,
     Registry,
@@ -15,8 +13,9 @@ from shop_common.discovery.base import (
     advertised_host,
     new_instance_id,
 )
+from shop_common.logging import get_logger
 
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 
 
 def local_instance(
