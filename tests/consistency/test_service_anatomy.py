@@ -15,6 +15,7 @@ Read from the source with `ast` (nothing is imported):
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,36 @@ def test_the_checker_sees_a_forbidden_import(tmp_path: Path) -> None:
         "aio_pika.connect",
         "sqlalchemy.ext",
     ]
+
+
+LOG_METHODS = {"debug", "info", "warning", "error", "exception", "critical"}
+EVENT_NAME = re.compile(r"^[a-z][a-z0-9_.]*$")
+
+
+def log_style_problems(path: Path) -> list[str]:
+    """Loggers obtained other than through shop_common.logging.get_logger, and event names
+    that are not snake_case (`order_created`), in one module."""
+    wrong = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        func, owner = node.func.attr, node.func.value
+        if func in ("get_logger", "getLogger") and isinstance(owner, ast.Name):
+            if owner.id in ("structlog", "logging"):
+                wrong.append(f"line {node.lineno}: {owner.id}.{func}: use shop_common.logging")
+        elif func in LOG_METHODS and isinstance(owner, ast.Name) and "log" in owner.id.lower():
+            first = node.args[0] if node.args else None
+            named = isinstance(first, ast.Constant) and isinstance(first.value, str)
+            if named and not EVENT_NAME.match(str(first.value)):  # type: ignore[union-attr]
+                wrong.append(f"line {node.lineno}: event {first.value!r} is not snake_case")  # type: ignore[union-attr]
+    return wrong
+
+
+def test_one_logger_style_with_snake_case_event_names() -> None:
+    wrong = [
+        f"{path.relative_to(REPO_ROOT)} {problem}"
+        for path in runtime_modules()
+        if path.name != "logging.py" or "shop_common" not in path.parts
+        for problem in log_style_problems(path)
+    ]
+    assert not wrong, "\n".join(wrong)

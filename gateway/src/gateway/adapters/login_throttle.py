@@ -152,7 +152,7 @@ class LoginThrottle:
         if not self._degraded:
             self._degraded = True
             _log.warning(
-                "login throttle degraded: Redis failed, counting in this process",
+                "login_throttle_degraded",
                 step=step,
                 error=type(exc).__name__,
             )
@@ -235,7 +235,7 @@ class LoginThrottle:
     def _backoff(self, scope: Scope, count: int, seconds: float, address: str, user: str) -> None:
         BACKOFFS.labels(scope).inc()
         _log.warning(
-            "login backoff",
+            "login_backoff",
             scope=scope,
             attempts=count,
             closed_seconds=seconds,

@@ -58,7 +58,7 @@ class RouteRateLimiter:
             if not self._degraded:
                 self._degraded = True
                 _log.warning(
-                    "rate limiter degraded: Redis failed",
+                    "rate_limiter_degraded",
                     route=route_name,
                     fail=config.fail,
                     error=str(exc),

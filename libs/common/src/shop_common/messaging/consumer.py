@@ -179,7 +179,7 @@ class Consumer:
         exchange: str,
         routing_key: str,
     ) -> None:
-        log.warning("dead-lettering", queue=self._spec.name, attempt=attempt, error=reason)
+        log.warning("dead_lettering", queue=self._spec.name, attempt=attempt, error=reason)
         copy = _copy(message, attempt, reason, exchange, routing_key)
         assert copy.headers is not None
         copy.headers[FAILED_QUEUE_HEADER] = self._spec.name
