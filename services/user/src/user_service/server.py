@@ -14,6 +14,7 @@ from shop_common.discovery import Registry, ServiceRegistration
 from user_service.adapters.reads import SqlUserReads
 from user_service.adapters.update_hub import UpdateHub
 from user_service.bootstrap import App, Overrides, bootstrap
+from user_service.entrypoints.grpc.interceptors import CallPipeline
 from user_service.settings import Settings
 
 
@@ -49,6 +50,11 @@ class UserServer:
     def repository(self) -> SqlUserReads:
         """The read side (its coalescing reader counts queries and reads)."""
         return self.app.reads
+
+    @property
+    def pipeline(self) -> CallPipeline:
+        """The interceptor pipeline (tests read its call counters)."""
+        return self.app.server.pipeline
 
     def calls_in_flight(self) -> int:
         """Calls being handled now (health checks included)."""
