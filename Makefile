@@ -12,8 +12,8 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 # replays `uv sync`) finds the uv installed there on a machine that had none.
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 RUN := $(UV) run --frozen --all-packages
-PYTHON_SOURCES := $(wildcard libs services gateway tools deploy tests bench scripts)
-TYPED_PACKAGES := $(wildcard libs/common/src/shop_common libs/testing/src/shop_testing services/*/src/*_service gateway/src/gateway tools/devstack/src/shop_devstack)
+PYTHON_SOURCES := $(wildcard libs services gateway tools examples deploy tests bench scripts)
+TYPED_PACKAGES := $(wildcard libs/common/src/shop_common libs/testing/src/shop_testing services/*/src/*_service gateway/src/gateway tools/devstack/src/shop_devstack examples/caching/src/shop_cache_examples)
 PYTEST_ARGS ?=
 
 .PHONY: help
@@ -44,7 +44,7 @@ fmt: install ## format and autofix
 	$(RUN) ruff check --fix $(PYTHON_SOURCES)
 
 .PHONY: types
-types: install ## mypy --strict on libs/common, libs/testing and every service
+types: install ## mypy --strict on libs/common, libs/testing, every service and examples/caching
 	@echo "==> mypy (strict)"
 	$(RUN) mypy $(TYPED_PACKAGES)
 

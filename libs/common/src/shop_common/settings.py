@@ -44,7 +44,8 @@ class ServiceSettings(BaseSettings):
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
     redis_url: str = "redis://127.0.0.1:6379/0"
-    # True: REDIS_URL names one node of a Redis Cluster (shop_common.cache.redis_from_settings).
+    # True: REDIS_URL names one node of a Redis Cluster (examples/caching: redis_from_settings;
+    # no service reads it yet: the order service opens a single Redis).
     redis_cluster: bool = False
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     consul_http_addr: str | None = None

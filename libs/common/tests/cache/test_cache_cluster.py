@@ -10,9 +10,7 @@ from shop_common.cache import (
     MemoryCache,
     MultiLevelCache,
     RedisCache,
-    redis_from_settings,
 )
-from shop_common.settings import ServiceSettings
 from shop_testing.redis_cluster import LocalRedisCluster, RedisClusterError
 from shop_testing.wait import eventually
 
@@ -130,20 +128,3 @@ async def test_killed_primary_callers_keep_getting_values_then_cache_resumes(
         await cache.close()
         await client.aclose()
         local_cluster.restart(victim)
-
-
-async def test_settings_choose_single_redis_or_cluster(
-    redis_url: str, redis_cluster_url: str, redis_namespace: str
-) -> None:
-    single = redis_from_settings(ServiceSettings(redis_url=redis_url))
-    cluster = redis_from_settings(ServiceSettings(redis_url=redis_cluster_url, redis_cluster=True))
-    try:
-        assert not isinstance(single, RedisCluster) and isinstance(cluster, RedisCluster)
-        for client in (single, cluster):
-            cache = RedisCache(client, namespace=f"{redis_namespace}set")
-            await cache.set("k", {"ok": True}, ttl=5.0)
-            assert await cache.get("k") == {"ok": True}
-            await cache.delete("k")
-    finally:
-        await single.aclose()
-        await cluster.aclose()

@@ -1,50 +1,33 @@
-"""Caches: in-process LRU, Redis (single or Cluster), multi-level with coherence, patterns."""
+"""Caches: in-process LRU, Redis (single or Cluster), multi-level with coherence, refresh-ahead.
+
+Every name exported here is used by a running feature (the order service's user cache and
+lookup; tests/consistency/test_cache_exports.py keeps it so). Write-through, write-behind,
+`@cached`, event-driven invalidation, more serializers and the Redis client helpers are
+examples until a service runs them: examples/caching/ (package shop_cache_examples).
+"""
 
 from shop_common.cache.base import MISS, NEGATIVE
-from shop_common.cache.clients import connect_redis, redis_from_settings
-from shop_common.cache.decorators import CacheAside, cached, key_for
-from shop_common.cache.durable_writebehind import RedisWriteBehind
-from shop_common.cache.invalidation import CacheInvalidator, InvalidationError
 from shop_common.cache.levels import LayeredCache
 from shop_common.cache.memory import MemoryCache
 from shop_common.cache.multilevel import MultiLevelCache
-from shop_common.cache.patterns import RefreshAhead, WriteThrough
+from shop_common.cache.patterns import RefreshAhead
 from shop_common.cache.redis import RedisCache, RedisClient, is_redis_outage, redis_breaker
-from shop_common.cache.serializers import (
-    JsonSerializer,
-    MsgpackSerializer,
-    PickleSerializer,
-    Serializer,
-)
+from shop_common.cache.serializers import JsonSerializer, Serializer
 from shop_common.cache.stampede import RedisLoadLock, SingleFlight
-from shop_common.cache.writebehind import WriteBehind, WriteBehindError
 
 __all__ = (
     "MISS",
     "NEGATIVE",
-    "CacheAside",
-    "CacheInvalidator",
-    "InvalidationError",
     "JsonSerializer",
     "LayeredCache",
     "MemoryCache",
-    "MsgpackSerializer",
     "MultiLevelCache",
-    "PickleSerializer",
     "RedisCache",
     "RedisClient",
     "RedisLoadLock",
-    "RedisWriteBehind",
     "RefreshAhead",
     "Serializer",
     "SingleFlight",
-    "WriteBehind",
-    "WriteBehindError",
-    "WriteThrough",
-    "cached",
-    "connect_redis",
     "is_redis_outage",
-    "key_for",
     "redis_breaker",
-    "redis_from_settings",
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter
 
 CACHE_HITS = Counter("cache_hits_total", "Cache hits by level (l1, l2).", ["cache", "level"])
 CACHE_MISSES = Counter("cache_misses_total", "Cache misses by level (l1, l2).", ["cache", "level"])
@@ -21,9 +21,4 @@ CACHE_EVICTIONS = Counter(
 )
 CACHE_ERRORS = Counter(
     "cache_errors_total", "Cache backend errors swallowed by operation.", ["cache", "operation"]
-)
-CACHE_WRITE_BEHIND_DEPTH = Gauge(
-    "cache_write_behind_depth",
-    "Writes queued for the backing store (coalesced per key).",
-    ["cache"],
 )

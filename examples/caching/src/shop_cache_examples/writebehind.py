@@ -9,14 +9,20 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from prometheus_client import Gauge
 from shop_common.cache.levels import LayeredCache
-from shop_common.cache.metrics import CACHE_ERRORS, CACHE_WRITE_BEHIND_DEPTH
+from shop_common.cache.metrics import CACHE_ERRORS
 from shop_common.logging import get_logger
 from shop_common.resilience.retry import RetryPolicy, any_exception, retry_call
 
 __all__ = ["WRITE_BEHIND_RETRY", "WriteBehind", "WriteBehindError"]
 
 _log = get_logger(__name__)
+CACHE_WRITE_BEHIND_DEPTH = Gauge(
+    "cache_write_behind_depth",
+    "Writes queued for the backing store (coalesced per key).",
+    ["cache"],
+)
 Batch = list[tuple[str, Any]]
 
 # A batch is retried until the store takes it (no write may be lost): no limit on attempts.

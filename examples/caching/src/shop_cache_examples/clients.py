@@ -6,7 +6,6 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-
 from shop_common.cache.redis import RedisClient
 from shop_common.settings import ServiceSettings
 

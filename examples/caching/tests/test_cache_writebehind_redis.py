@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 import pytest_asyncio
-from shop_common.cache import RedisClient, RedisWriteBehind
+from shop_cache_examples import RedisWriteBehind
+from shop_common.cache import RedisClient
 from shop_testing.wait import eventually
 
 from .conftest import Target

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 from prometheus_client import REGISTRY
-from shop_common.cache import WriteBehind, WriteBehindError
-from shop_common.cache.writebehind import WRITE_BEHIND_RETRY
+from shop_cache_examples import WriteBehind, WriteBehindError
+from shop_cache_examples.writebehind import WRITE_BEHIND_RETRY
 from shop_testing.isolation import unique_name
 from shop_testing.wait import eventually
 

@@ -17,18 +17,20 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shop_common.cache.levels import LayeredCache
-from shop_common.cache.metrics import CACHE_ERRORS, CACHE_WRITE_BEHIND_DEPTH
+from shop_common.cache.metrics import CACHE_ERRORS
 from shop_common.cache.redis import RedisClient
 from shop_common.cache.serializers import JsonSerializer, Serializer
-from shop_common.cache.writebehind import (
+from shop_common.logging import get_logger
+from shop_common.resilience.retry import RetryPolicy, retry_call
+
+from shop_cache_examples.writebehind import (
+    CACHE_WRITE_BEHIND_DEPTH,
     WRITE_BEHIND_RETRY,
     Batch,
     WriteBehindError,
     check_write_behind_retry,
     finish_flusher,
 )
-from shop_common.logging import get_logger
-from shop_common.resilience.retry import RetryPolicy, retry_call
 
 __all__ = ["RedisWriteBehind"]
 
