@@ -46,18 +46,40 @@ class StartupError(Exception):
     """A process exited or never became ready while starting; str() says which and why."""
 
 
-def die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM me when the launcher goes away."""
+def _libc_prctl() -> Callable[..., int] | None:
+    """prctl(2) from the C library, resolved once, in the parent, when this module loads."""
     libc_name = ctypes.util.find_library("c")
-    if libc_name:
-        ctypes.CDLL(libc_name, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if not libc_name:
+        return None
+    try:
+        prctl: Callable[..., int] = ctypes.CDLL(libc_name, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux: no PR_SET_PDEATHSIG
+        return None
+    return prctl
+
+
+_PRCTL = _libc_prctl()
+_SIGTERM = int(signal.SIGTERM)
+
+
+def die_with_parent() -> None:
+    """Runs in the child between fork and exec: SIGTERM me when the launcher goes away.
+
+    Only one foreign call happens here: Python documents code in `preexec_fn` as unsafe when the
+    parent has threads (the launcher has asyncio's resolver threads), and `find_library`, which
+    this used to call here, starts `ldconfig` in a subprocess from the half-made child.
+    """
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, _SIGTERM)
 
 
 def child_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """The launcher's environment plus the process's own, minus the discovery switch: the
-    launcher decides static or Consul (CONSUL_HTTP_ADDR only when it answered), not the shell."""
+    """The launcher's environment plus the process's own, minus the discovery switch (the
+    launcher decides static or Consul, CONSUL_HTTP_ADDR only when it answered, not the shell),
+    plus Python's fault handler, so that a crash leaves its stack in the process's log."""
     inherited = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
-    return {**inherited, **env}
+    # A process that dies of a signal writes its Python stack to its log first.
+    return {"PYTHONFAULTHANDLER": "1", **inherited, **env}
 
 
 def describe_exit(code: int) -> str:
