@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from shop_devstack.deployment import compose
 from shop_devstack.deployment.settings_env import env_problems, settings_keys
@@ -115,10 +117,22 @@ def test_healthchecks_dependencies_restart_networks_and_memory(doc: dict[str, An
     assert compose.topology_problems(doc) == []
 
 
-def test_the_stack_fits_in_two_gigabytes(doc: dict[str, Any]) -> None:
+def test_the_stack_fits_in_two_gigabytes_and_observability_in_half_a_gigabyte_more(
+    doc: dict[str, Any],
+) -> None:
     core = compose.memory_mb(doc)
-    with_prometheus = compose.memory_mb(doc, profiles=frozenset({"observability"}))
-    assert core < with_prometheus <= compose.MEMORY_BUDGET_MB
+    with_observability = compose.memory_mb(doc, profiles=frozenset({"observability"}))
+    assert core <= compose.MEMORY_BUDGET_MB
+    assert core < with_observability <= core + compose.OBSERVABILITY_BUDGET_MB
+
+
+def test_observability_profile_has_prometheus_jaeger_and_grafana(doc: dict[str, Any]) -> None:
+    profiled = {n for n, s in doc["services"].items() if "observability" in s.get("profiles", [])}
+    assert profiled == {"prometheus", "jaeger", "grafana"}
+    # Traces are exported only when the operator names the endpoint (empty: no exporter).
+    for service in compose.app_services(doc):
+        if not service.is_job:
+            assert service.env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "${OTEL_EXPORTER_OTLP_ENDPOINT:-}"
 
 
 def test_topology_check_catches_a_published_database_and_a_missing_healthcheck(
@@ -136,6 +150,26 @@ def test_topology_check_catches_a_published_database_and_a_missing_healthcheck(
 
 def test_prometheus_scrapes_every_metrics_endpoint(doc: dict[str, Any]) -> None:
     assert compose.prometheus_problems(doc) == []
+
+
+def test_prometheus_check_catches_a_wrong_port_a_wrong_job_and_unmounted_rules(
+    doc: dict[str, Any], tmp_path: Path
+) -> None:
+    config = yaml.safe_load(compose.PROMETHEUS_FILE.read_text())
+    for job in config["scrape_configs"]:
+        if job["job_name"] == "payment-service":
+            job["job_name"] = "payment"
+        if job["job_name"] == "order-service":
+            job["static_configs"] = [{"targets": ["order:9999"]}]
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    broken = copy.deepcopy(doc)
+    broken["services"]["prometheus"]["volumes"] = broken["services"]["prometheus"]["volumes"][:1]
+    problems = compose.prometheus_problems(broken, path)
+    assert "prometheus target payment:8002: in job payment, not payment-service" in problems
+    assert "prometheus target order:9999: order serves /metrics on 8001" in problems
+    assert "order serves /metrics on 8001 but prometheus.yml does not scrape it" in problems
+    assert any(p.startswith("prometheus rule_files") for p in problems)
 
 
 def test_postgres_init_creates_each_database_and_role_the_services_use(doc: dict[str, Any]) -> None:
@@ -183,8 +217,16 @@ def test_offline_check_catches_a_leftover_consul_dependency(doc: dict[str, Any])
     override = copy.deepcopy(compose.load_override())
     del override["services"]["gateway"]["depends_on"]
     del override["services"]["postgres"]
+    del override["services"]["grafana"]  # neither a local image nor out of the profile
     override["services"]["order"]["environment"] = {}
     problems = compose.offline_problems(doc, override)
     assert "gateway: still depends on consul" in problems
     assert "postgres: no local image (shop-offline/...)" in problems
     assert "order: CONSUL_HTTP_ADDR is not emptied (static discovery)" in problems
+    assert "grafana: no local image (shop-offline/...)" in problems
+    assert "jaeger: no local image (shop-offline/...)" not in problems
+
+
+def test_settings_check_leaves_the_opentelemetry_sdk_variables_to_the_sdk() -> None:
+    env = {"USER_SERVICE_ADDRESSES": "a:1", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318"}
+    assert env_problems("svc", env, settings_keys(_ExampleSettings)) == []

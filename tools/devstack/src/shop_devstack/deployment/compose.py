@@ -19,11 +19,22 @@ from shop_devstack.layout import REPO_ROOT, Ports
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 SCHEMA_FILE = REPO_ROOT / "deploy" / "schema" / "compose-spec.json"
 OFFLINE_FILE = REPO_ROOT / "deploy" / "offline" / "compose.offline.yml"
-PROMETHEUS_FILE = REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml"
+PROMETHEUS_FILE = REPO_ROOT / "deploy" / "observability" / "prometheus.yml"
 MEMORY_BUDGET_MB = 2048
+OBSERVABILITY_BUDGET_MB = 512  # what the observability profile may add on top
+# Services that only a registry has (no Debian/PyPI package): the offline override moves them
+# to this profile, which nothing enables.
+REGISTRY_ONLY_PROFILE = "needs-registry"
 MIGRATE_MODULE = "shop_common.migrations"  # `python -m shop_common.migrations <package>`
 # Services allowed to publish ports on the host (the front door and the documented UIs).
-PUBLISHED = {"gateway": {8000}, "rabbitmq": {15672}, "consul": {8500}, "prometheus": {9090}}
+PUBLISHED = {
+    "gateway": {8000},
+    "rabbitmq": {15672},
+    "consul": {8500},
+    "prometheus": {9090},
+    "grafana": {3000},
+    "jaeger": {16686},
+}
 # What the key wrapper (deploy/docker/with-jwt-keys.sh) exports from the mounted key volumes.
 KEY_VOLUME_ENV = {
     "/jwt/public": ("JWT_PUBLIC_KEYS",),
@@ -197,12 +208,14 @@ def topology_problems(doc: Mapping[str, Any]) -> list[str]:
             problems.append(f"{name}: not on the private backend network")
     if not doc.get("networks", {}).get("backend", {}).get("internal"):
         problems.append("network backend must be internal: true")
-    for profiles in (frozenset(), frozenset({"observability"})):
-        total = memory_mb(doc, profiles=profiles)
-        if total > MEMORY_BUDGET_MB:
-            problems.append(
-                f"memory limits add up to {total:.0f} MB with profiles {set(profiles)}: over 2 GB"
-            )
+    core = memory_mb(doc)
+    if core > MEMORY_BUDGET_MB:
+        problems.append(f"memory limits add up to {core:.0f} MB: over 2 GB")
+    added = memory_mb(doc, profiles=frozenset({"observability"})) - core
+    if added > OBSERVABILITY_BUDGET_MB:
+        problems.append(
+            f"the observability profile adds {added:.0f} MB: over {OBSERVABILITY_BUDGET_MB} MB"
+        )
     for app in app_services(doc):
         if not app.is_job and f"{app.package.split('_')[0]}-migrate" in services:
             deps = services[app.name].get("depends_on", {})
@@ -211,27 +224,49 @@ def topology_problems(doc: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def metrics_job(package: str) -> str:
+    """The Prometheus job of a service package: its service name (order_service -> order-service)."""
+    return package.replace("_", "-")
+
+
 def prometheus_problems(doc: Mapping[str, Any], path: Path = PROMETHEUS_FILE) -> list[str]:
-    """Every scrape target is a compose service on its port; every HTTP app service is scraped."""
+    """Every scrape target is a compose service on its metrics port (METRICS_PORT, else
+    HTTP_PORT), in the job named after its service; every app service is scraped; the rules
+    directory is mounted where rule_files looks."""
     config = yaml.safe_load(path.read_text())
-    targets = {
-        t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]
+    jobs = {
+        t: job["job_name"]
+        for job in config["scrape_configs"]
+        for sc in job["static_configs"]
+        for t in sc["targets"]
     }
     problems = []
-    ports = {a.name: a.env.get("HTTP_PORT") for a in app_services(doc) if not a.is_job}
-    for target in sorted(targets):
+    apps = {a.name: a for a in app_services(doc) if not a.is_job}
+    ports = {n: a.env.get("METRICS_PORT") or a.env.get("HTTP_PORT") for n, a in apps.items()}
+    for target, job in sorted(jobs.items()):
         host, _, port = target.partition(":")
         if host == "localhost":
             continue
         if host not in doc["services"]:
             problems.append(f"prometheus target {target}: no compose service {host}")
         elif host in ports and ports[host] != port:
-            problems.append(f"prometheus target {target}: {host} listens on {ports[host]}")
+            problems.append(f"prometheus target {target}: {host} serves /metrics on {ports[host]}")
+        elif host in apps and job != metrics_job(apps[host].package):
+            problems.append(
+                f"prometheus target {target}: in job {job}, not {metrics_job(apps[host].package)}"
+            )
     for name, port in ports.items():
-        if port and f"{name}:{port}" not in targets:
+        if not port:
+            problems.append(f"{name}: neither METRICS_PORT nor HTTP_PORT: no /metrics to scrape")
+        elif f"{name}:{port}" not in jobs:
             problems.append(
                 f"{name} serves /metrics on {port} but prometheus.yml does not scrape it"
             )
+    mounts = [str(v) for v in doc["services"].get("prometheus", {}).get("volumes", [])]
+    for pattern in config.get("rule_files", []):
+        folder = str(Path(pattern).parent)
+        if not any(m.split(":")[1] == folder for m in mounts if m.count(":") >= 1):
+            problems.append(f"prometheus rule_files {pattern}: nothing is mounted at {folder}")
     return problems
 
 
@@ -275,8 +310,17 @@ def _reset_loader() -> type[yaml.SafeLoader]:
         pass
 
     Loader.add_constructor("!reset", lambda loader, node: _Reset())
-    Loader.add_constructor("!override", lambda loader, node: loader.construct_object(node))
+    Loader.add_constructor("!override", _override_value)
     return Loader
+
+
+def _override_value(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    """The value of an `!override` node (it replaces instead of merging), as plain data."""
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
 
 
 def load_override(path: Path = OFFLINE_FILE) -> dict[str, Any]:
@@ -291,10 +335,15 @@ def offline_problems(doc: Mapping[str, Any], override: Mapping[str, Any]) -> lis
     and the CA secret for every build."""
     problems = []
     services = override.get("services", {})
+    registry_only = {
+        name
+        for name, service in services.items()
+        if isinstance(service, dict) and service.get("profiles") == [REGISTRY_ONLY_PROFILE]
+    }
     if not isinstance(services.get("consul"), _Reset):
         problems.append("consul: not removed (consul: !reset null)")
     for name, service in doc["services"].items():
-        if name == "consul":
+        if name == "consul" or name in registry_only:
             continue
         mine = services.get(name) or {}
         if "consul" in (service.get("depends_on") or {}) and not isinstance(
