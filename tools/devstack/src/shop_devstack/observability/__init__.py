@@ -1,0 +1,1 @@
+"""Dashboards (generated Grafana JSON), PromQL metric names, and the Prometheus `make up` runs."""
