@@ -40,7 +40,7 @@ def promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
             "promtool is not installed: `apt-get install -y prometheus` (Debian's package; "
             ".ci/run installs it without starting the service)"
         )
-    return subprocess.run(  # noqa: S603 - promtool with our own files
+    return subprocess.run(
         [binary, *map(str, args)], capture_output=True, text=True, timeout=120, check=False
     )
 

@@ -83,7 +83,7 @@ def test_the_overview_shows_every_service_alerts_and_saga_outcomes() -> None:
 def test_metric_names_reads_selectors_not_functions_labels_or_keywords() -> None:
     expr = (
         'histogram_quantile(0.99, sum by (job, le) (rate(a_bucket{op!~"x|rate(y)"}[5m] offset 1h)))'
-        ' > on (instance) group_left (name) b and ignoring (le) c_total / bool 2'
+        " > on (instance) group_left (name) b and ignoring (le) c_total / bool 2"
     )
     assert metric_names(expr) == {"a_bucket", "b", "c_total"}
     assert metric_names("sum(rate(x[$__rate_interval])) * 60") == {"x"}

@@ -148,3 +148,9 @@ def test_the_shell_consul_address_is_not_inherited_only_the_launchers_choice(
     assert "CONSUL_HTTP_ADDR" not in static and static["SOME_OTHER"] == "kept"
     consul = child_environment({"CONSUL_HTTP_ADDR": "http://127.0.0.1:8500"})
     assert consul["CONSUL_HTTP_ADDR"] == "http://127.0.0.1:8500"
+
+
+def test_children_inherit_the_otlp_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`OTEL_EXPORTER_OTLP_ENDPOINT=... make up` exports every process's traces there."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+    assert child_environment({})["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4318"

@@ -29,6 +29,7 @@ def _config(args: argparse.Namespace) -> StackConfig:
             base.order + offset,
             base.payment + offset,
             (base.user[0] + offset, base.user[1] + offset),
+            base.prometheus + offset,
         ),
         postgres_admin_url=args.postgres_url
         or os.environ.get("POSTGRES_URL")
@@ -39,6 +40,7 @@ def _config(args: argparse.Namespace) -> StackConfig:
         log_level=args.log_level,
         extra_env=extra,
         fault_proxies=args.fault_proxies,
+        prometheus=args.prometheus,
     )
 
 
@@ -65,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
         "--fault-proxies",
         action="store_true",
         help="route Redis and RabbitMQ through cut-able proxies",
+    )
+    up.add_argument(
+        "--no-prometheus",
+        dest="prometheus",
+        action="store_false",
+        help="do not start Prometheus beside the processes (started when installed)",
     )
     up.add_argument(
         "--set",

@@ -20,6 +20,7 @@ from shop_devstack.databases import MigrationError, ensure_databases, migrate
 from shop_devstack.devkeys import ensure_dev_keys
 from shop_devstack.faults import TcpProxy
 from shop_devstack.layout import REPO_ROOT, ProcessSpec, StackConfig, build_processes
+from shop_devstack.observability.local_prometheus import LocalPrometheus, start_beside
 from shop_devstack.preflight import (
     PreflightError,
     check_infrastructure,
@@ -169,6 +170,7 @@ async def run_foreground(
     write_state(config.state_file, state)
     state["fault_proxies"] = {name: proxy.port for name, proxy in proxies.items()}
     server = await serve_control(supervisor, config.control_socket, proxies)
+    prometheus: LocalPrometheus | None = None
     exit_code = 0
     try:
         await supervisor.start()
@@ -182,8 +184,15 @@ async def run_foreground(
             stopped.cancel()
             ready.result()
             supervisor.restart = True
-            for line in summary(config, supervisor, time.monotonic() - started):
+            lines = summary(config, supervisor, time.monotonic() - started)
+            for line in lines[:-1]:
                 report(line)
+            if config.prometheus:
+                prometheus = await start_beside(
+                    processes, config.run_dir, config.ports.prometheus, report
+                )
+                state["prometheus_url"] = prometheus.url if prometheus else None
+            report(lines[-1])
             while not stop_requested.is_set():
                 state.update(ready=True, processes=supervisor.snapshot())
                 write_state(config.state_file, state)
@@ -195,6 +204,8 @@ async def run_foreground(
     finally:
         report("• stopping: gateway, then order and payment, then the user service")
         server.close()
+        if prometheus is not None:
+            await prometheus.stop()
         await supervisor.stop_all()
         for proxy in proxies.values():
             await proxy.stop()

@@ -59,6 +59,7 @@ class Ports:
     order: int = 8001
     payment: int = 8002
     user: tuple[int, int] = (50051, 50052)
+    prometheus: int = 9090  # started beside the processes when installed
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class StackConfig:
     log_level: str = "INFO"
     extra_env: Mapping[str, str] = field(default_factory=dict)
     fault_proxies: bool = False  # put cut-able TCP proxies in front of Redis and RabbitMQ
+    prometheus: bool = True  # start Prometheus too, when the binary is installed
 
     def database_name(self, base: str) -> str:
         """The database a service uses (users, orders, payments; prefixed for test runs)."""

@@ -15,6 +15,7 @@ import yaml
 from shop_devstack.deployment import dockerfile
 from shop_devstack.deployment.settings_env import env_problems, load_settings_class, settings_keys
 from shop_devstack.layout import REPO_ROOT, Ports
+from shop_devstack.observability.local_prometheus import metrics_job
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 SCHEMA_FILE = REPO_ROOT / "deploy" / "schema" / "compose-spec.json"
@@ -222,11 +223,6 @@ def topology_problems(doc: Mapping[str, Any]) -> list[str]:
             if f"{app.package.split('_')[0]}-migrate" not in deps:
                 problems.append(f"{app.name}: does not wait for its migrations")
     return problems
-
-
-def metrics_job(package: str) -> str:
-    """The Prometheus job of a service package: its service name (order_service -> order-service)."""
-    return package.replace("_", "-")
 
 
 def prometheus_problems(doc: Mapping[str, Any], path: Path = PROMETHEUS_FILE) -> list[str]:
