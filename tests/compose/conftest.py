@@ -67,9 +67,13 @@ def _ports_override(path: Path, offline: bool) -> Path:
         "  postgres:",
         '    ports: ["127.0.0.1::5432"]',
         "    networks: [backend, edge]",
+        "  prometheus:",
+        '    ports: !override ["127.0.0.1::9090"]',
     ]
     if not offline:
         lines += ["  consul:", '    ports: !override ["127.0.0.1::8500"]']
+        lines += ["  jaeger:", '    ports: !override ["127.0.0.1::16686"]']
+        lines += ["  grafana:", '    ports: !override ["127.0.0.1::3000"]']
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -90,7 +94,10 @@ def compose_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
     project = f"shoptest{uuid.uuid4().hex[:8]}"
     offline = compose_stack.offline_mode(None)
     override = _ports_override(root / "ports.yml", offline)
-    stack = compose_stack.prepare(project, offline, extra_files=[override], build=False)
+    # With the observability profile: Prometheus (its rules, its targets) is tested here too.
+    stack = compose_stack.prepare(
+        project, offline, extra_files=[override], build=False, profiles=("observability",)
+    )
     # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the finally below still runs.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:

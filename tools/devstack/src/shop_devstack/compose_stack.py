@@ -222,6 +222,7 @@ class Stack:
     project: str = DEFAULT_PROJECT
     offline: bool = True
     extra_files: tuple[Path, ...] = ()
+    profiles: tuple[str, ...] = ()  # e.g. ("observability",): Prometheus, Jaeger, Grafana
 
     @property
     def files(self) -> list[Path]:
@@ -235,7 +236,7 @@ class Stack:
     def argv(self, *args: str, profiles: Sequence[str] = ()) -> list[str]:
         """A compose command line for this project."""
         files = [a for f in self.files for a in ("-f", str(f))]
-        chosen = [a for p in profiles for a in ("--profile", p)]
+        chosen = [a for p in (profiles or self.profiles) for a in ("--profile", p)]
         return [
             *self.compose,
             "--project-directory",
@@ -391,6 +392,7 @@ def prepare(
     offline: bool | None = None,
     extra_files: Sequence[Path] = (),
     build: bool = True,
+    profiles: Sequence[str] = (),
 ) -> Stack:
     """Engine, Compose, offline or not, and the images: everything before `up`."""
     with step("Docker engine"):
@@ -405,7 +407,7 @@ def prepare(
             if is_offline
             else "  a registry answers: the official images"
         )
-    stack = Stack(tuple(compose), project, is_offline, tuple(extra_files))
+    stack = Stack(tuple(compose), project, is_offline, tuple(extra_files), tuple(profiles))
     if build:
         if is_offline:
             with step("offline base and infrastructure images (deploy/offline/build-images.sh)"):
@@ -420,10 +422,14 @@ def up(
     offline: bool | None = None,
     build: bool = True,
     keys_dir: Path = KEYS_RUN_DIR,
+    observability: bool = False,
 ) -> Stack:
-    """The whole `make compose-up`."""
+    """The whole `make compose-up` (with the observability profile: `--observability`)."""
     start = time.monotonic()
-    stack = prepare(project, offline, build=build)
+    profiles = ("observability",) if observability else ()
+    stack = prepare(project, offline, build=build, profiles=profiles)
+    if observability and not stack.offline:  # Jaeger runs: the services export their traces
+        os.environ.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", "http://jaeger:4318")
     with step(f"docker compose up --wait (project {project})"):
         try:
             stack.up()
@@ -434,6 +440,15 @@ def up(
         say(f"  key {stack.import_keys(keys_dir)}")
     say(f"✓ the stack is healthy ({time.monotonic() - start:.1f} s in all)")
     say("  gateway: http://127.0.0.1:8000   RabbitMQ UI: http://127.0.0.1:15672 (shop / shop-dev)")
+    if observability:
+        say(
+            "  Prometheus: http://127.0.0.1:9090"
+            + (
+                "   (no Jaeger or Grafana offline: deploy/offline has no image of them)"
+                if stack.offline
+                else "   Grafana: http://127.0.0.1:3000   Jaeger: http://127.0.0.1:16686"
+            )
+        )
     say(
         "  end to end: SHOP_E2E_GATEWAY_URL=http://127.0.0.1:8000 "
         f"SHOP_E2E_RUN_DIR={keys_dir.relative_to(REPO_ROOT) if keys_dir.is_relative_to(REPO_ROOT) else keys_dir} "
@@ -467,10 +482,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode.add_argument("--offline", dest="offline", action="store_const", const=True)
     mode.add_argument("--online", dest="offline", action="store_const", const=False)
     parser.add_argument("--no-build", dest="build", action="store_false")
+    parser.add_argument(
+        "--observability",
+        action="store_true",
+        help="with the observability profile: Prometheus (+ Jaeger and Grafana when online)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
-            up(args.project, args.offline, args.build)
+            up(args.project, args.offline, args.build, observability=args.observability)
         elif args.command == "build":
             prepare(args.project, args.offline)
         elif args.command == "down":
