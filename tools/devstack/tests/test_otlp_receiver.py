@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from shop_devstack.traces import OtlpReceiver, ReceivedSpan
+from shop_devstack.traces.background import BackgroundReceiver, start_preferring
 
 
 @pytest.fixture
@@ -205,3 +206,22 @@ async def test_counting_mode_counts_without_keeping() -> None:
             pass
         await asyncio.to_thread(provider.shutdown)
         assert (counting.spans_received, counting.spans()) == (1, [])
+
+
+async def test_a_background_receiver_serves_from_its_own_thread() -> None:
+    with BackgroundReceiver() as background:
+        provider = _provider(background, Compression.NoCompression)
+        with provider.get_tracer("test").start_as_current_span("from the test's loop"):
+            pass
+        await asyncio.to_thread(provider.shutdown)
+        spans = await background.wait_for(lambda got: len(got) == 1, timeout=10)
+    assert [span.name for span in spans] == ["from the test's loop"]
+
+
+def test_start_preferring_falls_back_to_an_ephemeral_port_when_taken() -> None:
+    with BackgroundReceiver() as first:
+        second = start_preferring(first.port)
+        try:
+            assert second.receiver.port not in (0, first.port)
+        finally:
+            second.stop()

@@ -11,7 +11,7 @@ over `max_body_bytes` gets 413 (aiohttp's client_max_size, checked on the decomp
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -58,7 +58,9 @@ class OtlpReceiver:
         self._max_body_bytes = max_body_bytes
         self._keep_spans = keep_spans
         self._spans: deque[ReceivedSpan] = deque(maxlen=max_spans)
-        self._arrived = asyncio.Event()
+        self._lock = (
+            threading.Lock()
+        )  # spans() may be read from another thread (BackgroundReceiver)
         self._runner: web.AppRunner | None = None
         self.spans_received = 0
         self.exports_received = 0
@@ -77,31 +79,35 @@ class OtlpReceiver:
 
     def spans(self) -> list[ReceivedSpan]:
         """Every span kept so far, in arrival order."""
-        return list(self._spans)
+        with self._lock:
+            return list(self._spans)
 
     def trace(self, trace_id: str) -> list[ReceivedSpan]:
-        return [span for span in self._spans if span.trace_id == trace_id]
+        """The spans of one trace, in arrival order."""
+        return [span for span in self.spans() if span.trace_id == trace_id]
 
     def clear(self) -> None:
-        self._spans.clear()
+        with self._lock:
+            self._spans.clear()
 
     async def wait_for(
         self,
         predicate: Callable[[list[ReceivedSpan]], bool],
         timeout: float = 10.0,  # noqa: ASYNC109 - the agreed API: a deadline for a poll
+        interval: float = 0.05,
     ) -> list[ReceivedSpan]:
-        """Wait until predicate(spans) is true and return the spans; TimeoutError says what came."""
+        """Poll until predicate(spans) is true and return the spans; TimeoutError says what came.
+
+        It polls (every `interval` s) rather than waiting on an event, so that it works from any
+        event loop, also when the receiver serves from a BackgroundReceiver's thread."""
         deadline = time.monotonic() + timeout
         while True:
-            self._arrived.clear()
             spans = self.spans()
             if predicate(spans):
                 return spans
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if time.monotonic() >= deadline:
                 raise TimeoutError(f"no match after {timeout:.1f}s; had {_summary(spans)}")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), timeout=remaining)
+            await asyncio.sleep(interval)
 
     async def start(self) -> None:
         app = web.Application(client_max_size=self._max_body_bytes)
@@ -147,8 +153,8 @@ class OtlpReceiver:
             self.spans_received += _count(export)
         else:
             self.spans_received += len(received)
-            self._spans.extend(received)
-            self._arrived.set()
+            with self._lock:
+                self._spans.extend(received)
         return _ok(encoding, ExportTraceServiceResponse())
 
     async def _dropped(self, request: web.Request) -> web.Response:
