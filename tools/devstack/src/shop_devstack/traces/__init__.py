@@ -2,5 +2,6 @@
 
 from shop_devstack.traces.receiver import OtlpReceiver
 from shop_devstack.traces.spans import BadPayload, ReceivedSpan
+from shop_devstack.traces.waterfall import render_waterfall
 
-__all__ = ["BadPayload", "OtlpReceiver", "ReceivedSpan"]
+__all__ = ["BadPayload", "OtlpReceiver", "ReceivedSpan", "render_waterfall"]
