@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shop_devstack.demo import steps_messaging, steps_orders, steps_users
+from shop_devstack.demo import steps_messaging, steps_orders, steps_traces, steps_users
 from shop_devstack.demo.context import DemoContext
 from shop_devstack.demo.narration import Step
 
@@ -37,6 +37,13 @@ STEPS: list[Step[DemoContext]] = [
         "saga compensation, message priority",
         "order.cancelled makes the payment service refund (refunds jump the queue); the order becomes REFUNDED.",
         steps_orders.cancel_and_refund,
+    ),
+    Step(
+        "One order's trace as a waterfall",
+        "distributed tracing: OpenTelemetry, W3C traceparent through HTTP, gRPC, the outbox, RabbitMQ",
+        "Every service reports its share of the order's work as spans under one trace id; the demo "
+        "collects them over OTLP and draws them on one time axis.",
+        steps_traces.order_trace,
     ),
     Step(
         "Subscribe to user updates over SSE",
