@@ -39,13 +39,6 @@ STEPS: list[Step[DemoContext]] = [
         steps_orders.cancel_and_refund,
     ),
     Step(
-        "One order's trace as a waterfall",
-        "distributed tracing: OpenTelemetry, W3C traceparent through HTTP, gRPC, the outbox, RabbitMQ",
-        "Every service reports its share of the order's work as spans under one trace id; the demo "
-        "collects them over OTLP and draws them on one time axis.",
-        steps_traces.order_trace,
-    ),
-    Step(
         "Subscribe to user updates over SSE",
         "gRPC server streaming → Server-Sent Events, LISTEN/NOTIFY fan-out",
         "A client keeps an SSE stream open; another call changes the user; the event arrives on the stream.",
@@ -80,5 +73,12 @@ STEPS: list[Step[DemoContext]] = [
         "dead-letter queue, bounded retries, replay tool",
         "A message nobody can decode is parked with its error instead of looping; the DLQ tool replays it.",
         steps_messaging.poison_message,
+    ),
+    Step(
+        "One order's trace as a waterfall",
+        "distributed tracing: OpenTelemetry, W3C traceparent through HTTP, gRPC, the outbox, RabbitMQ",
+        "Every service reports its share of the order's work as spans under one trace id; the demo "
+        "collects them over OTLP and draws them on one time axis.",
+        steps_traces.order_trace,
     ),
 ]

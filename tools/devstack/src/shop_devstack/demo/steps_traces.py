@@ -93,7 +93,10 @@ async def settled_trace(receiver: OtlpReceiver, trace_id: str, sent_ns: int) -> 
     try:
         await receiver.wait_for(whole, timeout=TRACE_WITHIN_S)
     except TimeoutError as exc:
-        raise StepFailed(f"the order's trace did not arrive complete: {exc}") from exc
+        raise StepFailed(
+            f"the order's trace did not arrive complete: {exc} (the services were told to send "
+            f"their traces to {receiver.endpoint}/v1/traces)"
+        ) from exc
     spans = receiver.trace(found[0])
     deadline = time.monotonic() + 10 * QUIET_S
     while time.monotonic() < deadline:
