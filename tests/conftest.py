@@ -5,6 +5,8 @@ SHOP_E2E_GATEWAY_URL is set (the CI job that runs the suite against `docker comp
 marked `launcher` are deselected there). With SHOP_E2E_COMPOSE_PROJECT naming that compose
 project too, the demo steps that stop an instance or reach the broker, and the fault scenarios
 (instances crashed, Redis and RabbitMQ cut: shop_devstack.compose_control), run against it as well.
+The launched system sends its traces to an OTLP receiver that the session runs (`trace_receiver`),
+unless SHOP_E2E_TRACES=0.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from shop_devstack.databases import drop_databases
 from shop_devstack.layout import REPO_ROOT, Ports, StackConfig
 from shop_devstack.running import LaunchError, RunningSystem, free_port_offset, launch
 from shop_devstack.state import read_state
+from shop_devstack.traces import OtlpReceiver
+from shop_devstack.traces.background import BackgroundReceiver
 from shop_testing.infra import infra_required
 from shop_testing.isolation import VhostAdmin
 from shop_testing.wait import eventually
@@ -40,6 +44,17 @@ def _runnable(package: str) -> bool:
         return importlib.util.find_spec(f"{package}.__main__") is not None
     except ModuleNotFoundError:
         return False
+
+
+@pytest.fixture(scope="session")
+def trace_receiver() -> Iterator[OtlpReceiver | None]:
+    """The OTLP receiver the launched system sends its traces to (in its own thread, so that every
+    test's event loop can read it); None for an external system or with SHOP_E2E_TRACES=0."""
+    if os.environ.get("SHOP_E2E_GATEWAY_URL") or os.environ.get("SHOP_E2E_TRACES", "1") == "0":
+        yield None
+        return
+    with BackgroundReceiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture(scope="session")
@@ -88,6 +103,10 @@ def system(request: pytest.FixtureRequest) -> Iterator[RunningSystem]:
         f"--redis-url={redis_e2e}",
         f"--amqp-url={amqp}",
     ]
+    receiver: OtlpReceiver | None = request.getfixturevalue("trace_receiver")
+    if receiver is not None:  # spans in batches of 200 ms, so a test waits little for its trace
+        args += ["--set", f"OTEL_EXPORTER_OTLP_ENDPOINT={receiver.endpoint}"]
+        args += ["--set", "OTEL_BSP_SCHEDULE_DELAY=200"]
     try:
         running = launch(run_dir, args)
     except LaunchError as exc:

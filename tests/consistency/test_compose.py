@@ -225,8 +225,3 @@ def test_offline_check_catches_a_leftover_consul_dependency(doc: dict[str, Any])
     assert "order: CONSUL_HTTP_ADDR is not emptied (static discovery)" in problems
     assert "grafana: no local image (shop-offline/...)" in problems
     assert "jaeger: no local image (shop-offline/...)" not in problems
-
-
-def test_settings_check_leaves_the_opentelemetry_sdk_variables_to_the_sdk() -> None:
-    env = {"USER_SERVICE_ADDRESSES": "a:1", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318"}
-    assert env_problems("svc", env, settings_keys(_ExampleSettings)) == []

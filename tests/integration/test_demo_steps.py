@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 from shop_devstack.client import ShopClient
-from shop_devstack.demo.context import DemoContext
+from shop_devstack.demo.context import DemoContext, exports_to
 from shop_devstack.demo.narration import Step, run_steps
 from shop_devstack.demo.steps import STEPS
 from shop_devstack.running import RunningSystem
+from shop_devstack.traces import OtlpReceiver
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(300)]
 # These two stop an instance and reach the broker: the launcher does both, and so does a compose
@@ -22,9 +23,14 @@ COMPOSE = bool(os.environ.get("SHOP_E2E_COMPOSE_PROJECT"))
 
 
 @pytest_asyncio.fixture
-async def context(system: RunningSystem) -> AsyncIterator[DemoContext]:
+async def context(
+    system: RunningSystem, trace_receiver: OtlpReceiver | None
+) -> AsyncIterator[DemoContext]:
     client = ShopClient(system.gateway_url)
-    yield DemoContext(client, system)
+    # The trace step draws a real trace when the system sends its traces to the session's receiver
+    # (the launched system does; tests/conftest.py), and explains how to get one otherwise.
+    traces = trace_receiver if exports_to(system, trace_receiver) else None
+    yield DemoContext(client, system, traces=traces)
     await client.close()
 
 

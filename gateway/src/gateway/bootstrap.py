@@ -29,6 +29,7 @@ from shop_common.discovery import (
     registry_from_settings,
 )
 from shop_common.logging import get_logger
+from shop_common.observability import configure_tracing
 from shop_common.resilience import BreakerConfig
 
 from gateway.adapters.backends import UPSTREAM_RETRY, Backend, Upstreams
@@ -128,6 +129,9 @@ async def bootstrap(
     routes = load_routes(settings.routes_file)
     keys = key_ring_from_settings(settings)
     async with contextlib.AsyncExitStack() as stack:
+        # First in, last out: the spans of the whole stop are flushed (shop_common.observability).
+        tracing = configure_tracing(settings.service_name, settings)
+        stack.push_async_callback(tracing.aclose)
         stack.callback(_log.info, "gateway_stopped")  # the last line of an orderly stop
         if discovery is None:
             discovery = registry_from_settings(settings)

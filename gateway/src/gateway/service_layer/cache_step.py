@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 from prometheus_client import Counter
 from shop_common.logging import get_logger
+from shop_common.observability import span_event
 
 from gateway.domain.cache_rules import (
     CachedResponse,
@@ -105,8 +106,10 @@ class CacheStep:
                 entry = None
             if entry is not None:
                 CACHE_LOOKUPS.labels(route.name, "hit").inc()
+                span_event("cache.hit", {"cache.name": "response", "route": route.name})
                 return _replay(entry, if_none_match)
         CACHE_LOOKUPS.labels(route.name, "miss").inc()
+        span_event("cache.miss", {"cache.name": "response", "route": route.name})
         reply = await fetch()
         reply.extra.append(("X-Cache", "MISS"))
         if not _is_json(reply) or not may_store(

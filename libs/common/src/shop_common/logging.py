@@ -1,4 +1,5 @@
-"""The one logging setup: structlog, JSON lines to stdout, request and event ids from contextvars.
+"""The one logging setup: structlog, JSON lines to stdout, request and event ids from contextvars,
+trace_id and span_id (hex) on every line written inside a recording span (shop_common.observability).
 
 Every gRPC call writes one access line, so rendering is on the hot path: the lines are rendered
 with orjson (stdlib json as the fallback for what orjson refuses) and written to stdout with one
@@ -16,6 +17,7 @@ from typing import Any, cast
 
 import orjson
 import structlog
+from opentelemetry import trace
 
 _REDACTED_KEYS = frozenset({"password", "password_hash", "authorization", "token", "secret"})
 
@@ -107,12 +109,24 @@ def _format_exc_info(logger: Any, name: str, event_dict: dict[str, Any]) -> dict
     return event_dict
 
 
+def _add_trace_ids(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """trace_id and span_id of the current span, as OTLP backends show them, when it records
+    (with tracing off: one context lookup, nothing added)."""
+    span = trace.get_current_span()
+    if span.is_recording():
+        context = span.get_span_context()
+        event_dict["trace_id"] = format(context.trace_id, "032x")
+        event_dict["span_id"] = format(context.span_id, "016x")
+    return event_dict
+
+
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
     """Configure structlog and the stdlib root logger once per process."""
     shared: list[Any] = [
         _merge_contextvars
         if _STRUCTLOG_VARS is not None
         else structlog.contextvars.merge_contextvars,
+        _add_trace_ids,
         structlog.processors.add_log_level,
         _add_timestamp,
         _redact,

@@ -50,6 +50,20 @@ class ServiceSettings(BaseSettings):
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     consul_http_addr: str | None = None
 
+    # Tracing (shop_common.observability): the standard OpenTelemetry variables. No endpoint,
+    # or OTEL_SDK_DISABLED=true: tracing is off and costs nothing.
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_traces_sampler: Literal[
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+    ] = "parentbased_traceidratio"
+    otel_traces_sampler_arg: float = Field(default=1.0, ge=0.0, le=1.0)
+    otel_sdk_disabled: bool = False
+
     jwt_issuer: str = "shop-gateway"
     jwt_audience: str = "shop"
     # JSON object {kid: PEM public key}; the gateway publishes the same keys at its JWKS URL.

@@ -39,6 +39,7 @@ from shop_common.messaging import (
 )
 from shop_common.messaging.monitor import MessagingMonitor
 from shop_common.migrations import migrate
+from shop_common.observability import configure_tracing
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -103,6 +104,9 @@ async def bootstrap(
     for queue_handlers in (payment_results, user_changes):
         queue_handlers.check(topology)  # the handlers take what each queue is bound to
     async with AsyncExitStack() as stack:
+        # First in, last out: the spans of the whole stop are flushed (shop_common.observability).
+        tracing = configure_tracing(settings.service_name, settings)
+        stack.push_async_callback(tracing.aclose)
         if settings.apply_migrations_on_start:
             await migrate("order_service", settings.database_url)
         if engine is None:

@@ -31,6 +31,7 @@ from shop_common.messaging import (
 )
 from shop_common.messaging.monitor import MessagingMonitor
 from shop_common.migrations import migrate
+from shop_common.observability import configure_tracing
 from shop_common.resilience import CircuitBreaker
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -89,6 +90,9 @@ async def bootstrap(
     if settings.apply_migrations_on_start:
         await migrate("payment_service", settings.database_url)
     async with AsyncExitStack() as stack:
+        # First in, last out: the spans of the whole stop are flushed (shop_common.observability).
+        tracing = configure_tracing(settings.service_name, settings)
+        stack.push_async_callback(tracing.aclose)
         if engine is None:
             engine = create_engine(settings)
             stack.push_async_callback(engine.dispose)

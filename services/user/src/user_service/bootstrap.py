@@ -33,6 +33,7 @@ from shop_common.discovery import (
 from shop_common.logging import configure_logging, get_logger
 from shop_common.messaging import SHOP_TOPOLOGY, OutboxRelay, Publisher, connect, declare
 from shop_common.migrations import migrate
+from shop_common.observability import configure_tracing
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from user_service.adapters.database import (
@@ -100,6 +101,9 @@ async def bootstrap(settings: Settings, **overrides: Unpack[Overrides]) -> Async
     if settings.apply_migrations_on_start:
         await migrate("user_service", settings.database_url)
     async with AsyncExitStack() as stack:
+        # First in, last out: the spans of the whole stop are flushed (shop_common.observability).
+        tracing = configure_tracing(settings.service_name, settings)
+        stack.push_async_callback(tracing.aclose)
         engine = overrides.get("engine") or create_engine(settings)
         stack.push_async_callback(engine.dispose)
         reads = overrides.get("reads")

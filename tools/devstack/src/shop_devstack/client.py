@@ -140,9 +140,15 @@ class ShopClient:
         items: Sequence[Item],
         currency: str = "EUR",
         idempotency_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        """POST /api/orders with an Idempotency-Key (raw response: 201, 503 with Retry-After...)."""
-        headers = {**bearer(token), "Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        """POST /api/orders with an Idempotency-Key (raw response: 201, 503 with Retry-After...);
+        `headers` adds to them (the demo's trace step sends a traceparent)."""
+        headers = {
+            **(headers or {}),
+            **bearer(token),
+            "Idempotency-Key": idempotency_key or uuid.uuid4().hex,
+        }
         body = {"items": [i.to_json() for i in items], "currency": currency}
         return await self.http.post(ORDERS_PATH, json=body, headers=headers)
 

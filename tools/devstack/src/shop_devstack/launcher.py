@@ -13,13 +13,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from shop_devstack.control import serve_control
 from shop_devstack.databases import MigrationError, ensure_databases, migrate
 from shop_devstack.devkeys import ensure_dev_keys
 from shop_devstack.faults import TcpProxy
-from shop_devstack.layout import REPO_ROOT, ProcessSpec, StackConfig, build_processes
+from shop_devstack.layout import REPO_ROOT, ProcessSpec, StackConfig, build_processes, traces_url
 from shop_devstack.observability.local_prometheus import LocalPrometheus, start_beside
 from shop_devstack.preflight import (
     PreflightError,
@@ -157,7 +158,7 @@ async def run_foreground(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop_requested.set)
     supervisor = Supervisor(processes, config.log_dir, report, restart=False)
-    state = {
+    state: dict[str, Any] = {
         "pid": os.getpid(),
         "gateway_url": config.gateway_url,
         "control_socket": str(config.control_socket),
@@ -166,6 +167,7 @@ async def run_foreground(
         **direct,  # the real brokers (not the fault proxies): for operator tools such as the DLQ
         "postgres_admin_url": config.postgres_admin_url,
         "database_prefix": config.database_prefix,
+        "traces_url": traces_url(config),  # where the services export traces (None: nowhere)
     }
     write_state(config.state_file, state)
     state["fault_proxies"] = {name: proxy.port for name, proxy in proxies.items()}

@@ -8,6 +8,7 @@ against each service's Settings class.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -209,3 +210,17 @@ def build_processes(config: StackConfig, keys: DevKeys) -> list[ProcessSpec]:
     if config.extra_env:
         processes = [replace(p, env={**p.env, **config.extra_env}) for p in processes]
     return processes
+
+
+def traces_url(config: StackConfig) -> str | None:
+    """Where the services send their traces (the OTLP/HTTP traces URL their SDK derives from the
+    environment they get: the launcher's own plus --set), or None when they export none."""
+    env = {**os.environ, **config.extra_env}
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    if env.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() == "none":
+        return None
+    if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+    base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    return f"{base.rstrip('/')}/v1/traces" if base else None

@@ -12,7 +12,7 @@ from typing import Any, Self
 from shop_common.cache.base import MISS, NEGATIVE
 from shop_common.cache.coherence import CoherenceChannel
 from shop_common.cache.memory import MemoryCache
-from shop_common.cache.metrics import CACHE_ERRORS, CACHE_EVICTIONS, CACHE_HITS, CACHE_MISSES
+from shop_common.cache.metrics import CACHE_ERRORS, CACHE_EVICTIONS, lookup_counters
 from shop_common.cache.redis import RedisCache, RedisClient
 from shop_common.logging import get_logger
 from shop_common.resilience import CircuitOpenError
@@ -56,8 +56,8 @@ class LayeredCache:
             else None
         )
         n = self.name
-        self._m_hit1, self._m_hit2 = CACHE_HITS.labels(n, "l1"), CACHE_HITS.labels(n, "l2")
-        self._m_miss1, self._m_miss2 = CACHE_MISSES.labels(n, "l1"), CACHE_MISSES.labels(n, "l2")
+        # Counted in Prometheus and marked on the current span (cache.hit / cache.miss).
+        self._m_hit1, self._m_hit2, self._m_miss1, self._m_miss2 = lookup_counters(n)
         self._m_invalidated = CACHE_EVICTIONS.labels(n, "invalidated")
         # Bumped by every write and invalidation; a read that spans a bump does not fill L1.
         self.generation = 0

@@ -4,6 +4,7 @@ ack on success; RetryableError (or any unexpected exception) → the next delay 
 max_attempts; PermanentError, an undecodable body or the last attempt → the queue's DLQ with
 error, attempts, original exchange and routing key in headers. Nothing is dropped: a failed
 retry/DLQ publish falls back to reject (the work queue dead-letters to its DLQ) or requeue.
+Tracing: the request id is bound again, retries and DLQ parkings are consume-span events.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 
 from shop_common.logging import get_logger
+from shop_common.messaging.context import message_context
 from shop_common.messaging.events import PAYLOAD_TYPES, EventEnvelope
 from shop_common.messaging.outcomes import (
     ATTEMPTS_HEADER,
@@ -30,12 +32,14 @@ from shop_common.messaging.outcomes import (
     FAILED_QUEUE_HEADER,
     ORIGINAL_EXCHANGE_HEADER,
     ORIGINAL_ROUTING_KEY_HEADER,
+    REPLAYED_HEADER,
     DeliveryInfo,
     Handler,
     PermanentError,
 )
 from shop_common.messaging.publisher import Publisher, PublishError, headers_of
 from shop_common.messaging.topology import SHOP_TOPOLOGY, QueueSpec, Topology, declare
+from shop_common.observability.propagation import span_attributes, span_event
 
 log = get_logger(__name__)
 
@@ -114,7 +118,8 @@ class Consumer:
             self._in_flight += 1
             self._idle.clear()
             try:
-                await self._process(message)
+                with message_context(message.headers or {}, message.message_id or ""):
+                    await self._process(message)
             finally:
                 self._in_flight -= 1
                 if self._in_flight == 0:
@@ -125,6 +130,8 @@ class Consumer:
         attempt = int(headers.get(ATTEMPTS_HEADER, 0)) + 1
         exchange = str(headers.get(ORIGINAL_EXCHANGE_HEADER, message.exchange or ""))
         routing_key = str(headers.get(ORIGINAL_ROUTING_KEY_HEADER, message.routing_key or ""))
+        replayed = int(headers.get(REPLAYED_HEADER, 0))
+        span_attributes({"messaging.attempt": attempt, "messaging.replayed": replayed})
         try:
             envelope = EventEnvelope.from_json(message.body)
             payload_type = PAYLOAD_TYPES.get(envelope.event_type)
@@ -168,6 +175,7 @@ class Consumer:
     ) -> None:
         tier = min(attempt - 1, len(self._spec.retry_delays_ms) - 1)
         log.info("retrying", queue=self._spec.name, attempt=attempt, tier=tier, error=reason)
+        span_event("message.retry", {"queue": self._spec.name, "attempt": attempt, "tier": tier})
         copy = _copy(message, attempt, reason, exchange, routing_key)
         await self._forward(message, self._spec.retry_queue(tier), copy, "retry")
 
@@ -180,6 +188,7 @@ class Consumer:
         routing_key: str,
     ) -> None:
         log.warning("dead_lettering", queue=self._spec.name, attempt=attempt, error=reason)
+        span_event("message.dead_lettered", {"queue": self._spec.dlq, "attempt": attempt})
         copy = _copy(message, attempt, reason, exchange, routing_key)
         assert copy.headers is not None
         copy.headers[FAILED_QUEUE_HEADER] = self._spec.name

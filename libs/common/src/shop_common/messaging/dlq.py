@@ -28,6 +28,7 @@ from shop_common.messaging.outcomes import (
     REPLAYED_HEADER,
 )
 from shop_common.messaging.publisher import Publisher, headers_of
+from shop_common.observability.propagation import continued_from, span_event
 from shop_common.settings import ServiceSettings
 
 
@@ -152,7 +153,9 @@ async def replay(
                 type=message.type,
                 priority=message.priority,
             )
-            await publisher.publish_message(exchange, routing_key, copy)
+            span_event("message.replayed", {"queue": queue, "message_id": copy.message_id or ""})
+            with continued_from(headers):  # the replay joins the dead letter's trace
+                await publisher.publish_message(exchange, routing_key, copy)
             await message.ack()  # only after the confirm: a failed replay stays in the DLQ
             replayed.append(message.message_id or "")
     finally:

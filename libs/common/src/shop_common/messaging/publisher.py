@@ -11,7 +11,7 @@ import aiormq
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection, HeadersType
 
 from shop_common.messaging.connection import is_connected
-from shop_common.messaging.context import TRACEPARENT_HEADER, context_headers, new_traceparent
+from shop_common.messaging.context import context_headers
 from shop_common.messaging.events import EventEnvelope
 from shop_common.messaging.topology import SHOP_TOPOLOGY
 
@@ -33,9 +33,10 @@ def build_message(
     priority: int | None = None,
     expiration: float | timedelta | None = None,
 ) -> aio_pika.Message:
-    """The AMQP message of an envelope: message_id = event_id, persistent, JSON, trace headers."""
+    """The AMQP message of an envelope: message_id = event_id, persistent, JSON, the request
+    id and the current trace context in headers (the aio-pika instrumentation, when tracing is
+    on, replaces traceparent with its publish span's)."""
     merged: dict[str, str | int] = {**context_headers(), **(headers or {})}
-    merged.setdefault(TRACEPARENT_HEADER, new_traceparent())
     return aio_pika.Message(
         body=envelope.to_json(),
         content_type=CONTENT_TYPE,

@@ -5,6 +5,10 @@ by one relay at a time (transaction-scoped advisory lock) and only from its olde
 per-aggregate order holds. A crash before the mark rolls the claim back: the rows are published
 again (at least once; the consumer's inbox absorbs the duplicate).
 
+Each row is published in the trace context stored in its headers when it was written
+(shop_common.observability): the publish span is a child of the request's span that wrote the
+row. The relay's own statements (claims, marks, the sweep) are not traced.
+
 The module is long because the claim, publish and mark steps and their failure cases (confirm
 timeouts, unroutable rows, the retention sweep) only make sense read together.
 """
@@ -27,6 +31,7 @@ from shop_common.db import driver_connection
 from shop_common.logging import get_logger
 from shop_common.messaging.events import EventEnvelope
 from shop_common.messaging.publisher import Publisher, PublishError
+from shop_common.observability.propagation import TRACE_HEADERS, continued_from, untraced
 
 log = get_logger(__name__)
 
@@ -194,17 +199,27 @@ class OutboxRelay:
         return sent, failed
 
     async def _publish_row(self, row: _Row) -> None:
-        headers = {k: v for k, v in row.headers.items() if isinstance(v, str | int)}
+        headers = {
+            k: v
+            for k, v in row.headers.items()
+            if isinstance(v, str | int) and k not in TRACE_HEADERS
+        }
         priority = headers.pop(PRIORITY_HEADER, None)
-        await self._publisher.publish(
-            row.exchange,
-            EventEnvelope.model_validate(row.envelope),
-            routing_key=row.routing_key,
-            headers=headers,
-            priority=int(priority) if priority is not None else None,
-        )
+        # The publisher puts the (restored) current trace context in the message's headers.
+        with continued_from(row.headers):
+            await self._publisher.publish(
+                row.exchange,
+                EventEnvelope.model_validate(row.envelope),
+                routing_key=row.routing_key,
+                headers=headers,
+                priority=int(priority) if priority is not None else None,
+            )
 
     async def _run(self) -> None:
+        with untraced():  # the task's context: its statements make no spans (publishes do)
+            await self._loop()
+
+    async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         next_prune = loop.time()
         while True:

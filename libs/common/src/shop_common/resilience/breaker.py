@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import ParamSpec, TypeVar
 
 from shop_common.logging import get_logger
+from shop_common.observability.propagation import span_event
 from shop_common.resilience.classify import default_is_failure
 from shop_common.resilience.metrics import (
     BREAKER_CALLS,
@@ -209,17 +210,23 @@ class CircuitBreaker:
         now = self._clock()
         if state is CircuitState.OPEN:
             if now < self._open_until:
-                self._m_rejected.inc()
-                raise CircuitOpenError(self.name, self._open_until - now)
+                raise self._rejection(self._open_until - now)
             self._transition(CircuitState.HALF_OPEN)
         elif state is CircuitState.FORCED_OPEN:
-            self._m_rejected.inc()
-            raise CircuitOpenError(self.name, self.config.recovery_timeout)
+            raise self._rejection(self.config.recovery_timeout)
         if self._trials_admitted >= self.config.half_open_max_calls:
-            self._m_rejected.inc()
-            raise CircuitOpenError(self.name, self._open_duration)
+            raise self._rejection(self._open_duration)
         self._trials_admitted += 1
         return (self._generation, True, now)
+
+    def _rejection(self, retry_after: float) -> CircuitOpenError:
+        """Count a rejected call (metric, span event) and make its error."""
+        self._m_rejected.inc()
+        span_event(
+            "breaker.rejected",
+            {"breaker.name": self.name, "breaker.state": self._state.value},
+        )
+        return CircuitOpenError(self.name, retry_after)
 
     def _release(self, permit: _Permit, exc: BaseException | None) -> None:
         generation, trial, started = permit

@@ -65,6 +65,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 from tenacity.wait import wait_exponential
 
+from shop_common.observability.propagation import span_event
 from shop_common.resilience.classify import default_is_failure
 from shop_common.resilience.timeouts import Deadline
 
@@ -188,10 +189,17 @@ async def retry_call(
         return state.upcoming_sleep >= left  # no time would be left for another attempt
 
     def on_retry(state: RetryCallState) -> None:
-        if before_retry is not None and state.outcome is not None:
-            error = state.outcome.exception()
-            if error is not None:
-                before_retry(error)
+        error = state.outcome.exception() if state.outcome is not None else None
+        span_event(
+            "retry",
+            {
+                "retry.attempt": state.attempt_number,
+                "retry.delay_s": state.upcoming_sleep,
+                "retry.error": type(error).__name__ if error is not None else "",
+            },
+        )
+        if before_retry is not None and error is not None:
+            before_retry(error)
 
     retrying = AsyncRetrying(
         stop=must_stop,

@@ -1,6 +1,7 @@
 """Running a service's ASGI app under uvicorn: the one `python -m <service>` entry point.
 
-Logging is configured before the app is built (so the app's own start-up logs are JSON lines);
+Logging is configured before the app is built (so the app's own start-up logs are JSON lines),
+and the app gets the FastAPI instrumentation when tracing is on (shop_common.observability);
 uvicorn's own loggers and access log are off (structlog owns the root logger, and
 RequestContextMiddleware writes one access line per request). On SIGTERM/SIGINT uvicorn stops
 accepting, gives in-flight requests `grace_seconds`, then runs the app's lifespan shutdown (stop
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 import uvicorn
 
 from shop_common.logging import configure_logging
+from shop_common.observability import instrument_fastapi
 from shop_common.settings import ServiceSettings
 
 S = TypeVar("S", bound=ServiceSettings)
@@ -40,8 +42,12 @@ def serve(
     itself from its TRUSTED_PROXIES (gateway.forwarding).
     """
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    app = create_app(settings)
+    # Server spans for the requests when tracing is on (bootstrap, in the lifespan, installs the
+    # SDK; the middleware must be in the app before uvicorn builds its stack).
+    instrument_fastapi(app, settings)
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         log_config=None,

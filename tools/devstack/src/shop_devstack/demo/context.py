@@ -13,6 +13,7 @@ from shop_devstack.accounts import Account, admin_token, login, new_user
 from shop_devstack.client import TERMINAL_ORDER_STATES, Item, ShopClient, check
 from shop_devstack.demo.narration import StepFailed
 from shop_devstack.running import RunningSystem
+from shop_devstack.traces import OtlpReceiver
 
 T = TypeVar("T")
 
@@ -28,6 +29,8 @@ class DemoContext:
     _admin: str | None = None
     _user: tuple[Account, str] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    # The demo's own OTLP receiver, set only when the system exports its traces to it (exports_to).
+    traces: OtlpReceiver | None = None
 
     async def admin(self) -> str:
         """An admin access token (the admin account is created on first use)."""
@@ -81,3 +84,12 @@ async def poll(
         await asyncio.sleep(interval)
         value = await fetch()
     return value
+
+
+def exports_to(system: RunningSystem, receiver: OtlpReceiver | None) -> bool:
+    """True when the system's services send their traces to this receiver (the launcher records
+    where they send them in its state file; a compose stack's services send them elsewhere)."""
+    if receiver is None:
+        return False
+    url = str(system.state.get("traces_url") or "").replace("//localhost:", "//127.0.0.1:")
+    return url == f"{receiver.endpoint}/v1/traces"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shop_devstack.demo import steps_messaging, steps_orders, steps_users
+from shop_devstack.demo import steps_messaging, steps_orders, steps_traces, steps_users
 from shop_devstack.demo.context import DemoContext
 from shop_devstack.demo.narration import Step
 
@@ -73,5 +73,12 @@ STEPS: list[Step[DemoContext]] = [
         "dead-letter queue, bounded retries, replay tool",
         "A message nobody can decode is parked with its error instead of looping; the DLQ tool replays it.",
         steps_messaging.poison_message,
+    ),
+    Step(
+        "One order's trace as a waterfall",
+        "distributed tracing: OpenTelemetry, W3C traceparent through HTTP, gRPC, the outbox, RabbitMQ",
+        "Every service reports its share of the order's work as spans under one trace id; the demo "
+        "collects them over OTLP and draws them on one time axis.",
+        steps_traces.order_trace,
     ),
 ]

@@ -54,14 +54,9 @@ def settings_keys(cls: type[BaseSettings]) -> SettingsKeys:
     return SettingsKeys(frozenset(accepted), frozenset(required), defaults)
 
 
-# Read by a library itself, not by the Settings class: the OpenTelemetry SDK's variables.
-LIBRARY_ENV_PREFIXES = ("OTEL_",)
-
-
 def env_problems(where: str, env: Mapping[str, object], keys: SettingsKeys) -> list[str]:
-    """One line per unknown key and per required key that is missing (keys read by a library
-    itself, OTEL_*, are not the Settings class's to know)."""
-    given = {k.upper() for k in env if not k.upper().startswith(LIBRARY_ENV_PREFIXES)}
+    """One line per unknown key and per required key that is missing."""
+    given = {k.upper() for k in env}
     problems = [
         f"{where}: {key} is not a setting of this service (typo, or a key it ignores)"
         for key in sorted(given - keys.accepted)

@@ -1,10 +1,17 @@
-"""The provider behind a circuit breaker: outages open it, declines never count against it."""
+"""The provider behind a circuit breaker: outages open it, declines never count against it.
+
+Each charge and refund is a client span (`payment.charge`, `payment.refund`): no library
+instrumentation sees the provider call, whatever transport a real provider uses.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from uuid import UUID
 
+from opentelemetry import trace
 from shop_common.resilience import BreakerConfig, CircuitBreaker, CircuitOpenError
 from shop_common.resilience import default_is_failure as _default_is_failure
 
@@ -15,6 +22,7 @@ from payment_service.service_layer.provider import (
 )
 
 BREAKER_NAME = "payment-provider"
+_tracer = trace.get_tracer(__name__)
 
 
 class ProviderCircuitOpenError(ProviderUnavailableError):
@@ -49,21 +57,33 @@ class GuardedProvider:
         self, *, idempotency_key: UUID, amount: Decimal, currency: str
     ) -> ProviderReceipt:
         """Charge through the breaker."""
-        try:
+        with (
+            _tracer.start_as_current_span(
+                "payment.charge",
+                kind=trace.SpanKind.CLIENT,
+                attributes={"payment.amount": str(amount), "payment.currency": currency},
+            ),
+            _circuit_open_as_outage(),
+        ):
             return await self.breaker.call(
                 self.provider.charge,
                 idempotency_key=idempotency_key,
                 amount=amount,
                 currency=currency,
             )
-        except CircuitOpenError as exc:
-            raise ProviderCircuitOpenError(exc.retry_after) from exc
 
     async def refund(
         self, *, idempotency_key: UUID, provider_ref: str, amount: Decimal, currency: str
     ) -> ProviderReceipt:
         """Refund through the breaker."""
-        try:
+        with (
+            _tracer.start_as_current_span(
+                "payment.refund",
+                kind=trace.SpanKind.CLIENT,
+                attributes={"payment.amount": str(amount), "payment.currency": currency},
+            ),
+            _circuit_open_as_outage(),
+        ):
             return await self.breaker.call(
                 self.provider.refund,
                 idempotency_key=idempotency_key,
@@ -71,5 +91,12 @@ class GuardedProvider:
                 amount=amount,
                 currency=currency,
             )
-        except CircuitOpenError as exc:
-            raise ProviderCircuitOpenError(exc.retry_after) from exc
+
+
+@contextmanager
+def _circuit_open_as_outage() -> Iterator[None]:
+    """An open breaker is an outage of the provider (ProviderCircuitOpenError)."""
+    try:
+        yield
+    except CircuitOpenError as exc:
+        raise ProviderCircuitOpenError(exc.retry_after) from exc

@@ -1,0 +1,65 @@
+"""W3C trace context in carriers (message headers, outbox rows) and span events, on the
+OpenTelemetry API only: no SDK import, and nothing done when no span is recording.
+
+With tracing off (shop_common.observability.tracing) the current span is the API's invalid
+span: `trace_headers()` returns {} and `span_event()` returns after one context lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.util.types import AttributeValue
+
+TRACEPARENT_HEADER = "traceparent"
+TRACESTATE_HEADER = "tracestate"
+TRACE_HEADERS = frozenset({TRACEPARENT_HEADER, TRACESTATE_HEADER})
+
+
+def trace_headers() -> dict[str, str]:
+    """The current span's W3C context (traceparent, tracestate when set) as headers; {} when
+    there is no valid span: a carrier never gets a made-up trace."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        return {}
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return {key: value for key, value in carrier.items() if key in TRACE_HEADERS}
+
+
+@contextmanager
+def continued_from(headers: Mapping[str, Any]) -> Iterator[None]:
+    """Run the block in the trace context stored in `headers` (traceparent/tracestate), in a
+    fresh context otherwise: what the block starts is a child of the span that stored them."""
+    carrier = {k: v for k, v in headers.items() if k in TRACE_HEADERS and isinstance(v, str)}
+    token = otel_context.attach(propagate.extract(carrier, context=otel_context.Context()))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """Instrumentations record nothing in the block (background bookkeeping: the outbox relay's
+    claims and marks would otherwise make one root trace per poll)."""
+    with suppress_instrumentation():
+        yield
+
+
+def span_event(name: str, attributes: Mapping[str, AttributeValue] | None = None) -> None:
+    """Add an event to the current span when it records; otherwise do nothing."""
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.add_event(name, attributes)
+
+
+def span_attributes(attributes: Mapping[str, AttributeValue]) -> None:
+    """Set attributes on the current span when it records; otherwise do nothing."""
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attributes(attributes)
