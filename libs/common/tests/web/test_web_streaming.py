@@ -13,16 +13,13 @@ from shop_testing.wait import eventually
 if TYPE_CHECKING:
     from conftest import Harness
 
+STREAM_LABELS = {"protocol": "http", "operation": "GET /stream", "code": "200", "outcome": "ok"}
+
 
 async def test_streamed_response_reaches_the_client_chunk_by_chunk(
     server_url: str, harness: Harness
 ) -> None:
-    before = (
-        REGISTRY.get_sample_value(
-            "http_requests_total", {"method": "GET", "route": "/stream", "status": "200"}
-        )
-        or 0.0
-    )
+    before = REGISTRY.get_sample_value("shop_requests_total", STREAM_LABELS) or 0.0
     async with (
         httpx.AsyncClient(base_url=server_url) as client,
         client.stream("GET", "/stream", headers={"X-Request-ID": "s-1"}) as response,
@@ -40,9 +37,7 @@ async def test_streamed_response_reaches_the_client_chunk_by_chunk(
     await eventually(lambda: bool(harness.access_lines()), what="the access log line")
     (line,) = harness.access_lines()
     assert (line["route"], line["status"], line["request_id"]) == ("/stream", 200, "s-1")
-    after = REGISTRY.get_sample_value(
-        "http_requests_total", {"method": "GET", "route": "/stream", "status": "200"}
-    )
+    after = REGISTRY.get_sample_value("shop_requests_total", STREAM_LABELS)
     assert after == before + 1
 
 
