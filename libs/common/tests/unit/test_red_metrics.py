@@ -68,9 +68,7 @@ def test_every_grpc_code_has_the_outcome_the_contract_names() -> None:
 
 def test_the_recorder_counts_under_the_shared_names() -> None:
     labels = {"protocol": "grpc", "operation": "/t.Svc/Unit", "code": "NOT_FOUND"}
-    before = REGISTRY.get_sample_value(
-        "shop_requests_total", {**labels, "outcome": "client_error"}
-    )
+    before = REGISTRY.get_sample_value("shop_requests_total", {**labels, "outcome": "client_error"})
     recorder = RedRecorder("grpc")
     recorder.record("/t.Svc/Unit", "NOT_FOUND", 0.003)
     recorder.record("/t.Svc/Unit", "NOT_FOUND", 0.004)

@@ -23,7 +23,8 @@ def requests_count(route: str, status: str, method: str = "GET") -> float:
 
 def latency_count(route: str, method: str = "GET") -> float:
     value = REGISTRY.get_sample_value(
-        "shop_request_duration_seconds_count", {"protocol": "http", "operation": f"{method} {route}"}
+        "shop_request_duration_seconds_count",
+        {"protocol": "http", "operation": f"{method} {route}"},
     )
     return value or 0.0
 
