@@ -177,7 +177,7 @@ async def bootstrap(
         stack.push_async_callback(sweeper.stop)
         monitor = MessagingMonitor(
             broker,
-            [topology.queue(q).dlq for q in CONSUMED_QUEUES],
+            topology.monitored_queues(CONSUMED_QUEUES),
             relay,
             interval=settings.broker_metrics_interval_seconds,
         )
