@@ -30,11 +30,11 @@ class ProcessSpec:
     probe: Probe
     database: str
     env: Mapping[str, str] = field(default_factory=dict)
+    argv: tuple[str, ...] = ()  # overrides the entry point (the launcher's own tests use it)
+    migrate_argv: tuple[str, ...] = ()  # overrides the migrate entry point likewise
     # Where Prometheus scrapes its /metrics: an HTTP service's own port, a user replica's
     # METRICS_PORT (0: not served).
     metrics_port: int = 0
-    argv: tuple[str, ...] = ()  # overrides the entry point (the launcher's own tests use it)
-    migrate_argv: tuple[str, ...] = ()  # overrides the migrate entry point likewise
 
     @property
     def command(self) -> list[str]:
