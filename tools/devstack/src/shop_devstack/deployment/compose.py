@@ -36,6 +36,9 @@ CONTRACT_PORTS = {
     "payment_service": ("HTTP_PORT", _PORTS.payment),
     "gateway": ("HTTP_PORT", _PORTS.gateway),
 }
+# A service that speaks no HTTP serves /metrics on a port of its own (each container has its
+# own network namespace, so both user replicas use the first replica's port of the launcher).
+METRICS_PORTS = {"user_service": ("METRICS_PORT", _PORTS.user_metrics[0])}
 
 
 def load_compose(path: Path = COMPOSE_FILE) -> dict[str, Any]:
@@ -68,6 +71,12 @@ class AppService:
         if module == MIGRATE_MODULE:
             return self.argv[self.argv.index("-m") + 2]
         return module.split(".")[0]
+
+    @property
+    def metrics_port(self) -> str | None:
+        """Where Prometheus scrapes its /metrics: METRICS_PORT, else its HTTP port."""
+        port = self.env.get("METRICS_PORT") or self.env.get("HTTP_PORT")
+        return None if port in (None, "0") else port
 
     @property
     def is_job(self) -> bool:
@@ -123,6 +132,7 @@ def contract_problems(doc: Mapping[str, Any]) -> list[str]:
             problems.append(
                 f"{service.name}: {key}={service.env.get(key)} but the contract says {port}"
             )
+        problems += _metrics_port_problems(doc, service)
         test = " ".join(doc["services"][service.name].get("healthcheck", {}).get("test", []))
         expected = (
             f"grpc://127.0.0.1:{port}" if key == "GRPC_PORT" else f"http://127.0.0.1:{port}/ready"
@@ -142,6 +152,25 @@ def contract_problems(doc: Mapping[str, Any]) -> list[str]:
             problems.append(
                 f"{service.package}.settings: {key} defaults to {default}, the contract says {port}"
             )
+    return problems
+
+
+def _metrics_port_problems(doc: Mapping[str, Any], service: AppService) -> list[str]:
+    """A service with a separate metrics port sets it, exposes it and declares it in EXPOSE."""
+    if service.package not in METRICS_PORTS:
+        return []
+    key, port = METRICS_PORTS[service.package]
+    problems = []
+    if service.env.get(key) != str(port):
+        problems.append(
+            f"{service.name}: {key}={service.env.get(key)} but the contract says {port}"
+        )
+    expose = {str(p) for p in doc["services"][service.name].get("expose", [])}
+    if str(port) not in expose:
+        problems.append(f"{service.name}: expose {sorted(expose)} lacks its {key} {port}")
+    stages = dockerfile.parse(service.dockerfile.read_text())
+    if str(port) not in {w for i in stages[-1].all("EXPOSE") for w in i.args.split()}:
+        problems.append(f"{service.dockerfile.relative_to(REPO_ROOT)}: EXPOSE lacks {key} {port}")
     return problems
 
 
@@ -212,22 +241,27 @@ def topology_problems(doc: Mapping[str, Any]) -> list[str]:
 
 
 def prometheus_problems(doc: Mapping[str, Any], path: Path = PROMETHEUS_FILE) -> list[str]:
-    """Every scrape target is a compose service on its port; every HTTP app service is scraped."""
+    """Every scrape target is a compose service on its metrics port; every HTTP app service is
+    scraped. (Scraping each METRICS_PORT, the user replicas', is left to prometheus.yml's
+    owner: a target there is checked against it.)"""
     config = yaml.safe_load(path.read_text())
     targets = {
         t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]
     }
     problems = []
-    ports = {a.name: a.env.get("HTTP_PORT") for a in app_services(doc) if not a.is_job}
+    apps = [a for a in app_services(doc) if not a.is_job]
+    metrics = {a.name: a.metrics_port for a in apps}
     for target in sorted(targets):
         host, _, port = target.partition(":")
         if host == "localhost":
             continue
         if host not in doc["services"]:
             problems.append(f"prometheus target {target}: no compose service {host}")
-        elif host in ports and ports[host] != port:
-            problems.append(f"prometheus target {target}: {host} listens on {ports[host]}")
-    for name, port in ports.items():
+        elif host in metrics and metrics[host] != port:
+            problems.append(
+                f"prometheus target {target}: {host} serves /metrics on {metrics[host]}"
+            )
+    for name, port in {a.name: a.env.get("HTTP_PORT") for a in apps}.items():
         if port and f"{name}:{port}" not in targets:
             problems.append(
                 f"{name} serves /metrics on {port} but prometheus.yml does not scrape it"
