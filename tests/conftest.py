@@ -87,7 +87,7 @@ def system(request: pytest.FixtureRequest) -> Iterator[RunningSystem]:
     redis_e2e = redis_url.rsplit("/", 1)[0] + f"/{E2E_REDIS_DB}"
     redis.Redis.from_url(redis_e2e).flushdb()
     base = Ports()
-    offset = free_port_offset([base.gateway, base.order, base.payment, *base.user, base.prometheus])
+    offset = free_port_offset(base.all())
     # Logs outlive pytest's rotating tmp dirs (other runs prune them): run/e2e/<prefix>/logs.
     e2e_root = REPO_ROOT / "run" / "e2e"
     if e2e_root.exists():

@@ -39,5 +39,5 @@ async def test_prometheus_loads_the_rules_and_sees_every_target_up(
 
         # Scrapes every 15 s: a target is `up` after its first scrape.
         await eventually(every_target_up, timeout=90, what="every target up")
-        user_targets = [u for u in seen if ":9464/" in u]
+        user_targets = [u for u in seen if ":9101/" in u]
         assert len(user_targets) == 2  # both user-service replicas

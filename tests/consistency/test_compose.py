@@ -113,6 +113,44 @@ def test_contract_check_catches_a_port_that_drifted(doc: dict[str, Any]) -> None
     assert any("GRPC_PORT=50061" in p for p in compose.contract_problems(drifted))
 
 
+def test_every_app_service_names_where_its_metrics_are_scraped(doc: dict[str, Any]) -> None:
+    metrics = {a.name: a.metrics_port for a in compose.app_services(doc) if not a.is_job}
+    assert metrics == {
+        "user-1": "9101",
+        "user-2": "9101",
+        "order": "8001",
+        "payment": "8002",
+        "gateway": "8000",
+    }
+
+
+def test_contract_check_catches_a_user_replica_without_its_metrics_port(
+    doc: dict[str, Any],
+) -> None:
+    broken = copy.deepcopy(doc)
+    broken["services"]["user-1"]["environment"].pop("METRICS_PORT")
+    broken["services"]["user-2"]["expose"] = ["50051"]
+    problems = compose.contract_problems(broken)
+    assert "user-1: METRICS_PORT=None but the contract says 9101" in problems
+    assert any(
+        p.startswith("user-2: expose ['50051'] lacks its METRICS_PORT 9101") for p in problems
+    )
+
+
+def test_prometheus_check_catches_a_target_on_the_wrong_metrics_port(
+    doc: dict[str, Any], tmp_path: Path
+) -> None:
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "scrape_configs:\n"
+        "  - job_name: user\n"
+        "    static_configs: [{targets: ['user-1:50051', 'user-2:9101']}]\n"
+    )
+    problems = compose.prometheus_problems(doc, config)
+    assert "prometheus target user-1:50051: user-1 serves /metrics on 9101" in problems
+    assert not any(p.startswith("prometheus target user-2:9101") for p in problems)
+
+
 def test_healthchecks_dependencies_restart_networks_and_memory(doc: dict[str, Any]) -> None:
     assert compose.topology_problems(doc) == []
 

@@ -57,11 +57,11 @@ def descends(child: ReceivedSpan, ancestor: ReceivedSpan, spans: Spans) -> bool:
 
 
 def is_publish(service: str, exchange: str) -> Callable[[ReceivedSpan], bool]:
-    return lambda s: s.service == service and s.kind.endswith("PRODUCER") and exchange in s.name
+    return lambda s: s.service == service and s.kind == "producer" and exchange in s.name
 
 
 def is_consume(service: str) -> Callable[[ReceivedSpan], bool]:
-    return lambda s: s.service == service and s.kind.endswith("CONSUMER")
+    return lambda s: s.service == service and s.kind == "consumer"
 
 
 def has_event(name: str) -> Callable[[ReceivedSpan], bool]:
@@ -128,7 +128,7 @@ async def test_one_order_is_one_trace_from_the_gateway_to_paid(
 
 async def check_the_order_trace(receiver: OtlpReceiver, order_id: str) -> None:
     def gateway_post(s: ReceivedSpan) -> bool:
-        return s.service == "gateway" and s.kind.endswith("SERVER") and "POST" in s.name
+        return s.service == "gateway" and s.kind == "server" and "POST" in s.name
 
     def paid_trace(spans: Spans) -> list[ReceivedSpan]:
         """The trace of a gateway POST that reached the order's consume of a payment result."""
@@ -146,13 +146,13 @@ async def check_the_order_trace(receiver: OtlpReceiver, order_id: str) -> None:
     order_post = one(
         trace,
         "the order service's POST",
-        lambda s: s.service == "order-service" and s.kind.endswith("SERVER") and "POST" in s.name,
+        lambda s: s.service == "order-service" and s.kind == "server" and "POST" in s.name,
     )
     assert descends(order_post, post, trace)  # through the gateway's aiohttp proxy
     get_user = one(
         trace,
         "GetUser on a user replica",
-        lambda s: s.service == "user-service" and s.kind.endswith("SERVER") and "GetUser" in s.name,
+        lambda s: s.service == "user-service" and s.kind == "server" and "GetUser" in s.name,
     )
     assert descends(get_user, order_post, trace)  # the order service's gRPC client
 

@@ -125,7 +125,10 @@ async def test_metrics_count_requests_by_route_and_upstream_latency(
         await client.get("/api/orders/cached/m")
         await client.get("/api/orders/cached/m")
         metrics = (await client.get("/metrics")).text
-    assert 'http_requests_total{method="GET",route="/api/orders/**",status="200"}' in metrics
+    assert (
+        'shop_requests_total{code="200",operation="GET /api/orders/**",outcome="ok",'
+        'protocol="http"}' in metrics
+    )
     assert (
         'gateway_upstream_duration_seconds_count{service="order-service",status="200"}' in metrics
     )

@@ -25,13 +25,8 @@ def test_a_taken_port_is_named_in_one_line(tmp_path: Path) -> None:
         # The other processes' ports at a free offset: on a shared machine any default port
         # (50051/2 lie in the ephemeral range) may be taken, and the first taken one is named.
         base = Ports()
-        offset = free_port_offset([base.order, base.payment, *base.user])
-        others = Ports(
-            gateway=port,
-            order=base.order + offset,
-            payment=base.payment + offset,
-            user=(base.user[0] + offset, base.user[1] + offset),
-        )
+        offset = free_port_offset([p for p in base.all() if p != base.gateway])
+        others = replace(base.offset(offset), gateway=port)
         config = replace(StackConfig(run_dir=tmp_path), ports=others)
         with pytest.raises(PreflightError) as info:
             check_ports(build_processes(config, ensure_dev_keys(tmp_path)))
@@ -70,6 +65,40 @@ def test_every_service_gets_the_contract_environment(tmp_path: Path) -> None:
     assert processes["gateway"].env["JWT_KID"] == keys.kid
     assert "DATABASE_URL" not in processes["gateway"].env
     assert all("JWT_PRIVATE_KEY" not in p.env for n, p in processes.items() if n != "gateway")
+
+
+def test_every_process_names_where_its_metrics_are_scraped(tmp_path: Path) -> None:
+    config = StackConfig(run_dir=tmp_path)
+    processes = {p.name: p for p in build_processes(config, ensure_dev_keys(tmp_path))}
+    ports = config.ports
+    for name, port in (
+        ("gateway", ports.gateway),
+        ("order", ports.order),
+        ("payment", ports.payment),
+    ):
+        assert processes[name].metrics_port == port  # HTTP services serve /metrics themselves
+    for index, metrics_port in enumerate(ports.user_metrics, start=1):
+        user = processes[f"user-{index}"]
+        assert user.metrics_port == metrics_port != user.port
+        assert user.env["METRICS_PORT"] == str(metrics_port)
+    moved = ports.offset(100)
+    assert moved.user_metrics == (ports.user_metrics[0] + 100, ports.user_metrics[1] + 100)
+    assert len(set(ports.all())) == 7
+
+
+def test_a_taken_metrics_port_is_named_too(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        base = Ports()
+        offset = free_port_offset(base.all())
+        moved = base.offset(offset)
+        ports = replace(moved, user_metrics=(port, moved.user_metrics[1]))
+        config = replace(StackConfig(run_dir=tmp_path), ports=ports)
+        with pytest.raises(PreflightError) as info:
+            check_ports(build_processes(config, ensure_dev_keys(tmp_path)))
+    assert f"port {port} (user-1) is already in use" in str(info.value)
 
 
 def test_a_stale_state_file_is_not_a_running_system(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ def started(
     tmp_path: Path, postgres_url: str, redis_url: str, amqp_url: str
 ) -> Iterator[RunningSystem]:
     base = Ports()
-    offset = free_port_offset([base.gateway, *base.user], start=12000)
+    offset = free_port_offset(base.all(), start=12000)
     prefix = f"t_launcher_{uuid.uuid4().hex[:8]}_"
     args = [
         f"--database-prefix={prefix}",

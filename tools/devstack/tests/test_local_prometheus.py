@@ -18,9 +18,12 @@ from shop_devstack.preflight import port_is_free
 from shop_devstack.running import free_port_offset
 
 PROCESSES = [
-    ProcessSpec("payment", "payment_service", 8002, "http", "payments"),
-    ProcessSpec("order", "order_service", 8001, "http", "orders"),
-    ProcessSpec("gateway", "gateway", 8000, "http", ""),
+    ProcessSpec("user-1", "user_service", 50051, "grpc", "users", metrics_port=9101),
+    ProcessSpec("user-2", "user_service", 50052, "grpc", "users", metrics_port=9102),
+    ProcessSpec("payment", "payment_service", 8002, "http", "payments", metrics_port=8002),
+    ProcessSpec("order", "order_service", 8001, "http", "orders", metrics_port=8001),
+    ProcessSpec("gateway", "gateway", 8000, "http", "", metrics_port=8000),
+    ProcessSpec("other", "other", 9999, "http", ""),  # serves no /metrics
 ]
 
 
@@ -28,6 +31,7 @@ def test_scrape_config_has_one_job_per_service_and_the_repository_rules() -> Non
     config = scrape_config(PROCESSES)
     jobs = {j["job_name"]: j["static_configs"][0]["targets"] for j in config["scrape_configs"]}
     assert jobs == {
+        "user-service": ["127.0.0.1:9101", "127.0.0.1:9102"],
         "payment-service": ["127.0.0.1:8002"],
         "order-service": ["127.0.0.1:8001"],
         "gateway": ["127.0.0.1:8000"],

@@ -14,10 +14,11 @@ from dataclasses import replace
 
 from aio_pika.abc import AbstractRobustConnection
 from shop_common.logging import get_logger
-from shop_common.messaging import Consumer, connect
+from shop_common.messaging import SHOP_TOPOLOGY, Consumer, connect
 from shop_common.messaging.connection import AMQP_CONNECT_RETRY
 from shop_common.messaging.events import UserChanged, UserDeleted
 from shop_common.messaging.handlers import Handlers, Incoming
+from shop_common.messaging.monitor import MessagingMonitor
 
 from gateway.service_layer.cache_step import CacheStep
 
@@ -52,6 +53,7 @@ class UserEventsListener:
         self._task: asyncio.Task[None] | None = None
         self._connection: AbstractRobustConnection | None = None
         self._consumer: Consumer | None = None
+        self._monitor: MessagingMonitor | None = None
         self.started = asyncio.Event()
 
     def start(self) -> None:
@@ -63,6 +65,11 @@ class UserEventsListener:
         self._connection = await connect(self._url, retry=USER_EVENTS_CONNECT, name="gateway")
         self._consumer = Consumer(self._connection, QUEUE, user_changes.bind(self._step))
         await self._consumer.start()
+        # shop_queue_depth of the queue, its retry tiers and its DLQ.
+        self._monitor = MessagingMonitor(
+            self._connection, SHOP_TOPOLOGY.monitored_queues([QUEUE]), interval=15.0
+        )
+        await self._monitor.start()
         self.started.set()
 
     async def stop(self) -> None:
@@ -72,6 +79,8 @@ class UserEventsListener:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         # Bounded: a broker that is gone must not hold the gateway's shutdown.
+        if self._monitor is not None:
+            await self._monitor.stop(grace=STOP_SECONDS)
         if self._consumer is not None:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(STOP_SECONDS):

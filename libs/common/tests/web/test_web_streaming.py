@@ -8,21 +8,19 @@ from typing import TYPE_CHECKING
 import httpx
 from prometheus_client import REGISTRY
 from shop_common.web import PROBLEM_MEDIA_TYPE
+from shop_testing.scrape import scrape
 from shop_testing.wait import eventually
 
 if TYPE_CHECKING:
     from conftest import Harness
 
+STREAM_LABELS = {"protocol": "http", "operation": "GET /stream", "code": "200", "outcome": "ok"}
+
 
 async def test_streamed_response_reaches_the_client_chunk_by_chunk(
     server_url: str, harness: Harness
 ) -> None:
-    before = (
-        REGISTRY.get_sample_value(
-            "http_requests_total", {"method": "GET", "route": "/stream", "status": "200"}
-        )
-        or 0.0
-    )
+    before = REGISTRY.get_sample_value("shop_requests_total", STREAM_LABELS) or 0.0
     async with (
         httpx.AsyncClient(base_url=server_url) as client,
         client.stream("GET", "/stream", headers={"X-Request-ID": "s-1"}) as response,
@@ -40,9 +38,7 @@ async def test_streamed_response_reaches_the_client_chunk_by_chunk(
     await eventually(lambda: bool(harness.access_lines()), what="the access log line")
     (line,) = harness.access_lines()
     assert (line["route"], line["status"], line["request_id"]) == ("/stream", 200, "s-1")
-    after = REGISTRY.get_sample_value(
-        "http_requests_total", {"method": "GET", "route": "/stream", "status": "200"}
-    )
+    after = REGISTRY.get_sample_value("shop_requests_total", STREAM_LABELS)
     assert after == before + 1
 
 
@@ -68,3 +64,24 @@ async def test_problem_responses_over_a_real_server(server_url: str) -> None:
     assert (missing.status_code, missing.headers["content-type"]) == (404, PROBLEM_MEDIA_TYPE)
     assert (boom.status_code, boom.headers["content-type"]) == (500, PROBLEM_MEDIA_TYPE)
     assert oversized.status_code == 413
+
+
+async def test_red_family_scraped_over_http_as_prometheus_reads_it(server_url: str) -> None:
+    before = await scrape(f"{server_url}/metrics")
+    async with httpx.AsyncClient(base_url=server_url) as client:
+        assert (await client.get("/items/5")).status_code == 200
+        assert (await client.get("/items/0")).status_code == 404
+        assert (await client.get("/boom")).status_code == 500
+    after = await scrape(f"{server_url}/metrics")
+    operation = "GET /items/{item_id}"
+
+    def delta(name: str, **labels: str) -> float:
+        return after.value(name, **labels) - before.value(name, **labels)
+
+    assert delta("shop_requests_total", protocol="http", operation=operation, outcome="ok") == 1
+    assert (
+        delta("shop_requests_total", operation=operation, code="404", outcome="client_error") == 1
+    )
+    assert delta("shop_requests_total", operation="GET /boom", outcome="server_error") == 1
+    assert delta("shop_request_duration_seconds_count", operation=operation) == 2
+    assert after.has("shop_requests_in_flight", protocol="http")

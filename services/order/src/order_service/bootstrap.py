@@ -43,6 +43,7 @@ from shop_common.observability import configure_tracing
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from order_service.adapters.metrics import count_saga_outcome
 from order_service.adapters.unit_of_work import sql_unit_of_work
 from order_service.adapters.user_cache import OwnedCache, build_user_cache
 from order_service.adapters.users import UserCache, UserLookup
@@ -117,7 +118,9 @@ async def bootstrap(
                 pool_timeout=5,
             )
             stack.push_async_callback(engine.dispose)
-        orders = OrderService(unit_of_work or sql_unit_of_work(engine), clock=clock)
+        orders = OrderService(
+            unit_of_work or sql_unit_of_work(engine), clock=clock, outcomes=count_saga_outcome
+        )
 
         if broker is None:
             broker = await connect(settings.amqp_url, name=settings.service_name)
@@ -178,7 +181,7 @@ async def bootstrap(
         stack.push_async_callback(sweeper.stop)
         monitor = MessagingMonitor(
             broker,
-            [topology.queue(q).dlq for q in CONSUMED_QUEUES],
+            topology.monitored_queues(CONSUMED_QUEUES),
             relay,
             interval=settings.broker_metrics_interval_seconds,
         )

@@ -47,7 +47,7 @@ async def test_health_ready_and_metrics(running: RunningApp, shopper: Shopper) -
     await eventually(consumed_and_sampled, what="consumer and DLQ metrics")
     text = (await running.http.get("/metrics")).text
     for needle in (
-        'http_requests_total{method="POST",route="/orders",status="201"}',
+        'shop_requests_total{code="201",operation="POST /orders",outcome="ok",protocol="http"}',
         'shop_queue_depth{queue="order.user-changes.dlq"}',
         "shop_outbox_lag_seconds",
         'circuit_breaker_state{name="user-service",state="closed"} 1.0',

@@ -122,9 +122,11 @@ async def bootstrap(
             publisher or Publisher(broker),
             poll_interval=settings.outbox_poll_interval_seconds,
         )
-        spec = topology.queue(ORDER_EVENTS_QUEUE)
         monitor = MessagingMonitor(
-            broker, [spec.name, spec.dlq], relay, interval=settings.broker_metrics_interval_seconds
+            broker,
+            topology.monitored_queues([ORDER_EVENTS_QUEUE]),
+            relay,
+            interval=settings.broker_metrics_interval_seconds,
         )
         await monitor.start()
         stack.push_async_callback(monitor.stop)  # stops after the drain, before the broker

@@ -198,7 +198,10 @@ async def test_health_ready_and_metrics(payment_app: Any, broker: Any, eventuall
     assert 'shop_messages_consumed_total{outcome="ack",queue="payment.order-events"}' in metrics
     assert 'outcome="dead_letter",queue="payment.order-events"' in metrics
     assert "shop_outbox_lag_seconds" in metrics
-    assert 'http_requests_total{method="GET",route="/health",status="200"}' in metrics
+    assert (
+        'shop_requests_total{code="200",operation="GET /health",outcome="ok",protocol="http"}'
+        in metrics
+    )
 
 
 async def test_reads_answer_503_while_the_database_refuses_and_recover(

@@ -7,8 +7,10 @@ One AsyncExitStack: each step pushes its own undo as soon as it has started, so 
 fails half-way unwinds exactly what had started, and leaving the block stops everything in
 reverse order: deregister (still SERVING), report NOT_SERVING, end the update streams, drain
 the calls in flight within the grace period, drain the outbox relay, close the broker, the
-reads, the pools and the engine. Every adapter can be injected through `overrides` (tests);
-bootstrap closes what it runs, injected or built. `serve()` runs it until SIGTERM/SIGINT.
+reads, the pools and the engine. With METRICS_PORT set, /metrics is served over HTTP (first
+started, last stopped); the outbox lag is sampled beside the relay. Every adapter can be
+injected through `overrides` (tests); bootstrap closes what it runs, injected or built.
+`serve()` runs it until SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from shop_common.discovery import (
 )
 from shop_common.logging import configure_logging, get_logger
 from shop_common.messaging import SHOP_TOPOLOGY, OutboxRelay, Publisher, connect, declare
+from shop_common.messaging.monitor import MessagingMonitor
+from shop_common.metrics import metrics_server
 from shop_common.migrations import migrate
 from shop_common.observability import configure_tracing
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -84,6 +88,7 @@ class App:
     server: GrpcServer
     registration: ServiceRegistration
     relay: OutboxRelay | None
+    metrics_port: int | None = None  # where /metrics is served (None: METRICS_PORT=0)
 
     @property
     def port(self) -> int:
@@ -104,6 +109,9 @@ async def bootstrap(settings: Settings, **overrides: Unpack[Overrides]) -> Async
         # First in, last out: the spans of the whole stop are flushed (shop_common.observability).
         tracing = configure_tracing(settings.service_name, settings)
         stack.push_async_callback(tracing.aclose)
+        metrics_port = await stack.enter_async_context(
+            metrics_server(settings.host, settings.metrics_port)
+        )
         engine = overrides.get("engine") or create_engine(settings)
         stack.push_async_callback(engine.dispose)
         reads = overrides.get("reads")
@@ -145,7 +153,7 @@ async def bootstrap(settings: Settings, **overrides: Unpack[Overrides]) -> Async
         registration = await stack.enter_async_context(
             _registered(settings, server, overrides.get("registry"))
         )
-        yield App(settings, users, updates, reads, server, registration, relay)
+        yield App(settings, users, updates, reads, server, registration, relay, metrics_port)
     log.info("user_service_stopped")
 
 
@@ -178,6 +186,10 @@ async def _start_relay(
     await relay.start()
     # Drains on stop: what was committed before the stop is published before the pool closes.
     stack.push_async_callback(relay.stop)
+    # Samples shop_outbox_lag_seconds and shop_outbox_pending (the user service consumes no queue).
+    monitor = MessagingMonitor(broker, (), relay, interval=settings.metrics_interval_seconds)
+    await monitor.start()
+    stack.push_async_callback(monitor.stop)
     return relay
 
 

@@ -15,6 +15,11 @@ class Settings(ServiceSettings):
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/users"
     host: str = "127.0.0.1"
     grpc_port: int = 50051
+    # Prometheus /metrics over plain HTTP on HOST:METRICS_PORT (the service speaks no HTTP
+    # otherwise); 0 = not served. Every deployment sets it (the launcher 9101/9102, compose 9101).
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    # How often the outbox lag (shop_outbox_lag_seconds, shop_outbox_pending) is sampled.
+    metrics_interval_seconds: float = Field(default=15.0, gt=0)
 
     db_pool_size: int = 20
     db_max_overflow: int = 10

@@ -24,13 +24,7 @@ def _config(args: argparse.Namespace) -> StackConfig:
     return replace(
         config,
         run_dir=Path(args.run_dir).resolve() if args.run_dir else config.run_dir,
-        ports=Ports(
-            base.gateway + offset,
-            base.order + offset,
-            base.payment + offset,
-            (base.user[0] + offset, base.user[1] + offset),
-            base.prometheus + offset,
-        ),
+        ports=base.offset(offset),
         postgres_admin_url=args.postgres_url
         or os.environ.get("POSTGRES_URL")
         or config.postgres_admin_url,

@@ -33,6 +33,9 @@ class ProcessSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     argv: tuple[str, ...] = ()  # overrides the entry point (the launcher's own tests use it)
     migrate_argv: tuple[str, ...] = ()  # overrides the migrate entry point likewise
+    # Where Prometheus scrapes its /metrics: an HTTP service's own port, a user replica's
+    # METRICS_PORT (0: not served).
+    metrics_port: int = 0
 
     @property
     def command(self) -> list[str]:
@@ -54,13 +57,37 @@ class ProcessSpec:
 
 @dataclass(frozen=True)
 class Ports:
-    """Where each process listens (contracts.md: gateway 8000, order 8001, payment 8002, user 50051/2)."""
+    """Where each process listens (contracts.md: gateway 8000, order 8001, payment 8002, user
+    50051/2, and the user replicas' /metrics 9101/2)."""
 
     gateway: int = 8000
     order: int = 8001
     payment: int = 8002
     user: tuple[int, int] = (50051, 50052)
+    user_metrics: tuple[int, int] = (9101, 9102)
     prometheus: int = 9090  # started beside the processes when installed
+
+    def offset(self, by: int) -> Ports:
+        """Every port moved by `by` (a second system beside the first)."""
+        return Ports(
+            self.gateway + by,
+            self.order + by,
+            self.payment + by,
+            (self.user[0] + by, self.user[1] + by),
+            (self.user_metrics[0] + by, self.user_metrics[1] + by),
+            self.prometheus + by,
+        )
+
+    def all(self) -> list[int]:
+        """Every port of the system (to find an offset where all are free)."""
+        return [
+            self.gateway,
+            self.order,
+            self.payment,
+            *self.user,
+            *self.user_metrics,
+            self.prometheus,
+        ]
 
 
 @dataclass(frozen=True)
@@ -158,9 +185,13 @@ def build_processes(config: StackConfig, keys: DevKeys) -> list[ProcessSpec]:
                 **_common_env(config, keys, "users"),
                 "HOST": "127.0.0.1",
                 "GRPC_PORT": str(port),
+                "METRICS_PORT": str(metrics_port),
             },
+            metrics_port=metrics_port,
         )
-        for index, port in enumerate(ports.user, start=1)
+        for index, (port, metrics_port) in enumerate(
+            zip(ports.user, ports.user_metrics, strict=True), start=1
+        )
     ]
     processes.append(
         ProcessSpec(
@@ -170,6 +201,7 @@ def build_processes(config: StackConfig, keys: DevKeys) -> list[ProcessSpec]:
             "http",
             "payments",
             {**_common_env(config, keys, "payments"), "HTTP_PORT": str(ports.payment)},
+            metrics_port=ports.payment,
         )
     )
     processes.append(
@@ -184,6 +216,7 @@ def build_processes(config: StackConfig, keys: DevKeys) -> list[ProcessSpec]:
                 "HTTP_PORT": str(ports.order),
                 "USER_SERVICE_ADDRESSES": user_addresses,
             },
+            metrics_port=ports.order,
         )
     )
     processes.append(
@@ -205,6 +238,7 @@ def build_processes(config: StackConfig, keys: DevKeys) -> list[ProcessSpec]:
                 # past the 2 s default, and each timeout counts against the user-service breaker.
                 "USER_CALL_TIMEOUT_SECONDS": "5",
             },
+            metrics_port=ports.gateway,
         )
     )
     if config.extra_env:

@@ -90,7 +90,12 @@ class Pipeline:
         self._supervisor: Supervisor | None = None
         self._stack = StackConfig(
             run_dir=config.log_dir,
-            ports=Ports(order=free_port(), payment=free_port(), user=(free_port(), 0)),
+            ports=Ports(
+                order=free_port(),
+                payment=free_port(),
+                user=(free_port(), 0),
+                user_metrics=(free_port(), 0),
+            ),
             postgres_admin_url=config.postgres_admin_url,
             redis_url=config.redis_url,
             amqp_url=config.amqp_url,

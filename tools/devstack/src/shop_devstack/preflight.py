@@ -58,11 +58,12 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def check_ports(processes: Iterable[ProcessSpec]) -> None:
-    """Every port the system listens on must be free."""
+    """Every port the system listens on (its /metrics ports too) must be free."""
     for process in processes:
-        if not port_is_free(process.port):
-            raise PreflightError(
-                f"port {process.port} ({process.name}) is already in use by another process: "
-                f"stop it (`ss -ltnp 'sport = :{process.port}'` shows which), "
-                "or `make down` if it is an earlier `make up`."
-            )
+        for port in dict.fromkeys((process.port, process.metrics_port)):
+            if port and not port_is_free(port):
+                raise PreflightError(
+                    f"port {port} ({process.name}) is already in use by another process: "
+                    f"stop it (`ss -ltnp 'sport = :{port}'` shows which), "
+                    "or `make down` if it is an earlier `make up`."
+                )

@@ -273,6 +273,7 @@ class Supervisor:
             name: {
                 "pid": child.pid,
                 "port": child.spec.port,
+                "metrics_port": child.spec.metrics_port,
                 "state": child.state.value,
                 "restarts": child.restarts,
                 "last_exit": child.last_exit,

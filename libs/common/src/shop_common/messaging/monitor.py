@@ -1,4 +1,7 @@
-"""Sampled messaging gauges for /metrics: queue depths (DLQs) and the outbox lag.
+"""Sampled messaging gauges for /metrics: queue depths and the outbox lag.
+
+Each service samples every queue it consumes, with its retry tiers and its DLQ
+(`Topology.monitored_queues`), so a backlog, a retry storm and a parked message all show.
 
 One module-level gauge shared by every service, so two apps built in one process (the
 pipeline tests) register it once. The monitor samples in the background: a scrape never
@@ -20,7 +23,9 @@ from shop_common.messaging.relay import OutboxRelay
 log = get_logger(__name__)
 
 QUEUE_DEPTH = Gauge(
-    "shop_queue_depth", "Messages ready in a queue at the last sample (DLQs).", ["queue"]
+    "shop_queue_depth",
+    "Messages ready in a queue at the last sample (work queues, retry tiers, DLQs).",
+    ["queue"],
 )
 
 

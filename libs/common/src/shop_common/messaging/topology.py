@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -120,6 +120,17 @@ class Topology:
             for spec in self.queues
         )
         return replace(self, queues=queues)
+
+    def monitored_queues(self, consumed: Iterable[str]) -> tuple[str, ...]:
+        """What a consumer of `consumed` watches: each work queue, its retry tiers, its DLQ."""
+        names: list[str] = []
+        for name in consumed:
+            spec = self.queue(name)
+            names.append(spec.name)
+            if not spec.tap:
+                names += [spec.retry_queue(tier) for tier in range(len(spec.retry_delays_ms))]
+                names.append(spec.dlq)
+        return tuple(names)
 
     def queue_of_dlq(self, dlq: str) -> QueueSpec:
         """The work queue whose DLQ is dlq."""

@@ -61,6 +61,20 @@ EVENT_OF_STATUS: dict[OrderStatus, str] = {
     OrderStatus.REFUNDED: "order.refunded",
 }
 
+# Where the saga ends, named as shop_saga_outcomes_total{outcome} counts it: the final state's
+# name lowercased (PAID is where the payment saga ends; a cancel then starts a refund). An order
+# the saga timeout fails ends PAYMENT_FAILED too, but is counted apart, as SAGA_EXPIRED.
+SAGA_OUTCOME_OF: MappingProxyType[OrderStatus, str] = MappingProxyType(
+    {
+        OrderStatus.PAID: "paid",
+        OrderStatus.PAYMENT_FAILED: "payment_failed",
+        OrderStatus.CANCELLED: "cancelled",
+        OrderStatus.REFUNDED: "refunded",
+    }
+)
+SAGA_EXPIRED = "expired"
+SAGA_OUTCOMES = (*SAGA_OUTCOME_OF.values(), SAGA_EXPIRED)
+
 
 class IllegalTransitionError(Exception):
     """A transition the state machine does not allow."""

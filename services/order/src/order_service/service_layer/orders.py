@@ -17,7 +17,14 @@ from uuid import UUID, uuid4
 from shop_common.messaging.events import EventEnvelope
 
 from order_service.domain.listing import Cursor, OrderFilter
-from order_service.domain.order import ConcurrentUpdateError, Order, OrderLine, OrderStatus
+from order_service.domain.order import (
+    SAGA_EXPIRED,
+    SAGA_OUTCOME_OF,
+    ConcurrentUpdateError,
+    Order,
+    OrderLine,
+    OrderStatus,
+)
 from order_service.service_layer import events
 from order_service.service_layer.unit_of_work import UnitOfWorkFactory
 from order_service.service_layer.users import UserDirectory
@@ -27,6 +34,13 @@ INBOX_CONSUMER = "order.payment-results"
 SAGA_TIMEOUT_REASON = "payment timed out"
 
 Clock = Callable[[], datetime]
+# Told each saga outcome (domain.order.SAGA_OUTCOMES) once its transition has committed, never
+# for a duplicate or replayed message (bootstrap wires the shop_saga_outcomes_total counter).
+SagaOutcomes = Callable[[str], None]
+
+
+def _ignore_outcome(_outcome: str) -> None:
+    """The default: outcomes are not recorded (unit tests)."""
 
 
 def utc_now() -> datetime:
@@ -57,10 +71,12 @@ class OrderService:
         *,
         clock: Clock = utc_now,
         new_id: Callable[[], UUID] = uuid4,
+        outcomes: SagaOutcomes = _ignore_outcome,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._new_id = new_id
+        self._outcomes = outcomes
 
     async def create(
         self,
@@ -118,6 +134,8 @@ class OrderService:
             await uow.orders.save(order, cancelled)
             await uow.outbox.add(events.arrived(cancelled), aggregate_id=str(order.id))
             await uow.commit()
+        if cancelled.status in SAGA_OUTCOME_OF:
+            self._outcomes(SAGA_OUTCOME_OF[cancelled.status])
         return cancelled
 
     async def apply_payment_result(
@@ -144,6 +162,8 @@ class OrderService:
             )
             if claim.order is None:
                 await uow.commit()
+                if claim.moved and target in SAGA_OUTCOME_OF:  # not on a duplicate
+                    self._outcomes(SAGA_OUTCOME_OF[target])
                 return claim.moved
             handled = target is OrderStatus.PAID and claim.order.owes_late_charge_refund
             if handled:
@@ -157,6 +177,7 @@ class OrderService:
         cutoff = self._clock() - older_than
         async with self._uow() as uow:
             ids = await uow.orders.pending_older_than(cutoff, limit)
+            expired = 0
             for order_id in ids:
                 order = await uow.orders.get(order_id)
                 if order is None:
@@ -168,7 +189,10 @@ class OrderService:
                 await uow.outbox.add(events.arrived(failed), aggregate_id=str(order.id))
                 # Compensation: a charge that lands after the timeout must be refunded.
                 await uow.outbox.add(events.refund_requested(failed), aggregate_id=str(order.id))
+                expired += 1
             await uow.commit()
+        for _ in range(expired):
+            self._outcomes(SAGA_EXPIRED)
         return len(ids)
 
 

@@ -5,6 +5,9 @@ LISTENs once and copies each event into the bounded queue of every local subscri
 listen connection drops, the hub reconnects (pauses: UPDATE_HUB_RECONNECT, until stopped) and
 ends every stream with `SubscriptionLost`, so a client knows it may have missed events and
 resubscribes.
+
+Exported: shop_user_subscriptions_active (streams attached now, every hub of the process) and
+shop_user_subscriptions_dropped_total (streams ended because their subscriber fell behind).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import contextlib
 
 import asyncpg
+from prometheus_client import Counter, Gauge
 from shop_common.logging import get_logger
 from shop_common.resilience import RetryPolicy, backoff_delays
 
@@ -21,6 +25,13 @@ from user_service.domain.errors import SubscriptionLost
 from user_service.domain.model import UserUpdate
 
 log = get_logger(__name__)
+SUBSCRIPTIONS_ACTIVE = Gauge(
+    "shop_user_subscriptions_active", "SubscribeToUpdates streams attached to this process."
+)
+SUBSCRIPTIONS_DROPPED = Counter(
+    "shop_user_subscriptions_dropped_total",
+    "Update streams ended with UNAVAILABLE because their subscriber fell behind.",
+)
 # A constant 0.5 s between reconnects: a LISTEN connection is one per process and cheap.
 UPDATE_HUB_RECONNECT = RetryPolicy(
     max_attempts=None, initial_backoff=0.5, multiplier=1.0, max_backoff=0.5, jitter=0.0
@@ -43,6 +54,7 @@ class _Subscriber:
         except asyncio.QueueFull:
             # A slow consumer must not hold memory or block others: end its stream instead.
             self.lost = True
+            SUBSCRIPTIONS_DROPPED.inc()
             self.queue = asyncio.Queue(1)
             self.queue.put_nowait(SubscriptionLost("subscriber fell behind"))
 
@@ -129,10 +141,13 @@ class UpdateHub:
         """Attach a subscriber now (events from this point on); close it with `close()`."""
         subscriber = _Subscriber(user_ids, self._max_queue)
         self._subscribers.add(subscriber)
+        SUBSCRIPTIONS_ACTIVE.inc()
         return Subscription(self, subscriber)
 
     def _detach(self, subscriber: _Subscriber) -> None:
-        self._subscribers.discard(subscriber)
+        if subscriber in self._subscribers:
+            self._subscribers.discard(subscriber)
+            SUBSCRIPTIONS_ACTIVE.dec()
 
 
 class Subscription:

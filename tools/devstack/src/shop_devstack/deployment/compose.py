@@ -48,6 +48,9 @@ CONTRACT_PORTS = {
     "payment_service": ("HTTP_PORT", _PORTS.payment),
     "gateway": ("HTTP_PORT", _PORTS.gateway),
 }
+# A service that speaks no HTTP serves /metrics on a port of its own (each container has its
+# own network namespace, so both user replicas use the first replica's port of the launcher).
+METRICS_PORTS = {"user_service": ("METRICS_PORT", _PORTS.user_metrics[0])}
 
 
 def load_compose(path: Path = COMPOSE_FILE) -> dict[str, Any]:
@@ -80,6 +83,12 @@ class AppService:
         if module == MIGRATE_MODULE:
             return self.argv[self.argv.index("-m") + 2]
         return module.split(".")[0]
+
+    @property
+    def metrics_port(self) -> str | None:
+        """Where Prometheus scrapes its /metrics: METRICS_PORT, else its HTTP port."""
+        port = self.env.get("METRICS_PORT") or self.env.get("HTTP_PORT")
+        return None if port in (None, "0") else port
 
     @property
     def is_job(self) -> bool:
@@ -135,6 +144,7 @@ def contract_problems(doc: Mapping[str, Any]) -> list[str]:
             problems.append(
                 f"{service.name}: {key}={service.env.get(key)} but the contract says {port}"
             )
+        problems += _metrics_port_problems(doc, service)
         test = " ".join(doc["services"][service.name].get("healthcheck", {}).get("test", []))
         expected = (
             f"grpc://127.0.0.1:{port}" if key == "GRPC_PORT" else f"http://127.0.0.1:{port}/ready"
@@ -154,6 +164,25 @@ def contract_problems(doc: Mapping[str, Any]) -> list[str]:
             problems.append(
                 f"{service.package}.settings: {key} defaults to {default}, the contract says {port}"
             )
+    return problems
+
+
+def _metrics_port_problems(doc: Mapping[str, Any], service: AppService) -> list[str]:
+    """A service with a separate metrics port sets it, exposes it and declares it in EXPOSE."""
+    if service.package not in METRICS_PORTS:
+        return []
+    key, port = METRICS_PORTS[service.package]
+    problems = []
+    if service.env.get(key) != str(port):
+        problems.append(
+            f"{service.name}: {key}={service.env.get(key)} but the contract says {port}"
+        )
+    expose = {str(p) for p in doc["services"][service.name].get("expose", [])}
+    if str(port) not in expose:
+        problems.append(f"{service.name}: expose {sorted(expose)} lacks its {key} {port}")
+    stages = dockerfile.parse(service.dockerfile.read_text())
+    if str(port) not in {w for i in stages[-1].all("EXPOSE") for w in i.args.split()}:
+        problems.append(f"{service.dockerfile.relative_to(REPO_ROOT)}: EXPOSE lacks {key} {port}")
     return problems
 
 
@@ -238,7 +267,7 @@ def prometheus_problems(doc: Mapping[str, Any], path: Path = PROMETHEUS_FILE) ->
     }
     problems = []
     apps = {a.name: a for a in app_services(doc) if not a.is_job}
-    ports = {n: a.env.get("METRICS_PORT") or a.env.get("HTTP_PORT") for n, a in apps.items()}
+    ports = {n: a.metrics_port for n, a in apps.items()}
     for target, job in sorted(jobs.items()):
         host, _, port = target.partition(":")
         if host == "localhost":

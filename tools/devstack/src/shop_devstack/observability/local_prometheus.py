@@ -33,22 +33,13 @@ def metrics_job(package: str) -> str:
     return package.replace("_", "-")
 
 
-def metrics_port(process: ProcessSpec) -> int | None:
-    """Where a process serves /metrics: its `metrics_port` (layout.ProcessSpec), else an HTTP
-    process's own port; None when it serves none."""
-    port = getattr(process, "metrics_port", None)
-    if port is None and process.probe == "http":
-        port = process.port
-    return int(port) if port else None
-
-
 def scrape_config(processes: Sequence[ProcessSpec], rules: Path = RULES) -> dict[str, Any]:
     """prometheus.yml for the local processes: one job per service, the repository's rules."""
     jobs: dict[str, list[str]] = {}
     for process in processes:
-        port = metrics_port(process)
-        if port:
-            jobs.setdefault(metrics_job(process.package), []).append(f"127.0.0.1:{port}")
+        if process.metrics_port:  # 0: serves no /metrics
+            target = f"127.0.0.1:{process.metrics_port}"
+            jobs.setdefault(metrics_job(process.package), []).append(target)
     return {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
         "rule_files": [str(rules / "*.yml")],
