@@ -143,7 +143,7 @@ def test_prometheus_check_catches_a_target_on_the_wrong_metrics_port(
     config = tmp_path / "prometheus.yml"
     config.write_text(
         "scrape_configs:\n"
-        "  - job_name: user\n"
+        "  - job_name: user-service\n"
         "    static_configs: [{targets: ['user-1:50051', 'user-2:9101']}]\n"
     )
     problems = compose.prometheus_problems(doc, config)
