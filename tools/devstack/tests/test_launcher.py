@@ -83,7 +83,8 @@ def test_every_process_names_where_its_metrics_are_scraped(tmp_path: Path) -> No
         assert user.env["METRICS_PORT"] == str(metrics_port)
     moved = ports.offset(100)
     assert moved.user_metrics == (ports.user_metrics[0] + 100, ports.user_metrics[1] + 100)
-    assert len(set(ports.all())) == 7
+    assert len(set(ports.all())) == 8  # the processes and their Prometheus
+    assert moved.prometheus == ports.prometheus + 100
 
 
 def test_a_taken_metrics_port_is_named_too(tmp_path: Path) -> None:
