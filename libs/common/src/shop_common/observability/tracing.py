@@ -40,9 +40,9 @@ log = get_logger(__name__)
 
 # Probes and scrapes start no trace: they would outnumber the requests. The FastAPI
 # instrumentation searches these regexes (comma-separated) in "<scheme>://<host><path>": the
-# path must be exactly one of them (a trailing slash allowed), so "/api/x/health" is traced.
+# path must be exactly one of them, so "/api/x/health" is traced.
 UNTRACED_PATHS = ("/health", "/ready", "/metrics")
-UNTRACED_URLS = ",".join(rf"^[a-z]+://[^/]*{path}/?$" for path in UNTRACED_PATHS)
+UNTRACED_URLS = ",".join(rf"^[a-z]+://[^/]*{path}$" for path in UNTRACED_PATHS)
 
 
 def tracing_enabled(settings: ServiceSettings) -> bool:
@@ -153,19 +153,25 @@ def grpc_call_filter() -> Callable[[object], bool]:
     """True for the gRPC calls that are traced: every one but grpc.health.v1 (probes)."""
     from opentelemetry.instrumentation.grpc import filters
 
-    return filters.negate(filters.health_check())  # type: ignore[no-any-return]
+    return filters.negate(filters.health_check())
 
 
-def instrument_fastapi(app: FastAPI, settings: ServiceSettings) -> None:
+def instrument_fastapi(
+    app: FastAPI, settings: ServiceSettings, *, tracer_provider: TracerProvider | None = None
+) -> None:
     """Server spans for the app's requests (route templates as names), when tracing is on.
 
     /health, /ready and /metrics get none (UNTRACED_URLS; shop_common.web.health runs the
     readiness checks untraced), and the ASGI middleware's internal "http send" / "http
-    receive" spans (two or more per request, no information an SRE reads) are left out."""
+    receive" spans (two or more per request, no information an SRE reads) are left out.
+    `tracer_provider` replaces the global one (tests)."""
     if not tracing_enabled(settings):
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(
-        app, excluded_urls=UNTRACED_URLS, exclude_spans=["receive", "send"]
+        app,
+        excluded_urls=UNTRACED_URLS,
+        exclude_spans=["receive", "send"],
+        tracer_provider=tracer_provider,
     )
