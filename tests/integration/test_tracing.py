@@ -5,6 +5,9 @@ The trace runs gateway → order (POST) → user (GetUser on a replica) → the 
 relay's publish (a child of the request that wrote the row) → RabbitMQ → payment's consume →
 payment.charge → payment's outbox publish → order's consume of payment.succeeded (PAID). A
 retry (the provider down for a moment) and a DLQ parking (a poison message) are span events.
+The gateway's server span is named after its route ("POST /api/orders/**"), no span is the ASGI
+middleware's internal send/receive, and no trace is started by background work: every root is
+a client's request through the gateway or a consumed message.
 
 Its own system (the session's runs without tracing), started by the launcher like the others.
 """
@@ -12,6 +15,7 @@ Its own system (the session's runs without tracing), started by the launcher lik
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable, Sequence
 
@@ -28,6 +32,10 @@ from shop_testing.isolation import VhostAdmin
 pytestmark = [pytest.mark.infra, pytest.mark.launcher, pytest.mark.timeout(420)]
 
 Spans = Sequence[ReceivedSpan]
+# The gateway's route for orders (routes.yaml), as its RED metrics label it.
+ORDERS_ROUTE_SPAN = "POST /api/orders/**"
+# How long the last spans of every service take to arrive: a few of the BSP's 0.2 s batches.
+SETTLE_SECONDS = 1.5
 
 
 def in_trace(spans: Spans, trace_id: str) -> list[ReceivedSpan]:
@@ -121,6 +129,7 @@ async def test_one_order_is_one_trace_from_the_gateway_to_paid(
             await check_the_order_trace(receiver, order["id"])
             await check_a_retry_event(ctx, receiver, admin, token)
             await check_a_dlq_parking_event(receiver, str(system.state["amqp_url"]))
+            await check_no_background_roots(receiver)
         finally:
             await client.close()
             await asyncio.to_thread(stop)
@@ -128,7 +137,7 @@ async def test_one_order_is_one_trace_from_the_gateway_to_paid(
 
 async def check_the_order_trace(receiver: OtlpReceiver, order_id: str) -> None:
     def gateway_post(s: ReceivedSpan) -> bool:
-        return s.service == "gateway" and s.kind == "server" and "POST" in s.name
+        return s.service == "gateway" and s.kind == "server" and s.name == ORDERS_ROUTE_SPAN
 
     def paid_trace(spans: Spans) -> list[ReceivedSpan]:
         """The trace of a gateway POST that reached the order's consume of a payment result."""
@@ -142,6 +151,9 @@ async def check_the_order_trace(receiver: OtlpReceiver, order_id: str) -> None:
     trace = paid_trace(spans)
     post = one(trace, "the gateway's POST /api/orders", gateway_post)
     assert post.parent_span_id is None  # the client sent no trace: the gateway starts it
+    assert post.attributes.get("http.route") == "/api/orders/**"  # the label its metrics use
+    internal = sorted({s.name for s in trace if s.name.endswith(("http send", "http receive"))})
+    assert not internal, f"the ASGI middleware's internal spans were exported: {internal}"
 
     order_post = one(
         trace,
@@ -221,3 +233,27 @@ async def check_a_dlq_parking_event(receiver: OtlpReceiver, amqp_url: str) -> No
     parked = one(in_trace(spans, trace_id), "the parking", has_event("message.dead_lettered"))
     assert parked.service == "payment-service"
     assert parked.parent_span_id == parent_id
+
+
+def is_background_root(span: ReceivedSpan) -> bool:
+    """A root that is neither a client's request through the gateway nor a consumed message."""
+    if span.parent_span_id is not None:
+        return False
+    client_request = span.service == "gateway" and span.kind == "server"
+    return not (client_request or span.kind == "consumer")
+
+
+async def check_no_background_roots(receiver: OtlpReceiver) -> None:
+    """The system ran for the whole test (health pings, relay polls, monitor samples, probes of
+    the launcher, sweeps...): no trace was started by any of that. The last batches of every
+    service are given a few export intervals to arrive (a background root among them ends the
+    wait early and fails)."""
+    with contextlib.suppress(TimeoutError):
+        await receiver.wait_for(
+            lambda spans: any(is_background_root(s) for s in spans), timeout=SETTLE_SECONDS
+        )
+    spans = receiver.spans()
+    roots = [s for s in spans if s.parent_span_id is None]
+    assert any(s.name == ORDERS_ROUTE_SPAN for s in roots)
+    background = sorted({(s.service, s.kind, s.name) for s in roots if is_background_root(s)})
+    assert not background, f"background work started traces: {background}"

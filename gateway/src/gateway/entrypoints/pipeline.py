@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter
 from shop_common.auth import Principal
+from shop_common.observability import name_request_span
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.bootstrap import App
@@ -56,7 +57,8 @@ class ClientGoneError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class RouteLabel:
-    """Stands in scope["route"] so metrics and logs label by the gateway route's pattern."""
+    """Stands in scope["route"] so metrics and logs label by the gateway route's pattern (the
+    server span is named after it too)."""
 
     path_format: str
 
@@ -110,6 +112,8 @@ class GatewayPipeline:
         if label is None:
             label = self._labels[route.path] = RouteLabel(route.path)
         scope["route"] = label
+        # The server span (tracing on) gets the same label: "POST /api/orders/**", http.route.
+        name_request_span(scope["method"], label.path_format)
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         try:
             principal = authorize(route, header_value(headers, "authorization"), runtime.verifier)

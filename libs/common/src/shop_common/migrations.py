@@ -25,6 +25,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shop_common.logging import configure_logging, get_logger
+from shop_common.observability.propagation import untraced
 from shop_common.settings import ServiceSettings
 
 
@@ -69,8 +70,10 @@ def lock_key_of(package: str) -> int:
 
 
 async def migrate(package: str, database_url: str) -> None:
-    """Upgrade the service's database to its newest revision (serialised across instances)."""
-    await upgrade_to_head(database_url, migrations_of(package), lock_key_of(package))
+    """Upgrade the service's database to its newest revision (serialised across instances);
+    its statements are not traced (start-up bookkeeping, shop_common.observability)."""
+    with untraced():
+        await upgrade_to_head(database_url, migrations_of(package), lock_key_of(package))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

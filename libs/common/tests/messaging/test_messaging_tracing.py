@@ -170,3 +170,35 @@ async def test_a_retry_and_a_dlq_parking_are_events_of_one_trace(
     assert second["message.dead_lettered"] == {"queue": f"{QUEUE}.dlq", "attempt": 2}
     assert consumes[1].attributes is not None
     assert consumes[1].attributes["messaging.attempt"] == 2
+
+
+async def test_a_row_written_outside_a_trace_is_published_untraced(
+    engine: AsyncEngine,
+    connection: AbstractRobustConnection,
+    exporter: InMemorySpanExporter,
+) -> None:
+    """Background work (a saga-timeout sweep) writes its rows outside any span: the relay
+    publishes them without a span and traceparent, and the consumer starts the trace."""
+    seen: list[object] = []
+
+    async def handler(envelope: EventEnvelope, info: DeliveryInfo) -> None:
+        seen.append(info.headers.get("traceparent"))
+
+    worker = Consumer(connection, QUEUE, handler, topology=FAST_TOPOLOGY)
+    await worker.start()
+    async with engine.begin() as conn:
+        row = outbox_row(failed_payment(), exchange="payments", aggregate_id="swept")
+        await row.insert(conn)
+    assert "traceparent" not in row.headers
+    relay = OutboxRelay(engine, Publisher(connection), poll_interval=0.05)
+    await relay.start()
+    try:
+        await eventually(lambda: len(seen) == 1, what="the event to be consumed")
+    finally:
+        await relay.stop()
+        await worker.stop()
+    assert seen == [None]  # the message carries no made-up trace context
+    spans = list(exporter.get_finished_spans())
+    assert only(spans, SpanKind.PRODUCER) == []  # no publish span: no trace started by the relay
+    [consume] = only(spans, SpanKind.CONSUMER)
+    assert consume.parent is None  # the consumed message is where a trace may start

@@ -21,6 +21,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from shop_common.cache.redis import RedisClient
 from shop_common.logging import get_logger
+from shop_common.observability.propagation import untraced
 from shop_common.resilience.retry import RetryPolicy, backoff_delays
 
 __all__ = ["COHERENCE_RECONNECT", "CoherenceChannel"]
@@ -97,6 +98,10 @@ class CoherenceChannel:
             self._on_keys([str(k) for k in message.get("k", [])])
 
     async def _run(self) -> None:
+        with untraced():  # the subscription and its pings start no trace
+            await self._subscribe_forever()
+
+    async def _subscribe_forever(self) -> None:
         pauses = backoff_delays(COHERENCE_RECONNECT)
         while True:
             pubsub = None

@@ -4,6 +4,7 @@ No request path calls Consul: `instances()` reads a list that a background watch
 with blocking queries (index + wait) on /v1/health/service/<name>?passing. When Consul cannot
 be reached the last known list stays in place and the failure is logged. Both background loops
 retry until stopped: registration with CONSUL_REGISTER_RETRY, watches with CONSUL_WATCH_RETRY.
+No call to Consul is traced (shop_common.observability `untraced`).
 
 The module is long because the registry (watches) and the registration keeper (checks,
 heartbeats) share one HTTP client and its error handling; the raw API calls are in consul_api.
@@ -35,6 +36,7 @@ from shop_common.discovery.consul_api import (
     ttl_check_id,
 )
 from shop_common.logging import get_logger
+from shop_common.observability.propagation import untraced
 from shop_common.resilience.retry import RetryPolicy, backoff_delays
 
 _log = get_logger(__name__)
@@ -264,11 +266,15 @@ class ConsulRegistry:
     async def _request(
         self, method: str, path: str, *, read_seconds: float | None = None, **kwargs: Any
     ) -> httpx.Response:
+        # Registration, heartbeats and watches are the process's own bookkeeping: no trace.
         try:
-            if read_seconds is None:
-                response = await self._client.request(method, path, **kwargs)
-            else:
-                response = await self._client.request(method, path, timeout=read_seconds, **kwargs)
+            with untraced():
+                if read_seconds is None:
+                    response = await self._client.request(method, path, **kwargs)
+                else:
+                    response = await self._client.request(
+                        method, path, timeout=read_seconds, **kwargs
+                    )
         except httpx.HTTPError as exc:
             raise RegistryUnavailableError(f"{method} {path}: {exc!r}") from exc
         if response.status_code != 200:

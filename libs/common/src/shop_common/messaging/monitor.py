@@ -19,6 +19,7 @@ from prometheus_client import Gauge
 
 from shop_common.logging import get_logger
 from shop_common.messaging.relay import OutboxRelay
+from shop_common.observability.propagation import untraced
 
 log = get_logger(__name__)
 
@@ -98,6 +99,10 @@ class MessagingMonitor:
             self._task = None
 
     async def _run(self) -> None:
+        with untraced():  # sampling starts no trace (its outbox queries would, every round)
+            await self._loop()
+
+    async def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
                 await self.sample()

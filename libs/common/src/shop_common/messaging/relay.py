@@ -7,7 +7,8 @@ again (at least once; the consumer's inbox absorbs the duplicate).
 
 Each row is published in the trace context stored in its headers when it was written
 (shop_common.observability): the publish span is a child of the request's span that wrote the
-row. The relay's own statements (claims, marks, the sweep) are not traced.
+row; a row stored without one (written by untraced background work) is published untraced.
+The relay's own statements (claims, marks, the sweep) are not traced.
 
 The module is long because the claim, publish and mark steps and their failure cases (confirm
 timeouts, unroutable rows, the retention sweep) only make sense read together.
@@ -31,7 +32,12 @@ from shop_common.db import driver_connection
 from shop_common.logging import get_logger
 from shop_common.messaging.events import EventEnvelope
 from shop_common.messaging.publisher import Publisher, PublishError
-from shop_common.observability.propagation import TRACE_HEADERS, continued_from, untraced
+from shop_common.observability.propagation import (
+    TRACE_HEADERS,
+    TRACEPARENT_HEADER,
+    continued_from,
+    untraced,
+)
 
 log = get_logger(__name__)
 
@@ -205,8 +211,10 @@ class OutboxRelay:
             if isinstance(v, str | int) and k not in TRACE_HEADERS
         }
         priority = headers.pop(PRIORITY_HEADER, None)
-        # The publisher puts the (restored) current trace context in the message's headers.
-        with continued_from(row.headers):
+        # The publisher puts the (restored) current trace context in the message's headers. A
+        # row written outside any trace (background work: the saga-timeout sweep) starts none.
+        traced = TRACEPARENT_HEADER in row.headers
+        with continued_from(row.headers) if traced else untraced():
             await self._publisher.publish(
                 row.exchange,
                 EventEnvelope.model_validate(row.envelope),

@@ -28,7 +28,17 @@ What no instrumentation covers is written here and used by shop_common:
   consume span continues the trace from them; the consumer binds the message's request id;
 - span events (`span_event`) for retries, breaker rejections, cache hits and misses, message
   retries, DLQ parking and replays;
-- logs: shop_common.logging adds trace_id and span_id to a line written in a recording span.
+- logs: shop_common.logging adds trace_id and span_id to a line written in a recording span;
+- the gateway's server span is named after the route its pipeline matched
+  (`name_request_span`: "POST /api/orders/**", with http.route), as its metrics label it.
+
+What is not traced: a trace starts only at a client's request or at a consumed message.
+Background work starts none: /health, /ready and /metrics (the readiness checks run
+`untraced`), grpc.health.v1 calls, the ASGI middleware's internal send/receive spans, and
+every loop that runs by itself runs `untraced()` (the relay's polls, the messaging monitor,
+the saga-timeout sweeper, the user service's LISTEN connection and database health pings,
+the cache-coherence subscriber, Consul registration, heartbeats and watches, migrations).
+A relayed outbox row written without a trace context (by such work) is published untraced.
 """
 
 from shop_common.observability.propagation import (
@@ -36,6 +46,7 @@ from shop_common.observability.propagation import (
     TRACEPARENT_HEADER,
     TRACESTATE_HEADER,
     continued_from,
+    name_request_span,
     span_attributes,
     span_event,
     trace_headers,
@@ -57,6 +68,7 @@ __all__ = (
     "configure_tracing",
     "continued_from",
     "instrument_fastapi",
+    "name_request_span",
     "sampler_of",
     "span_attributes",
     "span_event",

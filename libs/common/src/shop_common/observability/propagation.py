@@ -14,6 +14,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
 from opentelemetry.util.types import AttributeValue
 
 TRACEPARENT_HEADER = "traceparent"
@@ -45,8 +46,9 @@ def continued_from(headers: Mapping[str, Any]) -> Iterator[None]:
 
 @contextmanager
 def untraced() -> Iterator[None]:
-    """Instrumentations record nothing in the block (background bookkeeping: the outbox relay's
-    claims and marks would otherwise make one root trace per poll)."""
+    """Instrumentations record nothing in the block, nor in the tasks it starts: background work
+    (probes, polls, pings, heartbeats, samplers, sweeps) would otherwise start one root trace
+    per round. `continued_from` inside it traces again (a relayed row's publish)."""
     with suppress_instrumentation():
         yield
 
@@ -56,6 +58,15 @@ def span_event(name: str, attributes: Mapping[str, AttributeValue] | None = None
     span = trace.get_current_span()
     if span.is_recording():
         span.add_event(name, attributes)
+
+
+def name_request_span(method: str, route: str) -> None:
+    """Name the current (server) span "<METHOD> <route>" and set its http.route, when it
+    records: for a route matched outside the web framework's router (the gateway's pipeline)."""
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.update_name(f"{method} {route}")
+        span.set_attribute(HTTP_ROUTE, route)
 
 
 def span_attributes(attributes: Mapping[str, AttributeValue]) -> None:

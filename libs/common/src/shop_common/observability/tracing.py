@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,8 +38,11 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-# Probes and scrapes are not traced: they would outnumber the requests.
-UNTRACED_URLS = "/health,/ready,/metrics"
+# Probes and scrapes start no trace: they would outnumber the requests. The FastAPI
+# instrumentation searches these regexes (comma-separated) in "<scheme>://<host><path>": the
+# path must be exactly one of them, so "/api/x/health" is traced.
+UNTRACED_PATHS = ("/health", "/ready", "/metrics")
+UNTRACED_URLS = ",".join(rf"^[a-z]+://[^/]*{path}$" for path in UNTRACED_PATHS)
 
 
 def tracing_enabled(settings: ServiceSettings) -> bool:
@@ -118,8 +122,9 @@ def configure_tracing(
 
 
 def instrument_libraries() -> None:
-    """The library instrumentations (each patches once per process): gRPC server and client,
-    aio-pika, asyncpg, Redis, httpx and aiohttp's client."""
+    """The library instrumentations (each patches once per process): gRPC server and client
+    (grpc.health.v1 calls left out: probes), aio-pika, asyncpg, Redis, httpx and aiohttp's
+    client. Background work runs `untraced` (shop_common.observability.propagation)."""
     from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor
     from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
@@ -130,9 +135,10 @@ def instrument_libraries() -> None:
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
+    traced_rpc = grpc_call_filter()
     for instrumentor in (
-        GrpcAioInstrumentorServer(),  # type: ignore[no-untyped-call]
-        GrpcAioInstrumentorClient(),  # type: ignore[no-untyped-call]
+        GrpcAioInstrumentorServer(filter_=traced_rpc),  # type: ignore[no-untyped-call]
+        GrpcAioInstrumentorClient(filter_=traced_rpc),  # type: ignore[no-untyped-call]
         AioPikaInstrumentor(),
         AsyncPGInstrumentor(),  # type: ignore[no-untyped-call]
         RedisInstrumentor(),
@@ -143,10 +149,29 @@ def instrument_libraries() -> None:
             instrumentor.instrument()
 
 
-def instrument_fastapi(app: FastAPI, settings: ServiceSettings) -> None:
-    """Server spans for the app's requests (route templates as names), when tracing is on."""
+def grpc_call_filter() -> Callable[[object], bool]:
+    """True for the gRPC calls that are traced: every one but grpc.health.v1 (probes)."""
+    from opentelemetry.instrumentation.grpc import filters
+
+    return filters.negate(filters.health_check())
+
+
+def instrument_fastapi(
+    app: FastAPI, settings: ServiceSettings, *, tracer_provider: TracerProvider | None = None
+) -> None:
+    """Server spans for the app's requests (route templates as names), when tracing is on.
+
+    /health, /ready and /metrics get none (UNTRACED_URLS; shop_common.web.health runs the
+    readiness checks untraced), and the ASGI middleware's internal "http send" / "http
+    receive" spans (two or more per request, no information an SRE reads) are left out.
+    `tracer_provider` replaces the global one (tests)."""
     if not tracing_enabled(settings):
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    FastAPIInstrumentor.instrument_app(app, excluded_urls=UNTRACED_URLS)
+    FastAPIInstrumentor.instrument_app(
+        app,
+        excluded_urls=UNTRACED_URLS,
+        exclude_spans=["receive", "send"],
+        tracer_provider=tracer_provider,
+    )

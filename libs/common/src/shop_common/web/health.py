@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from shop_common.logging import get_logger
+from shop_common.observability.propagation import untraced
 from shop_common.web.problems import problem_response, problem_responses
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
@@ -46,9 +47,15 @@ async def _run_check(name: str, check: ReadinessCheck, per_check_seconds: float)
 async def run_checks(
     checks: Mapping[str, ReadinessCheck], per_check_seconds: float = 2.0
 ) -> dict[str, CheckResult]:
-    """Run every check concurrently, each bounded by per_check_seconds; a raise counts as "error"."""
+    """Run every check concurrently, each bounded by per_check_seconds; a raise counts as "error".
+
+    Untraced: a probe's queries and pings would each be a root trace (shop_common.observability).
+    """
     names = list(checks)
-    results = await asyncio.gather(*(_run_check(n, checks[n], per_check_seconds) for n in names))
+    with untraced():
+        results = await asyncio.gather(
+            *(_run_check(n, checks[n], per_check_seconds) for n in names)
+        )
     return dict(zip(names, results, strict=True))
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from prometheus_client import Counter
 from shop_common.logging import get_logger
+from shop_common.observability import untraced
 
 from order_service.service_layer.orders import OrderService
 
@@ -52,6 +53,10 @@ class SagaTimeoutSweeper:
             self._task = None
 
     async def _run(self) -> None:
+        with untraced():  # a sweep every interval starts no trace; its events are published
+            await self._sweep_forever()  # untraced too (shop_common.messaging.relay)
+
+    async def _sweep_forever(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
             try:

@@ -18,6 +18,7 @@ import contextlib
 import asyncpg
 from prometheus_client import Counter, Gauge
 from shop_common.logging import get_logger
+from shop_common.observability import untraced
 from shop_common.resilience import RetryPolicy, backoff_delays
 
 from user_service.adapters.notifications import NOTIFY_CHANNEL, parse_notification
@@ -109,6 +110,10 @@ class UpdateHub:
             subscriber.offer(item)
 
     async def _run(self) -> None:
+        with untraced():  # the LISTEN connection is the hub's own: no trace per (re)connect
+            await self._listen_forever()
+
+    async def _listen_forever(self) -> None:
         pauses = backoff_delays(self._reconnect)
         while True:
             closed = asyncio.Event()

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from grpc_health.v1 import health, health_pb2
 from shop_common.logging import get_logger
+from shop_common.observability import untraced
 
 SERVICE_NAME = "shop.user.v1.UserService"
 log = get_logger(__name__)
@@ -35,8 +36,10 @@ class DatabaseHealth:
     async def check_once(self) -> bool:
         """Probe the database once and publish the status; True when it answered."""
         try:
-            async with asyncio.timeout(self._timeout):
-                await self._ping()
+            # A probe every interval: it starts no trace (shop_common.observability).
+            with untraced():
+                async with asyncio.timeout(self._timeout):
+                    await self._ping()
             ok = True
         except Exception as exc:  # any failure means "not ready"; the reason goes to the log
             ok = False
