@@ -33,16 +33,17 @@ _SET_PRICE = text(
     f" WHERE p.sku = old.sku RETURNING old.price AS old_price, {_RETURNING}"
 )
 _RESTOCK = text(
-    "UPDATE stock SET available = available + :q, updated_at = now()"
-    " WHERE sku = :sku AND available <= :limit - :q RETURNING available"
+    "UPDATE stock SET available = available + CAST(:q AS bigint), updated_at = now()"
+    " WHERE sku = :sku AND available <= CAST(:limit AS bigint) - CAST(:q AS bigint)"
+    " RETURNING available"
 )
 _OPEN = text(
     "INSERT INTO reservations (order_id, status, expires_at) VALUES (:o, 'reserved', :e)"
     " ON CONFLICT (order_id) DO NOTHING RETURNING order_id"
 )
 _TAKE = text(
-    "UPDATE stock SET available = available - :q, updated_at = now()"
-    " WHERE sku = :sku AND available >= :q RETURNING available"
+    "UPDATE stock SET available = available - CAST(:q AS bigint), updated_at = now()"
+    " WHERE sku = :sku AND available >= CAST(:q AS bigint) RETURNING available"
 )
 _ADD_LINES = text(
     "INSERT INTO reservation_lines (order_id, sku, quantity)"
@@ -60,7 +61,8 @@ _RELEASE = text(
 )
 _LINES = text("SELECT sku, quantity FROM reservation_lines WHERE order_id = :o ORDER BY sku")
 _GIVE_BACK = text(
-    "UPDATE stock SET available = available + :q, updated_at = now() WHERE sku = :sku"
+    "UPDATE stock SET available = available + CAST(:q AS bigint), updated_at = now()"
+    " WHERE sku = :sku"
 )
 _CONFIRM = text(
     "UPDATE reservations SET status = 'confirmed', expires_at = NULL"
@@ -75,8 +77,13 @@ _EXPIRED = text(
 )
 
 
+CENTS = Decimal("0.01")
+
+
 def _product(r: Any) -> Product:
-    return Product(r.sku, r.name, r.description, Category(r.category), r.price, r.currency)
+    # NUMERIC(19, 4) in the table; the catalog's prices have 2 places (domain.check_price).
+    price = r.price.quantize(CENTS)
+    return Product(r.sku, r.name, r.description, Category(r.category), price, r.currency)
 
 
 def _like(term: str) -> str:
@@ -128,7 +135,7 @@ class SqlProductRepository:
 
     async def set_price(self, sku: str, price: Decimal) -> tuple[Product, Decimal] | None:
         row = (await self._open().execute(_SET_PRICE, {"sku": sku, "price": price})).first()
-        return None if row is None else (_product(row), row.old_price)
+        return None if row is None else (_product(row), row.old_price.quantize(CENTS))
 
     async def restock(self, sku: str, quantity: int) -> int | None:
         session = self._open()
