@@ -1,7 +1,8 @@
 """Caches: in-process LRU, Redis (single or Cluster), multi-level with coherence, refresh-ahead.
 
 Every name exported here is used by a running feature (the order service's user cache and
-lookup; tests/consistency/test_cache_exports.py keeps it so). Write-through, durable write-behind,
+lookup, the catalog's product cache and view counters; tests/consistency/test_cache_exports.py
+keeps it so). Write-through, durable write-behind,
 `@cached`, event-driven invalidation, more serializers and the Redis client helpers are
 examples until a service runs them: examples/caching/ (package shop_cache_examples).
 """
