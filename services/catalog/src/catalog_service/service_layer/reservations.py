@@ -51,15 +51,17 @@ class Reservations:
         expires_at = self._clock() + self._ttl
         short: str | None = None
         async with self._uow() as uow:
-            if not await uow.reservations.open(order_id, expires_at):
-                return await self._earlier(order_id)
-            for line in wanted:
+            opened = await uow.reservations.open(order_id, expires_at)
+            for line in wanted if opened else ():
                 if not await uow.reservations.take(line):
                     short = line.sku
                     break
-            if short is None:
+            if opened and short is None:
                 await uow.reservations.add_lines(order_id, wanted)
                 await uow.commit()
+        # Read an earlier answer only after the transaction ended: never two connections at once.
+        if not opened:
+            return await self._earlier(order_id)
         if short is None:
             log.info("stock_reserved", order_id=str(order_id), lines=len(wanted))
             held = Reservation(order_id, ReservationStatus.RESERVED, tuple(wanted), expires_at)
