@@ -84,17 +84,17 @@ class CatalogApp:
 StartApp = Callable[..., Awaitable[CatalogApp]]
 
 
-@pytest_asyncio.fixture
-async def start_app(
+@pytest.fixture
+def make_settings(
     database_url: str,
     redis_url: str,
     redis_namespace: str,
     amqp_vhost_url: str,
     signing_key: SigningKey,
-) -> AsyncIterator[StartApp]:
-    started: list[CatalogApp] = []
+) -> Callable[..., Settings]:
+    """Settings on this test's database, Redis namespace and vhost (overrides on top)."""
 
-    async def start(**overrides: Any) -> CatalogApp:
+    def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "database_url": database_url,
             "redis_url": redis_url,
@@ -109,7 +109,17 @@ async def start_app(
             "database_pool_size": 4,
             **overrides,
         }
-        settings = Settings(**values)
+        return Settings(**values)
+
+    return make
+
+
+@pytest_asyncio.fixture
+async def start_app(make_settings: Callable[..., Settings]) -> AsyncIterator[StartApp]:
+    started: list[CatalogApp] = []
+
+    async def start(**overrides: Any) -> CatalogApp:
+        settings = make_settings(**overrides)
         app = create_app(settings)
         stack = contextlib.AsyncExitStack()
         engine = create_async_engine(settings.database_url, pool_size=2)
