@@ -99,3 +99,12 @@ async def test_health_ready_and_metrics(catalog: Any) -> None:
     assert ready.status_code == 200, ready.text
     metrics = await catalog.client.get("/metrics")
     assert "http_requests" in metrics.text
+
+
+@pytest.mark.parametrize("q", ["\x00", "a\x00b", "\\", "'; DROP TABLE products; --", "é" * 100])
+async def test_hostile_search_text_is_a_4xx_or_an_empty_page(catalog: Any, q: str) -> None:
+    response = await catalog.client.get("/products", params={"q": q})
+    assert response.status_code in (200, 422), response.text
+    if response.status_code == 200:
+        assert response.json()["items"] == []
+    assert await catalog.scalar("SELECT count(*) FROM products") == 50

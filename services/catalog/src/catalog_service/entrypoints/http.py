@@ -93,7 +93,12 @@ async def list_products(
     app: Running,
     q: Annotated[
         str | None,
-        Query(min_length=1, max_length=MAX_QUERY_LENGTH, description="text in name or description"),
+        Query(
+            min_length=1,
+            max_length=MAX_QUERY_LENGTH,
+            pattern=r"^[^\x00-\x1f\x7f]*$",  # no control characters (PostgreSQL refuses NUL)
+            description="text in name or description",
+        ),
     ] = None,
     category: Category | None = None,
     page_size: Annotated[int | None, Query(ge=1, le=1000)] = None,
