@@ -140,3 +140,8 @@ async def test_expired_reservations_are_released_but_confirmed_ones_are_kept(wor
     assert world.store.reservations[kept].status is ReservationStatus.CONFIRMED
     assert world.store.reservations[dropped].status is ReservationStatus.RELEASED
     assert world.store.stock["TST-001"] == 9
+
+
+async def test_a_read_that_is_not_a_view_is_not_counted(world: Any) -> None:
+    await world.reads.product("TST-001", count_view=False)
+    assert world.views.seen_skus == []

@@ -139,7 +139,7 @@ async def get_product(
     summary="The product's image (a generated SVG)",
 )
 async def get_image(sku: Sku, app: Running) -> Response:
-    product = await app.reads.product(sku)
+    product = await app.reads.product(sku, count_view=False)
     return Response(
         product_svg(product),
         media_type="image/svg+xml",

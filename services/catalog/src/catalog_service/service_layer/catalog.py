@@ -34,14 +34,16 @@ class CatalogReads:
         self._cache = cache
         self._views = views
 
-    async def product(self, sku: str) -> Product:
-        """The product (cached); UnknownSkuError when there is none."""
+    async def product(self, sku: str, *, count_view: bool = True) -> Product:
+        """The product (cached), counted as a view unless told not to (its image, for one, is
+        fetched for every product a listing shows); UnknownSkuError when there is none."""
         check_sku(sku)
         products = self._uow().products
         found = await self._cache.get(sku, lambda: products.get(sku))
         if found is None:
             raise UnknownSkuError(sku)
-        await self._views.seen(sku)
+        if count_view:
+            await self._views.seen(sku)
         return found
 
     async def page(
