@@ -25,6 +25,7 @@ SERVICES = {
     "user_service": REPO_ROOT / "services/user/src/user_service",
     "order_service": REPO_ROOT / "services/order/src/order_service",
     "payment_service": REPO_ROOT / "services/payment/src/payment_service",
+    "catalog_service": REPO_ROOT / "services/catalog/src/catalog_service",
     "gateway": REPO_ROOT / "gateway/src/gateway",
 }
 SKELETON = (

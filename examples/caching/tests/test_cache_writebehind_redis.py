@@ -12,7 +12,7 @@ from shop_common.cache import RedisClient
 from shop_testing.wait import eventually
 
 from .conftest import Target
-from .test_cache_writebehind import FAST_RETRY, FlakyStore
+from .flaky_store import FAST_RETRY, FlakyStore
 
 pytestmark = pytest.mark.infra
 Make = Callable[..., RedisWriteBehind]

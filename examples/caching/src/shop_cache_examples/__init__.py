@@ -10,7 +10,6 @@ from shop_cache_examples.durable_writebehind import RedisWriteBehind
 from shop_cache_examples.invalidation import CacheInvalidator, InvalidationError
 from shop_cache_examples.serializers import MsgpackSerializer, PickleSerializer
 from shop_cache_examples.write_through import WriteThrough
-from shop_cache_examples.writebehind import WriteBehind, WriteBehindError
 
 __all__ = (
     "CacheAside",
@@ -19,8 +18,6 @@ __all__ = (
     "MsgpackSerializer",
     "PickleSerializer",
     "RedisWriteBehind",
-    "WriteBehind",
-    "WriteBehindError",
     "WriteThrough",
     "cached",
     "connect_redis",

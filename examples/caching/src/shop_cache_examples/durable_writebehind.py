@@ -20,10 +20,7 @@ from shop_common.cache.levels import LayeredCache
 from shop_common.cache.metrics import CACHE_ERRORS
 from shop_common.cache.redis import RedisClient
 from shop_common.cache.serializers import JsonSerializer, Serializer
-from shop_common.logging import get_logger
-from shop_common.resilience.retry import RetryPolicy, retry_call
-
-from shop_cache_examples.writebehind import (
+from shop_common.cache.writebehind import (
     CACHE_WRITE_BEHIND_DEPTH,
     WRITE_BEHIND_RETRY,
     Batch,
@@ -31,6 +28,8 @@ from shop_cache_examples.writebehind import (
     check_write_behind_retry,
     finish_flusher,
 )
+from shop_common.logging import get_logger
+from shop_common.resilience.retry import RetryPolicy, retry_call
 
 __all__ = ["RedisWriteBehind"]
 

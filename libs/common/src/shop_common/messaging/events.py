@@ -128,6 +128,24 @@ class PaymentRefunded(_Payload):
     currency: str = Field(min_length=3, max_length=3)
 
 
+class ProductPriceChanged(_Payload):
+    """Payload of product.price_changed (an admin set a new price; the next order pays it)."""
+
+    sku: str = Field(min_length=1)
+    old_price: Money
+    new_price: Money
+    currency: str = Field(min_length=3, max_length=3)
+
+
+class StockChanged(_Payload):
+    """Payload of stock.changed: a sku's available stock after a change of `delta` units."""
+
+    sku: str = Field(min_length=1)
+    available: int = Field(ge=0)
+    delta: int
+    reason: str
+
+
 PAYLOAD_TYPES: dict[str, type[BaseModel]] = {
     "user.created": UserChanged,
     "user.updated": UserChanged,
@@ -140,6 +158,8 @@ PAYLOAD_TYPES: dict[str, type[BaseModel]] = {
     "payment.succeeded": PaymentSucceeded,
     "payment.failed": PaymentFailed,
     "payment.refunded": PaymentRefunded,
+    "product.price_changed": ProductPriceChanged,
+    "stock.changed": StockChanged,
 }
 
 

@@ -42,7 +42,13 @@ P = TypeVar("P", bound=BaseModel)
 _log = get_logger(__name__)
 
 # The exchange each event family is published to (DESIGN.md: one exchange per producing service).
-EXCHANGE_OF_FAMILY = {"user": "users", "order": "orders", "payment": "payments"}
+EXCHANGE_OF_FAMILY = {
+    "user": "users",
+    "order": "orders",
+    "payment": "payments",
+    "product": "catalog",
+    "stock": "catalog",
+}
 
 
 @dataclass(frozen=True, slots=True)

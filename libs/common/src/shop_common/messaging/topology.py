@@ -144,7 +144,12 @@ PRIORITY_REFUND = 9
 PRIORITY_NORMAL = 0
 
 SHOP_TOPOLOGY = Topology(
-    exchanges=(ExchangeSpec("users"), ExchangeSpec("orders"), ExchangeSpec("payments")),
+    exchanges=(
+        ExchangeSpec("users"),
+        ExchangeSpec("orders"),
+        ExchangeSpec("payments"),
+        ExchangeSpec("catalog"),
+    ),
     queues=(
         QueueSpec("order.user-changes", (Binding("users", "user.*"),)),
         QueueSpec("gateway.user-changes", (Binding("users", "user.*"),)),

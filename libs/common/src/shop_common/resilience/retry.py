@@ -27,8 +27,8 @@ Places that retry, and their policies (attempts, initial → max pause, jitter):
 - order service's user lookup (order_service.adapters.users, via resilient_call → retry_call):
   setting user_lookup_attempts (2); 0.05 → 0.2 s, full jitter; default_is_failure; inside the
   request's deadline.
-- `WriteBehind` flush (examples/caching: shop_cache_examples.writebehind.WRITE_BEHIND_RETRY, via
-  retry_call): until the store takes the batch; 0.05 → 2 s, no jitter; any error.
+- `WriteBehind` flush (cache.writebehind.WRITE_BEHIND_RETRY, via retry_call; the catalog's view
+  counters): until the store takes the batch; 0.05 → 2 s, no jitter; any error.
 - `RedisWriteBehind` flush (examples/caching, the same WRITE_BEHIND_RETRY, via retry_call):
   likewise, a fresh backoff after each confirmed batch.
 - cache coherence subscriber (cache.coherence.COHERENCE_RECONNECT, via backoff_delays): until

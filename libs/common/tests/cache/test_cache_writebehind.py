@@ -7,8 +7,7 @@ from dataclasses import replace
 
 import pytest
 from prometheus_client import REGISTRY
-from shop_cache_examples import WriteBehind, WriteBehindError
-from shop_cache_examples.writebehind import WRITE_BEHIND_RETRY
+from shop_common.cache import WRITE_BEHIND_RETRY, WriteBehind, WriteBehindError
 from shop_testing.isolation import unique_name
 from shop_testing.wait import eventually
 

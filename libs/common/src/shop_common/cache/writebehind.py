@@ -1,4 +1,7 @@
-"""Write-behind: the cache takes the write now, the source of truth gets it in batches later."""
+"""Write-behind: the cache takes the write now, the source of truth gets it in batches later.
+
+The catalog service counts product views with it (catalog_service.adapters.views).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import Gauge
+
 from shop_common.cache.levels import LayeredCache
 from shop_common.cache.metrics import CACHE_ERRORS
 from shop_common.logging import get_logger
