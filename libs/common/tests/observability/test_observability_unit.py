@@ -179,3 +179,27 @@ def test_cache_lookups_mark_the_current_span(
         ("cache.miss", {"cache.name": "traced-cache", "cache.level": "l1"}),
         ("cache.hit", {"cache.name": "traced-cache", "cache.level": "l1"}),
     ]
+
+
+def test_rpc_server_span_is_current_until_it_ends_and_numbers_codes_as_grpc_does(
+    exporter: InMemorySpanExporter,
+) -> None:
+    import grpc
+    from opentelemetry import trace
+    from shop_common.observability import rpc_server_spans
+    from shop_common.observability.rpc import STATUS_NUMBERS
+
+    assert {code.name: code.value[0] for code in grpc.StatusCode} == STATUS_NUMBERS
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    spans = rpc_server_spans(provider)
+    assert spans is not None
+    before = trace.get_current_span()
+    call = spans.start("/pkg.Svc/Method", {})
+    assert trace.get_current_span() is call.span
+    call.end("INTERNAL", "internal error")
+    assert trace.get_current_span() is before
+    [span] = exporter.get_finished_spans()
+    assert span.attributes is not None and span.attributes["rpc.grpc.status_code"] == 13
+    assert span.status.description == "StatusCode.INTERNAL:internal error"
+    provider.shutdown()

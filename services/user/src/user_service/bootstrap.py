@@ -37,7 +37,7 @@ from shop_common.messaging import SHOP_TOPOLOGY, OutboxRelay, Publisher, connect
 from shop_common.messaging.monitor import MessagingMonitor
 from shop_common.metrics import metrics_server
 from shop_common.migrations import migrate
-from shop_common.observability import configure_tracing
+from shop_common.observability import configure_tracing, rpc_server_spans
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from user_service.adapters.database import (
@@ -144,6 +144,7 @@ async def bootstrap(settings: Settings, **overrides: Unpack[Overrides]) -> Async
             verifier=overrides.get("verifier") or _verifier(settings),
             ping=reads.ping,
             unavailable=UNAVAILABLE_ERRORS,
+            spans=rpc_server_spans(tracing.provider),
         )
         await server.health.start()
         stack.push_async_callback(server.health.stop)

@@ -60,6 +60,13 @@ def span_event(name: str, attributes: Mapping[str, AttributeValue] | None = None
         span.add_event(name, attributes)
 
 
+def span_exception(exc: BaseException) -> None:
+    """Record an exception (type, message, traceback) on the current span when it records."""
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.record_exception(exc)
+
+
 def name_request_span(method: str, route: str) -> None:
     """Name the current (server) span "<METHOD> <route>" and set its http.route, when it
     records: for a route matched outside the web framework's router (the gateway's pipeline)."""

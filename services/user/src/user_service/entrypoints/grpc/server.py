@@ -11,6 +11,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from shop_common.auth import TokenVerifier
+from shop_common.observability import RpcServerSpans
 from shop_protos.user.v1 import user_pb2, user_pb2_grpc
 
 from user_service.entrypoints.grpc.health import DatabaseHealth
@@ -61,13 +62,16 @@ def build_server(
     verifier: TokenVerifier,
     ping: Callable[[], Awaitable[None]],
     unavailable: tuple[type[BaseException], ...],
+    spans: RpcServerSpans | None = None,
 ) -> GrpcServer:
-    """Wire the services into a grpc.aio server and bind `address` (port 0: any free port)."""
+    """Wire the services into a grpc.aio server and bind `address` (port 0: any free port);
+    `spans` (tracing on) gives each call its server span."""
     pipeline = call_pipeline(
         verifier,
         rate=settings.rate_limit_per_second,
         burst=settings.rate_limit_burst,
         unavailable=unavailable,
+        spans=spans,
     )
     server = grpc.aio.server(interceptors=[pipeline], options=grpc_options(settings))
     user_pb2_grpc.add_UserServiceServicer_to_server(UserServicer(users, updates), server)
