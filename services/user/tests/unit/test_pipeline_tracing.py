@@ -20,6 +20,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from shop_common.auth import TokenIssuer, TokenVerifier, generate_signing_key
 from shop_common.observability import RpcServerSpans, rpc_server_spans
 from shop_protos.user.v1 import user_pb2, user_pb2_grpc
+from shop_testing.wait import eventually
 from user_service.domain.model import User
 from user_service.entrypoints.grpc.interceptors import CallPipeline, RateLimiter
 from user_service.entrypoints.grpc.servicer import UserServicer
@@ -103,6 +104,14 @@ def server_spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
     return [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
 
 
+async def the_server_span(exporter: InMemorySpanExporter) -> ReadableSpan:
+    """The one server span, once it has ended: a failed call's status reaches the client
+    before the server's interceptor ends the span."""
+    await eventually(lambda: bool(server_spans(exporter)), timeout=10, what="the server span")
+    [span] = server_spans(exporter)
+    return span
+
+
 async def test_a_call_continues_the_callers_trace_and_its_work_is_inside_the_span(
     start: StartServer, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
@@ -133,7 +142,7 @@ async def test_a_call_without_a_trace_context_starts_one(
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await users.GetUser(user_pb2.GetUserRequest(id=404), metadata=auth)
     assert info.value.code() is grpc.StatusCode.NOT_FOUND
-    [span] = server_spans(exporter)
+    span = await the_server_span(exporter)
     assert span.parent is None
     # A client's fault is not the server's error: the code is recorded, the status left unset.
     assert span.attributes is not None and span.attributes["rpc.grpc.status_code"] == 5
@@ -147,7 +156,7 @@ async def test_a_server_error_is_the_spans_error_status(
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await users.GetUser(user_pb2.GetUserRequest(id=1), metadata=auth)
     assert info.value.code() is grpc.StatusCode.UNAVAILABLE
-    [span] = server_spans(exporter)
+    span = await the_server_span(exporter)
     assert span.attributes is not None and span.attributes["rpc.grpc.status_code"] == 14
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description == "StatusCode.UNAVAILABLE:database unavailable"

@@ -44,6 +44,23 @@ def continued_from(headers: Mapping[str, Any]) -> Iterator[None]:
         otel_context.detach(token)
 
 
+def current_trace_context() -> otel_context.Context:
+    """The current trace context (one context lookup), for work done later on its behalf by
+    another task: run that work `in_trace_context` of it."""
+    return otel_context.get_current()
+
+
+@contextmanager
+def in_trace_context(context: otel_context.Context) -> Iterator[None]:
+    """Run the block in a context taken by `current_trace_context` (what it starts is a child
+    of the span current there)."""
+    token = otel_context.attach(context)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
 @contextmanager
 def untraced() -> Iterator[None]:
     """Instrumentations record nothing in the block, nor in the tasks it starts: background work

@@ -13,6 +13,11 @@ Each of the `max_queries` query slots keeps the pool connection it took between 
 (instead of an acquire and a release per query, measured at ~40 us of CPU per query, more than
 half of the query itself), until `close()` gives them back: close the reader before its pool.
 
+Tracing: a batch's query (the asyncpg instrumentation's span) runs in the trace context of the
+first read of that batch, so it is a child of that call's server span; the other reads of the
+batch share it without a span of their own (the drain task would otherwise put every batch it
+runs into the trace of the read that started it, long after that call ended).
+
 Exported: shop_user_coalesced_queries_total and shop_user_coalesced_reads_total (reads per
 query = how much coalescing saves; docs/metrics.md).
 """
@@ -26,6 +31,7 @@ from typing import Any
 import asyncpg
 from asyncpg.exceptions import InternalClientError, PostgresConnectionError
 from prometheus_client import Counter
+from shop_common.observability import current_trace_context, in_trace_context
 
 COALESCED_QUERIES = Counter(
     "shop_user_coalesced_queries_total",
@@ -70,7 +76,8 @@ class CoalescingReader:
         self._sql = sql
         self._max_queries = max_queries
         self._max_batch = max_batch
-        self._pending: list[tuple[int, asyncio.Future[Any]]] = []
+        # Each read: its key, its caller's future and its caller's trace context.
+        self._pending: list[tuple[int, asyncio.Future[Any], Any]] = []
         self._running: set[asyncio.Task[None]] = set()
         # Slots not used by a running query, with the connections they hold.
         self._idle: list[_Slot] = []
@@ -86,7 +93,7 @@ class CoalescingReader:
             # No row can have it, and it must not fail the query of the batch it would join.
             return None
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((key, future))
+        self._pending.append((key, future, current_trace_context()))
         if self._draining < self._max_queries:
             self._draining += 1
             task = asyncio.get_running_loop().create_task(self._drain(), name="user-reads")
@@ -108,19 +115,20 @@ class CoalescingReader:
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
             # Reads whose callers went away (deadline, cancel) are not asked for.
-            live = [(key, future) for key, future in batch if not future.done()]
+            live = [read for read in batch if not read[1].done()]
             if not live:
                 continue
             try:
-                rows = await self._fetch(slot, list({key for key, _ in live}))
+                with in_trace_context(live[0][2]):  # the first read's
+                    rows = await self._fetch(slot, list({key for key, _, _ in live}))
             except asyncio.CancelledError:
-                for _, future in live + self._pending:
+                for _, future, _ in live + self._pending:
                     future.cancel()
                 self._pending.clear()
                 raise
             except Exception as exc:
                 # Every caller of this batch gets the error (mapped to UNAVAILABLE at the edge).
-                for _, future in live:
+                for _, future, _ in live:
                     if not future.done():
                         future.set_exception(exc)
                 continue
@@ -129,7 +137,7 @@ class CoalescingReader:
             COALESCED_QUERIES.inc()
             COALESCED_READS.inc(len(live))
             by_key = {row["id"]: row for row in rows}
-            for key, future in live:
+            for key, future, _ in live:
                 if not future.done():
                     future.set_result(by_key.get(key))
 
@@ -162,7 +170,7 @@ class CoalescingReader:
         await asyncio.gather(*self._running, return_exceptions=True)
         self._draining = 0
         # A drain task cancelled before its first step never saw its batch.
-        for _, future in self._pending:
+        for _, future, _ in self._pending:
             future.cancel()
         self._pending.clear()
         for slot in self._idle:
