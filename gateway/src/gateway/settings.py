@@ -44,6 +44,7 @@ class Settings(ServiceSettings):
     user_service_addresses: str = "127.0.0.1:50051,127.0.0.1:50052"
     order_service_addresses: str = "127.0.0.1:8001"
     payment_service_addresses: str = "127.0.0.1:8002"
+    catalog_service_addresses: str = "127.0.0.1:8003"
     jwt_private_key: str | None = None
     jwt_kid: str | None = None
     token_ttl_seconds: int = Field(default=900, gt=0)
