@@ -35,7 +35,7 @@ from shop_testing.infra import infra_required
 from shop_testing.isolation import VhostAdmin
 from shop_testing.wait import eventually
 
-APP_PACKAGES = ("user_service", "order_service", "payment_service", "gateway")
+APP_PACKAGES = ("user_service", "catalog_service", "order_service", "payment_service", "gateway")
 E2E_REDIS_DB = 13  # the e2e system's own Redis database (rate limits, caches), flushed per session
 
 
@@ -117,7 +117,7 @@ def system(request: pytest.FixtureRequest) -> Iterator[RunningSystem]:
     finally:
         running.stop()
         config = StackConfig(postgres_admin_url=postgres_url, database_prefix=prefix)
-        asyncio.run(drop_databases(config, ["users", "orders", "payments"]))
+        asyncio.run(drop_databases(config, ["users", "orders", "payments", "catalog"]))
         vhosts.delete(vhost)
 
 

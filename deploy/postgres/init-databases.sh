@@ -16,3 +16,4 @@ SQL
 create users user_service "${USERS_DB_PASSWORD:-user-service-dev}"
 create orders order_service "${ORDERS_DB_PASSWORD:-order-service-dev}"
 create payments payment_service "${PAYMENTS_DB_PASSWORD:-payment-service-dev}"
+create catalog catalog_service "${CATALOG_DB_PASSWORD:-catalog-service-dev}"

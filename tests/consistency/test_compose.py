@@ -17,7 +17,7 @@ from shop_devstack.deployment import compose
 from shop_devstack.deployment.settings_env import env_problems, settings_keys
 from shop_devstack.layout import REPO_ROOT
 
-APP_PACKAGES = ("user_service", "order_service", "payment_service", "gateway")
+APP_PACKAGES = ("user_service", "order_service", "payment_service", "catalog_service", "gateway")
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +108,7 @@ def test_contract_check_catches_a_port_that_drifted(doc: dict[str, Any]) -> None
     pytest.importorskip("user_service.settings", reason="user_service has not landed yet")
     drifted = copy.deepcopy(doc)
     drifted["services"]["user-1"]["environment"]["GRPC_PORT"] = "50061"
-    for name in ("user-2", "order", "payment", "gateway"):
+    for name in ("user-2", "order", "payment", "catalog", "gateway"):
         drifted["services"].pop(name)
     assert any("GRPC_PORT=50061" in p for p in compose.contract_problems(drifted))
 
@@ -120,6 +120,7 @@ def test_every_app_service_names_where_its_metrics_are_scraped(doc: dict[str, An
         "user-2": "9101",
         "order": "8001",
         "payment": "8002",
+        "catalog": "8003",
         "gateway": "8000",
     }
 
@@ -227,7 +228,7 @@ def test_postgres_init_creates_each_database_and_role_the_services_use(doc: dict
             role, password, db = match.groups()
             used.add((db, role, password))
     assert used == created
-    assert {db for db, _, _ in used} == {"users", "orders", "payments"}
+    assert {db for db, _, _ in used} == {"users", "orders", "payments", "catalog"}
 
 
 def test_every_image_is_a_variable_defaulting_to_the_official_one(doc: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from gateway.entrypoints.consumers import catalog_changes as gateway_catalog_changes
 from gateway.entrypoints.consumers import user_changes as gateway_user_changes
 from order_service.entrypoints.consumers import payment_results, user_changes
 from payment_service.entrypoints.consumers import order_events
@@ -14,6 +15,7 @@ REGISTRIES: list[Handlers[object]] = [
     user_changes,  # type: ignore[list-item]
     order_events,  # type: ignore[list-item]
     gateway_user_changes,  # type: ignore[list-item]
+    gateway_catalog_changes,  # type: ignore[list-item]
 ]
 
 

@@ -8,6 +8,7 @@ Read from the source with `ast` (nothing is imported):
   (it works on the abstractions it declares; bootstrap hands it the real ones);
 - entrypoints/ reach the adapters only through bootstrap (they never import adapters/);
 - __main__.py only runs the service;
+- bootstrap configures tracing first on its exit stack (its spans are flushed last);
 - no runtime module of a service or of shop_common is over 250 lines unless its docstring says
   why ("is long because").
 """
@@ -206,3 +207,43 @@ def test_one_logger_style_with_snake_case_event_names() -> None:
         for problem in log_style_problems(path)
     ]
     assert not wrong, "\n".join(wrong)
+
+
+def tracing_problem(path: Path) -> str | None:
+    """None when the bootstrap's exit stack configures tracing first and closes it last: its
+    first two statements are `tracing = configure_tracing(settings.service_name, settings)`
+    and `stack.push_async_callback(tracing.aclose)`, so every span of the stop is flushed."""
+    stacks = [
+        node
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.AsyncWith)
+        and any("AsyncExitStack" in ast.unparse(item.context_expr) for item in node.items)
+    ]
+    if not stacks:
+        return "no AsyncExitStack"
+    first = [ast.unparse(statement) for statement in stacks[0].body[:2]]
+    expected = [
+        "tracing = configure_tracing(settings.service_name, settings)",
+        "stack.push_async_callback(tracing.aclose)",
+    ]
+    return None if first == expected else f"its exit stack starts with {first}"
+
+
+@pytest.mark.parametrize("package", SERVICES)
+def test_every_bootstrap_configures_tracing_first_and_flushes_it_last(package: str) -> None:
+    problem = tracing_problem(SERVICES[package] / "bootstrap.py")
+    assert problem is None, f"{package}/bootstrap.py: {problem}"
+
+
+def test_the_tracing_check_sees_a_bootstrap_without_tracing(tmp_path: Path) -> None:
+    sample = tmp_path / "bootstrap.py"
+    sample.write_text(
+        "async def bootstrap(settings):\n"
+        "    async with AsyncExitStack() as stack:\n"
+        "        engine = create_engine(settings)\n"
+        "        yield engine\n"
+    )
+    assert (
+        tracing_problem(sample)
+        == "its exit stack starts with ['engine = create_engine(settings)', 'yield engine']"
+    )

@@ -46,6 +46,7 @@ DLQS = (
     "order.payment-results.dlq",
     "order.user-changes.dlq",
     "gateway.user-changes.dlq",
+    "gateway.catalog-changes.dlq",
 )
 SIGN_UP_PATIENCE = 300.0  # seconds a sign-up is retried through 503/504 before the setup fails
 ROUTES_FILE = REPO_ROOT / "gateway" / "src" / "gateway" / "routes.yaml"

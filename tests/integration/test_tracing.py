@@ -83,7 +83,7 @@ async def start_traced_system(
     vhost = prefix.rstrip("_")
     amqp = vhosts.create(vhost)
     base = Ports()
-    offset = free_port_offset([base.gateway, base.order, base.payment, *base.user])
+    offset = free_port_offset(base.all())
     args = [
         f"--port-offset={offset}",
         f"--database-prefix={prefix}",
@@ -99,7 +99,7 @@ async def start_traced_system(
 
         system.stop()
         config = StackConfig(postgres_admin_url=postgres_url, database_prefix=prefix)
-        asyncio.run(drop_databases(config, ["users", "orders", "payments"]))
+        asyncio.run(drop_databases(config, ["users", "orders", "payments", "catalog"]))
         vhosts.delete(vhost)
 
     return system, stop

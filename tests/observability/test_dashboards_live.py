@@ -29,7 +29,7 @@ from shop_testing.wait import eventually
 from tests.observability.test_alert_rules import EXPECTED_ALERTS, RULE_FILES
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(300)]
-JOBS = {"gateway", "order-service", "payment-service", "user-service"}
+JOBS = {"gateway", "order-service", "payment-service", "user-service", "catalog-service"}
 _TYPE = re.compile(r"^# (?:HELP|TYPE) ([a-zA-Z_:][\w:]*)(?: (\w+))?", re.M)
 _SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*)[{ ]", re.M)
 
@@ -83,6 +83,10 @@ async def _traffic(system: RunningSystem) -> None:
         token = await client.token(email, "correct horse battery")
         await client.get_user(token, int(user["id"]))
         await client.get_user(token, int(user["id"]))  # a cache hit at the gateway
+        for _ in range(2):  # the catalog: a page (a hit at the gateway) and a product (its cache)
+            for path in ("/api/products?category=books", "/api/products/BOOK-001"):
+                browsed = await client.http.get(path)
+                assert browsed.status_code == 200, browsed.text
         placed = await client.place_order(token, [Item("BOOK-42", 1, Decimal("12.50"))])
         assert placed.status_code == 201, placed.text
         order_id = str(placed.json()["id"])

@@ -40,7 +40,7 @@ from gateway.adapters.rate_limit import RedisSlidingWindow
 from gateway.adapters.response_cache import RedisResponseCache
 from gateway.adapters.user_auth import UserServiceAuthenticator
 from gateway.domain.routes import RouteTable, load_routes
-from gateway.entrypoints.consumers import UserEventsListener
+from gateway.entrypoints.consumers import EvictionListener
 from gateway.service_layer.cache_step import CacheStep
 from gateway.service_layer.login import LoginService
 from gateway.service_layer.rate_limits import RouteRateLimiter
@@ -65,7 +65,7 @@ class App:
     login: LoginService
     jwks: dict[str, Any]
     redis: aioredis.Redis
-    user_events: UserEventsListener
+    cache_events: EvictionListener
 
 
 def _redis(settings: Settings) -> aioredis.Redis:
@@ -158,9 +158,9 @@ async def bootstrap(
             else None
         )
         issuer = keys.issuer(settings)
-        listener = UserEventsListener(settings.amqp_url, cache)
+        listener = EvictionListener(settings.amqp_url, cache)
         stack.push_async_callback(listener.stop)
-        if settings.user_events_enabled:
+        if settings.cache_events_enabled:
             listener.start()
         if settings.register_in_discovery:
             instance = local_instance(settings.service_name, settings.host, settings.http_port)
@@ -181,5 +181,5 @@ async def bootstrap(
             login=LoginService(UserServiceAuthenticator(users), issuer, throttle),
             jwks=keys.jwks(),
             redis=redis,
-            user_events=listener,
+            cache_events=listener,
         )

@@ -44,6 +44,7 @@ class Settings(ServiceSettings):
     user_service_addresses: str = "127.0.0.1:50051,127.0.0.1:50052"
     order_service_addresses: str = "127.0.0.1:8001"
     payment_service_addresses: str = "127.0.0.1:8002"
+    catalog_service_addresses: str = "127.0.0.1:8003"
     jwt_private_key: str | None = None
     jwt_kid: str | None = None
     token_ttl_seconds: int = Field(default=900, gt=0)
@@ -64,7 +65,8 @@ class Settings(ServiceSettings):
     breaker_recovery_seconds: float = Field(default=5.0, gt=0)
     user_call_timeout_seconds: float = Field(default=2.0, gt=0)
     retry_initial_backoff_seconds: float = Field(default=0.02, ge=0)
-    user_events_enabled: bool = True
+    # Consume gateway.user-changes and gateway.catalog-changes to evict cached responses.
+    cache_events_enabled: bool = True
     register_in_discovery: bool = True
     # Where clients reach the gateway (e.g. https://shop.example.com). The gateway's absolute
     # URLs (a backend's Location rewritten) start with it; without it they are path-absolute.

@@ -215,7 +215,7 @@ def gateway_settings(
         "jwt_issuer": ISSUER,
         "jwt_audience": AUDIENCE,
         "routes_file": routes,
-        "user_events_enabled": False,
+        "cache_events_enabled": False,
         "register_in_discovery": False,
         "breaker_recovery_seconds": 0.5,
         # Password hashing in the user service is slow on a busy 2-core machine.

@@ -103,10 +103,10 @@ async def test_user_updated_event_evicts_that_users_entries(
     start_gateway: StartGateway, backend: Backend, issuer: TokenIssuer, amqp_vhost_url: str
 ) -> None:
     gateway = await start_gateway(
-        {"order-service": backend.address}, user_events_enabled=True, amqp_url=amqp_vhost_url
+        {"order-service": backend.address}, cache_events_enabled=True, amqp_url=amqp_vhost_url
     )
     async with asyncio.timeout(20):
-        await gateway.app.state.user_events.started.wait()
+        await gateway.app.state.cache_events.started.wait()
     changed, other = bearer(issuer.issue("501", [])), bearer(issuer.issue("502", []))
     async with gateway.client() as client:
         for headers in (changed, other):

@@ -48,11 +48,11 @@ async def test_user_reads_are_cached_and_evicted_by_the_user_updated_event(
     gateway = await start_gateway(
         {"user-service": f"127.0.0.1:{relaying_user_server.port}"},
         routes=SHIPPED_ROUTES,
-        user_events_enabled=True,
+        cache_events_enabled=True,
         amqp_url=amqp_vhost_url,
     )
     async with asyncio.timeout(20):
-        await gateway.app.state.user_events.started.wait()
+        await gateway.app.state.cache_events.started.wait()
     admin = issuer.issue("900000", ["admin"])  # not an id the fresh database hands out
     email = f"ada-{uuid.uuid4().hex[:8]}@example.com"
     async with gateway.client() as client:

@@ -3,6 +3,7 @@ caller scopes, store failures, eviction of a user's entries."""
 
 from __future__ import annotations
 
+import pytest
 from gateway.domain.cache_rules import auth_scope
 from gateway.domain.replies import Reply
 from gateway.domain.routes import Route, RouteMatch
@@ -25,6 +26,18 @@ USER = RouteMatch(
     ),
     params={"user_id": "7"},
 )
+PRODUCTS = Route(
+    name="p",
+    path="/api/products/**",
+    methods=("GET",),
+    backend="catalog-service",
+    auth=False,
+    anonymous=True,
+    cache_ttl_seconds=30,
+)
+LISTING = RouteMatch(PRODUCTS)
+BOOK = RouteMatch(PRODUCTS, rest="BOOK-001")
+BOOK_IMAGE = RouteMatch(PRODUCTS, rest="BOOK-001/image")
 JSON = [("Content-Type", "application/json")]
 
 
@@ -127,3 +140,68 @@ async def test_evicting_a_user_drops_their_entries_and_entries_about_them() -> N
     assert await step.evict_user(7) == 2
     assert len(store.entries) == 1
     assert await step.evict_user(7) == 0
+
+
+async def test_the_key_holds_the_accept_header_so_each_representation_has_its_entry() -> None:
+    store, fetch = FakeResponseCacheStore(), CountingFetch()
+    step = CacheStep(store)
+    json_accept = [("Accept", "application/json")]
+    await step.serve(LISTING, "/api/products", "q=tea", json_accept, None, fetch)
+    other = await step.serve(
+        LISTING, "/api/products", "q=tea", [("Accept", "text/csv")], None, fetch
+    )
+    none = await step.serve(LISTING, "/api/products", "q=tea", [], None, fetch)
+    same = await step.serve(LISTING, "/api/products", "q=tea", json_accept, None, fetch)
+    # The same value written another way (whitespace, one field or two) is the same entry.
+    spaced = await step.serve(
+        LISTING, "/api/products", "q=tea", [("accept", "application/json ")], None, fetch
+    )
+    assert [x_cache(r) for r in (other, none, same, spaced)] == ["MISS", "MISS", "HIT", "HIT"]
+    assert fetch.calls == 3
+    split = [("Accept", "a/b"), ("Accept", "c/d")]
+    await step.serve(LISTING, "/api/products", "", split, None, fetch)
+    joined = await step.serve(LISTING, "/api/products", "", [("Accept", "a/b,c/d")], None, fetch)
+    assert x_cache(joined) == "HIT"
+
+
+async def test_the_key_holds_the_query_string_whatever_its_order() -> None:
+    store, fetch = FakeResponseCacheStore(), CountingFetch()
+    step = CacheStep(store)
+    await step.serve(LISTING, "/api/products", "q=tea&category=food", [], None, fetch)
+    reordered = await step.serve(LISTING, "/api/products", "category=food&q=tea", [], None, fetch)
+    other_page = await step.serve(
+        LISTING, "/api/products", "q=tea&category=food&page_token=x", [], None, fetch
+    )
+    assert (x_cache(reordered), x_cache(other_page)) == ("HIT", "MISS")
+
+
+@pytest.mark.parametrize("vary", ["*", "Accept-Language", "accept, Cookie"])
+async def test_a_response_varying_by_what_the_key_does_not_hold_is_not_stored(vary: str) -> None:
+    store = FakeResponseCacheStore()
+    step = CacheStep(store)
+    fetch = CountingFetch(Reply(200, [*JSON, ("Vary", vary)], b"{}"))
+    await step.serve(LISTING, "/api/products", "", [], None, fetch)
+    assert store.entries == {}
+
+
+async def test_a_response_varying_by_accept_only_is_stored() -> None:
+    store = FakeResponseCacheStore()
+    step = CacheStep(store)
+    fetch = CountingFetch(Reply(200, [*JSON, ("Vary", "Accept"), ("vary", "accept")], b"{}"))
+    await step.serve(LISTING, "/api/products", "", [], None, fetch)
+    assert len(store.entries) == 1
+
+
+async def test_a_price_change_evicts_the_products_entries_and_every_listing_page() -> None:
+    store = FakeResponseCacheStore()
+    step = CacheStep(store)
+    await step.serve(LISTING, "/api/products", "", [], None, CountingFetch())
+    await step.serve(LISTING, "/api/products", "category=books", [], None, CountingFetch())
+    await step.serve(BOOK, "/api/products/BOOK-001", "", [], None, CountingFetch())
+    await step.serve(BOOK_IMAGE, "/api/products/BOOK-001/image", "", [], None, CountingFetch())
+    other = RouteMatch(PRODUCTS, rest="TOYS-001")
+    await step.serve(other, "/api/products/TOYS-001", "", [], None, CountingFetch())
+    assert await step.evict_product("BOOK-001", listings=False) == 2  # a stock change
+    assert len(store.entries) == 3
+    assert await step.evict_product("BOOK-001", listings=True) == 2  # a price change: the pages
+    assert list(store.indexes) == [auth_scope(None), "resource:product:TOYS-001"]

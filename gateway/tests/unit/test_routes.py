@@ -75,7 +75,12 @@ def test_unknown_keys_and_duplicate_names_are_refused() -> None:
 
 def test_shipped_route_file_loads() -> None:
     table = load_routes(Path(DEFAULT_ROUTES_FILE))
-    assert {r.backend for r in table.routes} == {"user-service", "order-service", "payment-service"}
+    assert {r.backend for r in table.routes} == {
+        "user-service",
+        "order-service",
+        "payment-service",
+        "catalog-service",
+    }
     # Every public path of shop_devstack.client matches a route.
     for method, path in [
         ("GET", "/api/users/7"),
@@ -86,5 +91,59 @@ def test_shipped_route_file_loads() -> None:
         ("POST", "/api/orders/abc/cancel"),
         ("GET", "/api/payments"),
         ("PUT", "/api/payments/admin/provider"),
+        ("GET", "/api/products"),
+        ("GET", "/api/products/BOOK-001"),
+        ("PUT", "/api/products/BOOK-001/price"),
+        ("POST", "/api/products/BOOK-001/restock"),
     ]:
         assert isinstance(table.match(method, path), RouteMatch), (method, path)
+
+
+def test_the_shipped_catalog_routes_are_public_reads_and_admin_writes() -> None:
+    table = load_routes(Path(DEFAULT_ROUTES_FILE))
+    for path in ("/api/products", "/api/products/BOOK-001", "/api/products/BOOK-001/stock"):
+        found = table.match("GET", path)
+        assert isinstance(found, RouteMatch) and found.route.name == "products", path
+        assert found.route.anonymous and not found.route.auth
+        assert found.route.cache_ttl_seconds > 0 and found.route.rate_limit is not None
+        assert found.route.cache_vary == ("accept",)
+    for method, path in (
+        ("PUT", "/api/products/BOOK-001/price"),
+        ("POST", "/api/products/BOOK-001/restock"),
+    ):
+        found = table.match(method, path)
+        assert isinstance(found, RouteMatch) and found.route.auth, path
+        assert found.route.roles == ("admin",) and found.route.cache_ttl_seconds == 0
+    assert table.match("POST", "/api/products/BOOK-001/restock").route.retries == 0  # type: ignore[union-attr]
+    # No write on the public route: the gateway answers 405 with what it allows.
+    assert table.match("DELETE", "/api/products/BOOK-001") == MethodNotAllowed(("GET", "HEAD"))
+    assert table.match("PUT", "/api/products") == MethodNotAllowed(("GET", "HEAD"))
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"anonymous": True},  # anonymous and auth (the default)
+        {"anonymous": True, "auth": False, "roles": ["admin"]},
+        {"cache_vary": ["authorization"]},  # the credentials are the scope, not a vary header
+        {"cache_vary": ["Accept Language"]},
+        {"cache_vary": [""]},
+    ],
+)
+def test_an_anonymous_route_is_public_and_vary_lists_plain_header_names(
+    extra: dict[str, object],
+) -> None:
+    route = {"name": "r", "path": "/a", "methods": ["GET"], "backend": "b", **extra}
+    with pytest.raises(ValidationError):
+        parse_routes({"routes": [route]})
+
+
+def test_vary_names_are_lower_case_sorted_and_unique() -> None:
+    route = {
+        "name": "r",
+        "path": "/a",
+        "methods": ["GET"],
+        "backend": "b",
+        "cache_vary": ["Accept-Language", "accept", "ACCEPT"],
+    }
+    assert parse_routes({"routes": [route]}).routes[0].cache_vary == ("accept", "accept-language")

@@ -58,10 +58,13 @@ def test_every_service_gets_the_contract_environment(tmp_path: Path) -> None:
     config = StackConfig(run_dir=tmp_path, database_prefix="e2e_")
     keys = ensure_dev_keys(tmp_path)
     processes = {p.name: p for p in build_processes(config, keys)}
-    assert list(processes) == ["user-1", "user-2", "payment", "order", "gateway"]
+    assert list(processes) == ["user-1", "user-2", "catalog", "payment", "order", "gateway"]
     assert processes["user-2"].env["GRPC_PORT"] == "50052"
     assert processes["order"].env["USER_SERVICE_ADDRESSES"] == "127.0.0.1:50051,127.0.0.1:50052"
     assert processes["order"].env["DATABASE_URL"].endswith("/e2e_orders")
+    assert processes["catalog"].env["DATABASE_URL"].endswith("/e2e_catalog")
+    assert processes["catalog"].env["HTTP_PORT"] == "8003"
+    assert processes["gateway"].env["CATALOG_SERVICE_ADDRESSES"] == "127.0.0.1:8003"
     assert processes["gateway"].env["JWT_KID"] == keys.kid
     assert "DATABASE_URL" not in processes["gateway"].env
     assert all("JWT_PRIVATE_KEY" not in p.env for n, p in processes.items() if n != "gateway")
@@ -75,6 +78,7 @@ def test_every_process_names_where_its_metrics_are_scraped(tmp_path: Path) -> No
         ("gateway", ports.gateway),
         ("order", ports.order),
         ("payment", ports.payment),
+        ("catalog", ports.catalog),
     ):
         assert processes[name].metrics_port == port  # HTTP services serve /metrics themselves
     for index, metrics_port in enumerate(ports.user_metrics, start=1):
@@ -83,8 +87,9 @@ def test_every_process_names_where_its_metrics_are_scraped(tmp_path: Path) -> No
         assert user.env["METRICS_PORT"] == str(metrics_port)
     moved = ports.offset(100)
     assert moved.user_metrics == (ports.user_metrics[0] + 100, ports.user_metrics[1] + 100)
-    assert len(set(ports.all())) == 8  # the processes and their Prometheus
+    assert len(set(ports.all())) == 9  # the processes and their Prometheus
     assert moved.prometheus == ports.prometheus + 100
+    assert moved.catalog == ports.catalog + 100
 
 
 def test_a_taken_metrics_port_is_named_too(tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from shop_devstack.layout import ProcessSpec
+from shop_devstack.devkeys import ensure_dev_keys
+from shop_devstack.layout import ProcessSpec, StackConfig, build_processes
 from shop_devstack.observability.local_prometheus import (
     RULES,
     LocalPrometheus,
@@ -20,6 +21,7 @@ from shop_devstack.running import free_port_offset
 PROCESSES = [
     ProcessSpec("user-1", "user_service", 50051, "grpc", "users", metrics_port=9101),
     ProcessSpec("user-2", "user_service", 50052, "grpc", "users", metrics_port=9102),
+    ProcessSpec("catalog", "catalog_service", 8003, "http", "catalog", metrics_port=8003),
     ProcessSpec("payment", "payment_service", 8002, "http", "payments", metrics_port=8002),
     ProcessSpec("order", "order_service", 8001, "http", "orders", metrics_port=8001),
     ProcessSpec("gateway", "gateway", 8000, "http", "", metrics_port=8000),
@@ -32,11 +34,24 @@ def test_scrape_config_has_one_job_per_service_and_the_repository_rules() -> Non
     jobs = {j["job_name"]: j["static_configs"][0]["targets"] for j in config["scrape_configs"]}
     assert jobs == {
         "user-service": ["127.0.0.1:9101", "127.0.0.1:9102"],
+        "catalog-service": ["127.0.0.1:8003"],
         "payment-service": ["127.0.0.1:8002"],
         "order-service": ["127.0.0.1:8001"],
         "gateway": ["127.0.0.1:8000"],
     }
     assert config["rule_files"] == [str(RULES / "*.yml")]
+
+
+def test_every_launched_service_is_scraped(tmp_path: Path) -> None:
+    processes = build_processes(StackConfig(run_dir=tmp_path), ensure_dev_keys(tmp_path))
+    jobs = {j["job_name"] for j in scrape_config(processes)["scrape_configs"]}
+    assert jobs == {
+        "user-service",
+        "catalog-service",
+        "payment-service",
+        "order-service",
+        "gateway",
+    }
 
 
 async def test_prometheus_starts_with_the_alert_rules_and_stops(tmp_path: Path) -> None:

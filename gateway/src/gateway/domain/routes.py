@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -37,8 +37,30 @@ class Route(BaseModel):
     timeout_seconds: float = Field(default=5.0, gt=0)
     retries: int = Field(default=0, ge=0, le=5)
     cache_ttl_seconds: float = Field(default=0, ge=0)
+    # The request headers a response may vary by: their values are part of the cache key, and a
+    # response whose Vary names any other header (or *) is not stored.
+    cache_vary: tuple[str, ...] = ("accept",)
+    # The same response for every caller (a public catalog): the gateway neither verifies nor
+    # forwards credentials (no Authorization, Cookie, X-User-*), and keeps one shared entry.
+    anonymous: bool = False
     # Removed from the path before it goes upstream ("/api" maps /api/orders/1 to /orders/1).
     strip_prefix: str = ""
+
+    @field_validator("cache_vary")
+    @classmethod
+    def _header_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(name.strip().lower() for name in value)
+        if any(not name or not name.replace("-", "").isalnum() for name in names):
+            raise ValueError("cache_vary lists header names")
+        if set(names) & {"authorization", "cookie"}:
+            raise ValueError("the caller's credentials are the cache scope, not a vary header")
+        return tuple(sorted(set(names)))
+
+    @model_validator(mode="after")
+    def _anonymous_is_public(self) -> Route:
+        if self.anonymous and (self.auth or self.roles):
+            raise ValueError("an anonymous route is public: auth false, no roles")
+        return self
 
     @field_validator("path")
     @classmethod

@@ -40,7 +40,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with bootstrap(settings, discovery=registry, **overrides) as running:
             holder.app = running
-            app.state.user_events = running.user_events
+            app.state.cache_events = running.cache_events
             try:
                 yield
             finally:

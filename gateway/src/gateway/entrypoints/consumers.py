@@ -1,9 +1,15 @@
-"""The gateway's one consumer: response-cache eviction from the users exchange (queue
-gateway.user-changes), typed handlers over shop_common.messaging.handlers.
+"""The gateway's consumers: response-cache eviction, typed handlers over
+shop_common.messaging.handlers, on two queues of one connection.
 
-A user.updated or user.deleted event evicts what is cached for and about that user. The consumer
-runs in the background: the gateway serves while the broker is down (entries still expire by
-their TTL) and starts consuming once it connects.
+- gateway.user-changes (users exchange): user.updated or user.deleted evicts what is cached for
+  and about that user;
+- gateway.catalog-changes (catalog exchange): product.price_changed evicts the product's entries
+  and every listing page (a page shows prices); stock.changed evicts the product's entries (no
+  cached listing shows stock, and GET /products/{sku}/stock is never cached).
+
+The listener runs in the background: the gateway serves while the broker is down (entries still
+expire by their TTL) and starts consuming once it connects. One gateway instance's consumer
+evicts for all of them: the entries live in the one Redis.
 """
 
 from __future__ import annotations
@@ -16,13 +22,19 @@ from aio_pika.abc import AbstractRobustConnection
 from shop_common.logging import get_logger
 from shop_common.messaging import SHOP_TOPOLOGY, Consumer, connect
 from shop_common.messaging.connection import AMQP_CONNECT_RETRY
-from shop_common.messaging.events import UserChanged, UserDeleted
+from shop_common.messaging.events import (
+    ProductPriceChanged,
+    StockChanged,
+    UserChanged,
+    UserDeleted,
+)
 from shop_common.messaging.handlers import Handlers, Incoming
 from shop_common.messaging.monitor import MessagingMonitor
 
 from gateway.service_layer.cache_step import CacheStep
 
 QUEUE = "gateway.user-changes"
+CATALOG_QUEUE = "gateway.catalog-changes"
 STOP_SECONDS = 3.0
 _log = get_logger(__name__)
 
@@ -30,8 +42,9 @@ _log = get_logger(__name__)
 # consumer); user.created has nothing cached yet.
 user_changes = Handlers[CacheStep](QUEUE)
 user_changes.ignores("user.created")
+catalog_changes = Handlers[CacheStep](CATALOG_QUEUE)
 # The gateway serves without the broker, so it keeps trying to connect until it is stopped.
-USER_EVENTS_CONNECT = replace(AMQP_CONNECT_RETRY, max_attempts=None)
+EVENTS_CONNECT = replace(AMQP_CONNECT_RETRY, max_attempts=None)
 
 
 @user_changes.handles("user.updated")
@@ -44,30 +57,44 @@ async def user_deleted(event: UserDeleted, step: CacheStep, msg: Incoming) -> in
     return await step.evict_user(event.user_id)
 
 
-class UserEventsListener:
-    """Connects (retrying), consumes QUEUE with the eviction handler, stops cleanly."""
+@catalog_changes.handles("product.price_changed")
+async def price_changed(event: ProductPriceChanged, step: CacheStep, msg: Incoming) -> int:
+    return await step.evict_product(event.sku, listings=True)
+
+
+@catalog_changes.handles("stock.changed")
+async def stock_changed(event: StockChanged, step: CacheStep, msg: Incoming) -> int:
+    return await step.evict_product(event.sku, listings=False)
+
+
+class EvictionListener:
+    """Connects (retrying), consumes both queues with the eviction handlers, stops cleanly."""
 
     def __init__(self, amqp_url: str, step: CacheStep) -> None:
         self._url = amqp_url
         self._step = step
         self._task: asyncio.Task[None] | None = None
         self._connection: AbstractRobustConnection | None = None
-        self._consumer: Consumer | None = None
+        self._consumers: list[Consumer] = []
         self._monitor: MessagingMonitor | None = None
         self.started = asyncio.Event()
 
     def start(self) -> None:
         """Begin connecting in the background."""
-        self._task = asyncio.create_task(self._run(), name="gateway-user-events")
+        self._task = asyncio.create_task(self._run(), name="gateway-cache-events")
         self._task.add_done_callback(_log_failure)
 
     async def _run(self) -> None:
-        self._connection = await connect(self._url, retry=USER_EVENTS_CONNECT, name="gateway")
-        self._consumer = Consumer(self._connection, QUEUE, user_changes.bind(self._step))
-        await self._consumer.start()
-        # shop_queue_depth of the queue, its retry tiers and its DLQ.
+        self._connection = await connect(self._url, retry=EVENTS_CONNECT, name="gateway")
+        for handlers in (user_changes, catalog_changes):
+            consumer = Consumer(self._connection, handlers.queue, handlers.bind(self._step))
+            await consumer.start()
+            self._consumers.append(consumer)
+        # shop_queue_depth of the queues, their retry tiers and their DLQs.
         self._monitor = MessagingMonitor(
-            self._connection, SHOP_TOPOLOGY.monitored_queues([QUEUE]), interval=15.0
+            self._connection,
+            SHOP_TOPOLOGY.monitored_queues([QUEUE, CATALOG_QUEUE]),
+            interval=15.0,
         )
         await self._monitor.start()
         self.started.set()
@@ -81,10 +108,10 @@ class UserEventsListener:
         # Bounded: a broker that is gone must not hold the gateway's shutdown.
         if self._monitor is not None:
             await self._monitor.stop(grace=STOP_SECONDS)
-        if self._consumer is not None:
+        for consumer in self._consumers:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(STOP_SECONDS):
-                    await self._consumer.stop()
+                    await consumer.stop()
         if self._connection is not None:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(STOP_SECONDS):
@@ -93,4 +120,4 @@ class UserEventsListener:
 
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        _log.error("user_events_listener_failed", error=repr(task.exception()))
+        _log.error("cache_events_listener_failed", error=repr(task.exception()))

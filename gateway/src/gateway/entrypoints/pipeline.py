@@ -49,6 +49,7 @@ PATHS_REFUSED = Counter(
 )
 OPERATOR_PATHS = frozenset({"/metrics"})
 _CONDITIONAL = frozenset({"if-none-match", "if-modified-since"})
+_CREDENTIALS = frozenset({"authorization", "cookie"})  # never sent on an anonymous route
 
 
 class ClientGoneError(Exception):
@@ -116,7 +117,12 @@ class GatewayPipeline:
         name_request_span(scope["method"], label.path_format)
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         try:
-            principal = authorize(route, header_value(headers, "authorization"), runtime.verifier)
+            # An anonymous route answers everyone alike: a token on it is neither read nor sent on.
+            principal = (
+                None
+                if route.anonymous
+                else authorize(route, header_value(headers, "authorization"), runtime.verifier)
+            )
         except UnauthorizedError as exc:
             challenge = {"WWW-Authenticate": exc.www_authenticate}
             await send_problem(scope, receive, send, 401, exc.reason, headers=challenge)
@@ -186,8 +192,11 @@ class GatewayPipeline:
 
         else:
             body = await _read_body(receive) if scope["method"] not in ("GET", "HEAD") else None
+            dropped = (_CONDITIONAL if cacheable else frozenset()) | (
+                _CREDENTIALS if route.anonymous else frozenset()
+            )
             upstream_headers = upstream_request_headers(
-                [(k, v) for k, v in headers if not (cacheable and k.lower() in _CONDITIONAL)],
+                [(k, v) for k, v in headers if k.lower() not in dropped],
                 client_ip=runtime.settings.client_address(scope),
                 scheme=scope.get("scheme", "http"),
                 host=header_value(headers, "host") or "",

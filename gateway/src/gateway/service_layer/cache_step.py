@@ -17,15 +17,18 @@ from shop_common.logging import get_logger
 from shop_common.observability import span_event
 
 from gateway.domain.cache_rules import (
+    PRODUCT_LISTING_TAG,
     CachedResponse,
     auth_scope,
     cache_key,
     etag_matches,
     may_serve_from_cache,
     may_store,
+    product_tags,
     resource_tags,
     strong_etag,
     user_tags,
+    vary_values,
 )
 from gateway.domain.errors import StoreUnavailableError
 from gateway.domain.headers import HOP_BY_HOP
@@ -68,6 +71,15 @@ def _is_json(reply: Reply) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
 
 
+def _fields(headers: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Header fields by lower-case name, repeated fields joined (RFC 9110 §5.3)."""
+    fields: dict[str, str] = {}
+    for name, value in headers:
+        lower = name.lower()
+        fields[lower] = f"{fields[lower]}, {value}" if lower in fields else value
+    return fields
+
+
 def _replay(entry: CachedResponse, if_none_match: str | None) -> Reply:
     headers = [*entry.headers, ("ETag", entry.etag), ("X-Cache", "HIT")]
     if etag_matches(if_none_match, entry.etag):
@@ -96,7 +108,12 @@ class CacheStep:
         if_none_match = header_value(request_headers, "if-none-match")
         scope = auth_scope(user_id)
         key = cache_key(
-            self.cache.prefix, "GET", path, parse_qsl(query_string, keep_blank_values=True), scope
+            self.cache.prefix,
+            "GET",
+            path,
+            parse_qsl(query_string, keep_blank_values=True),
+            scope,
+            vary_values(route.cache_vary, request_headers),
         )
         if may_serve_from_cache(request_cc):
             try:
@@ -113,7 +130,11 @@ class CacheStep:
         reply = await fetch()
         reply.extra.append(("X-Cache", "MISS"))
         if not _is_json(reply) or not may_store(
-            reply.status, request_cc, dict(reply.headers), authenticated=user_id is not None
+            reply.status,
+            request_cc,
+            _fields(reply.headers),
+            authenticated=user_id is not None,
+            keyed_by=route.cache_vary,
         ):
             return reply
         body = reply.body
@@ -141,7 +162,15 @@ class CacheStep:
 
     async def evict_user(self, user_id: int) -> int:
         """Drop every entry of the user's scope and every entry about the user."""
+        return await self._evict(user_tags(user_id))
+
+    async def evict_product(self, sku: str, *, listings: bool) -> int:
+        """Drop every entry about the product, and every listing page when `listings` (a price
+        shows on them)."""
+        return await self._evict((*product_tags(sku), *([PRODUCT_LISTING_TAG] if listings else [])))
+
+    async def _evict(self, tags: Iterable[str]) -> int:
         evicted = 0
-        for tag in user_tags(user_id):
+        for tag in tags:
             evicted += await self.cache.evict_scope(tag)
         return evicted

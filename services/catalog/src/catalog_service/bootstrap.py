@@ -1,10 +1,10 @@
 """The composition root: `async with bootstrap(settings, **overrides) as app:` runs the service.
 
-In order: migrate (if enabled), engine, broker (topology declared), outbox relay, product cache
-(Redis, coherence subscriber), view counter (write-behind flusher), use cases, reservation
-sweeper, then discovery registration. Everything is entered on one AsyncExitStack, so a
+In order: migrate (if enabled), tracing, engine, broker (topology declared), outbox relay,
+product cache (Redis, coherence subscriber), view counter (write-behind flusher), use cases,
+reservation sweeper, then discovery registration. Everything is entered on one AsyncExitStack, so a
 failing step unwinds what had started, and the exit stops in reverse: deregister, stop the
-sweeper, flush the view counts, close the cache, let the relay drain, close broker and pool.
+sweeper, flush the view counts, close the cache, let the relay drain, close broker and pool, flush the spans.
 Each adapter can be passed in (tests); what is passed in is the caller's to close. `App` is
 what the entrypoints need.
 """
@@ -28,6 +28,7 @@ from shop_common.messaging import (
     is_connected,
 )
 from shop_common.migrations import migrate
+from shop_common.observability import configure_tracing
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -79,6 +80,9 @@ async def bootstrap(
     if settings.apply_migrations_on_start:
         await migrate("catalog_service", settings.database_url)
     async with AsyncExitStack() as stack:
+        # First in, last out: the spans of the whole stop are flushed (shop_common.observability).
+        tracing = configure_tracing(settings.service_name, settings)
+        stack.push_async_callback(tracing.aclose)
         if engine is None:
             engine = create_engine(settings)
             stack.push_async_callback(engine.dispose)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -9,6 +10,7 @@ from catalog_service.domain.errors import InvalidPriceError
 from catalog_service.domain.listing import InvalidPageTokenError, ProductFilter, ProductPageTokens
 from catalog_service.domain.product import Category, Product, check_price, is_sku
 from catalog_service.entrypoints.schemas import product_svg
+from shop_common.pagination import sign_token
 
 
 @pytest.mark.parametrize("sku", ["BOOK-001", "ABC", "A1-B2-C3", "X" * 32])
@@ -38,6 +40,16 @@ def test_a_page_token_round_trips_and_is_bound_to_its_filter() -> None:
         tokens.decode(token, ProductFilter("tea", Category.TOYS))
     with pytest.raises(InvalidPageTokenError):
         ProductPageTokens("other").decode(token, books)
+
+
+@pytest.mark.parametrize("last", ["2", "book-001", "BOOK 001", "A" * 40, "-X"])
+def test_a_signed_token_whose_sku_is_not_an_sku_is_refused(last: str) -> None:
+    """A validly signed body of the right types but an impossible sku (a forged or old token)."""
+    tokens = ProductPageTokens("secret")
+    everything = ProductFilter(None, None)
+    body = json.dumps({"s": last, "f": everything.canonical}).encode()
+    with pytest.raises(InvalidPageTokenError):
+        tokens.decode(sign_token("secret", body), everything)
 
 
 def test_the_svg_escapes_the_name() -> None:

@@ -53,7 +53,7 @@ VHOST = "/"
 # What `cut` can cut, and the port each one serves on (docker-compose.yml).
 DEPENDENCY_PORTS = {"redis": 6379, "rabbitmq": 5672}
 # The long-running instances (the one-shot keygen and migrations are never restarted).
-INSTANCES = ("user-1", "user-2", "order", "payment", "gateway")
+INSTANCES = ("user-1", "user-2", "catalog", "order", "payment", "gateway")
 
 
 def _docker(*args: str, timeout: float = 60) -> str:
@@ -126,7 +126,7 @@ class ComposeControl:
 
     def state(self) -> dict[str, Any]:
         """What a RunningSystem's state holds for a launcher's system, where it is published:
-        the PostgreSQL admin URL (the databases are named users, orders, payments) and the
+        the PostgreSQL admin URL (the databases are named users, orders, payments, catalog) and the
         broker's AMQP URL."""
         found: dict[str, Any] = {"database_prefix": ""}
         if postgres := self.published_or_none("postgres", 5432):

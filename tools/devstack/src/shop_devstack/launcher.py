@@ -204,7 +204,7 @@ async def run_foreground(
         report(f"✗ {exc}")
         exit_code = 1
     finally:
-        report("• stopping: gateway, then order and payment, then the user service")
+        report("• stopping: gateway, then order, payment and catalog, then the user service")
         server.close()
         if prometheus is not None:
             await prometheus.stop()

@@ -57,8 +57,8 @@ class ProcessSpec:
 
 @dataclass(frozen=True)
 class Ports:
-    """Where each process listens (contracts.md: gateway 8000, order 8001, payment 8002, user
-    50051/2, and the user replicas' /metrics 9101/2)."""
+    """Where each process listens (contracts.md: gateway 8000, order 8001, payment 8002,
+    catalog 8003, user 50051/2, and the user replicas' /metrics 9101/2)."""
 
     gateway: int = 8000
     order: int = 8001
@@ -66,6 +66,7 @@ class Ports:
     user: tuple[int, int] = (50051, 50052)
     user_metrics: tuple[int, int] = (9101, 9102)
     prometheus: int = 9090  # started beside the processes when installed
+    catalog: int = 8003
 
     def offset(self, by: int) -> Ports:
         """Every port moved by `by` (a second system beside the first)."""
@@ -76,6 +77,7 @@ class Ports:
             (self.user[0] + by, self.user[1] + by),
             (self.user_metrics[0] + by, self.user_metrics[1] + by),
             self.prometheus + by,
+            self.catalog + by,
         )
 
     def all(self) -> list[int]:
@@ -84,6 +86,7 @@ class Ports:
             self.gateway,
             self.order,
             self.payment,
+            self.catalog,
             *self.user,
             *self.user_metrics,
             self.prometheus,
@@ -107,7 +110,7 @@ class StackConfig:
     prometheus: bool = True  # start Prometheus too, when the binary is installed
 
     def database_name(self, base: str) -> str:
-        """The database a service uses (users, orders, payments; prefixed for test runs)."""
+        """The database a service uses (users, orders, payments, catalog; prefixed for test runs)."""
         return f"{self.database_prefix}{base}"
 
     def database_url(self, base: str) -> str:
@@ -171,7 +174,8 @@ def _common_env(config: StackConfig, keys: DevKeys, database: str | None) -> dic
 
 
 def build_processes(config: StackConfig, keys: DevKeys) -> list[ProcessSpec]:
-    """The application processes in start order: two user instances, payment, order, gateway."""
+    """The application processes in start order: two user instances, catalog, payment, order,
+    gateway (stopped in reverse: the gateway first, so nothing routes to a stopped service)."""
     ports = config.ports
     user_addresses = ",".join(f"127.0.0.1:{port}" for port in ports.user)
     processes = [
@@ -193,6 +197,17 @@ def build_processes(config: StackConfig, keys: DevKeys) -> list[ProcessSpec]:
             zip(ports.user, ports.user_metrics, strict=True), start=1
         )
     ]
+    processes.append(
+        ProcessSpec(
+            "catalog",
+            "catalog_service",
+            ports.catalog,
+            "http",
+            "catalog",
+            {**_common_env(config, keys, "catalog"), "HTTP_PORT": str(ports.catalog)},
+            metrics_port=ports.catalog,
+        )
+    )
     processes.append(
         ProcessSpec(
             "payment",
@@ -232,6 +247,7 @@ def build_processes(config: StackConfig, keys: DevKeys) -> list[ProcessSpec]:
                 "USER_SERVICE_ADDRESSES": user_addresses,
                 "ORDER_SERVICE_ADDRESSES": f"127.0.0.1:{ports.order}",
                 "PAYMENT_SERVICE_ADDRESSES": f"127.0.0.1:{ports.payment}",
+                "CATALOG_SERVICE_ADDRESSES": f"127.0.0.1:{ports.catalog}",
                 "JWT_PRIVATE_KEY": keys.private_pem,
                 "JWT_KID": keys.kid,
                 # CreateUser and Authenticate hash with argon2id: 1-2 s on a busy 2-core laptop,

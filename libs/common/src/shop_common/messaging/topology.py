@@ -153,6 +153,11 @@ SHOP_TOPOLOGY = Topology(
     queues=(
         QueueSpec("order.user-changes", (Binding("users", "user.*"),)),
         QueueSpec("gateway.user-changes", (Binding("users", "user.*"),)),
+        # The gateway's response cache of the public catalog: evicted on a price or stock change.
+        QueueSpec(
+            "gateway.catalog-changes",
+            (Binding("catalog", "product.price_changed"), Binding("catalog", "stock.changed")),
+        ),
         QueueSpec(
             "payment.order-events",
             (Binding("orders", "order.created"), Binding("orders", "order.cancelled")),

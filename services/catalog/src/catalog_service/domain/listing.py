@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pydantic import Field
 from shop_common.pagination import InvalidPageTokenError, PageTokenBody, PageTokenCodec
 
-from catalog_service.domain.product import SKU_MAX_LENGTH, Category
+from catalog_service.domain.product import SKU_MAX_LENGTH, SKU_MIN_LENGTH, SKU_PATTERN, Category
 
 __all__ = ["InvalidPageTokenError", "PageSizes", "ProductFilter", "ProductPageTokens"]
 
@@ -43,7 +43,7 @@ class ProductFilter:
 class CursorBody(PageTokenBody):
     """What a GET /products token carries: `s` the last sku of the previous page, `f` filters."""
 
-    s: str = Field(min_length=1, max_length=SKU_MAX_LENGTH)
+    s: str = Field(min_length=SKU_MIN_LENGTH, max_length=SKU_MAX_LENGTH, pattern=SKU_PATTERN)
 
 
 class ProductPageTokens:

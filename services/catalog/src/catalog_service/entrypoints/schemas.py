@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from decimal import Decimal
 from html import escape
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from catalog_service.domain.product import MAX_PRICE, Product
 from catalog_service.domain.stock import MAX_RESTOCK
@@ -51,18 +54,42 @@ class StockPublic(BaseModel):
     available: int
 
 
+# A price as the order service's lines carry money: a decimal string, never a JSON number (a
+# float is not money), no exponent, sign, whitespace or leading zero, at most 2 decimals.
+PRICE_PATTERN = r"^(?:0|[1-9][0-9]{0,6})(?:\.[0-9]{1,2})?$"
+
+
+def _price_text(value: object) -> object:
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "decimal_string_type", 'give the price as a decimal string like "12.50"'
+        )
+    if not re.fullmatch(PRICE_PATTERN, value):
+        raise PydanticCustomError(
+            "decimal_string_format",
+            'a price is a decimal string like "12.50": no exponent, sign, spaces or '
+            "leading zeros, at most 2 decimals",
+        )
+    return value
+
+
 class PriceUpdate(BaseModel):
-    """PUT /products/{sku}/price: the new price (a decimal string or number, 2 places at most)."""
+    """PUT /products/{sku}/price: the new price, a decimal string (2 places at most, > 0)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    price: Decimal = Field(gt=0, le=MAX_PRICE, max_digits=9, decimal_places=2)
+    price: Annotated[
+        Decimal,
+        BeforeValidator(_price_text),
+        WithJsonSchema({"type": "string", "pattern": PRICE_PATTERN, "examples": ["12.50"]}),
+        Field(gt=0, le=MAX_PRICE, max_digits=9, decimal_places=2),
+    ]
 
 
 class Restock(BaseModel):
-    """POST /products/{sku}/restock: units to add."""
+    """POST /products/{sku}/restock: units to add, a JSON integer (not `true`, `"3"` or `3.0`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     quantity: int = Field(ge=1, le=MAX_RESTOCK)
 

@@ -46,6 +46,7 @@ CONTRACT_PORTS = {
     "user_service": ("GRPC_PORT", _PORTS.user[0]),
     "order_service": ("HTTP_PORT", _PORTS.order),
     "payment_service": ("HTTP_PORT", _PORTS.payment),
+    "catalog_service": ("HTTP_PORT", _PORTS.catalog),
     "gateway": ("HTTP_PORT", _PORTS.gateway),
 }
 # A service that speaks no HTTP serves /metrics on a port of its own (each container has its

@@ -1,5 +1,6 @@
 """The Grafana dashboards' panels, as code: a system overview and one per service (RED,
-breakers, caches, queue depths with retry tiers and DLQs, the outbox, saga outcomes).
+breakers, caches, queue depths with retry tiers and DLQs, the outbox, saga outcomes, the
+catalog's product cache, view counters and reservations).
 shop_devstack.observability.grafana renders them as the JSON files Grafana provisions. The module
 is long because each panel's PromQL is spelled out whole, to be read beside the dashboard."""
 
@@ -15,6 +16,7 @@ SERVICES = {  # Prometheus job -> dashboard title
     "order-service": "Order service",
     "payment-service": "Payment service",
     "user-service": "User service",
+    "catalog-service": "Catalog service",
 }
 
 
@@ -204,9 +206,45 @@ def gateway_panels() -> list[Panel]:
     ]
 
 
+def catalog_panels() -> list[Panel]:
+    """The catalog's own: how its product cache loads, the write-behind view counters, expiry."""
+    sel = 'job="catalog-service"'
+    return [
+        Panel(
+            "Product cache: loads from PostgreSQL per second by outcome",
+            (
+                (
+                    "{{outcome}}",
+                    f"sum by (outcome) (rate(cache_loads_total{{{sel}}}{RATE}))",
+                ),
+            ),
+            "ops",
+            "Misses that reached the database (value, none = unknown sku, error).",
+        ),
+        Panel(
+            "Product cache: callers that waited for another's load (stampede protection)",
+            (
+                (
+                    "{{scope}}",
+                    f"sum by (scope) (rate(cache_stampede_waits_total{{{sel}}}{RATE}))",
+                ),
+            ),
+            "ops",
+        ),
+        Panel(
+            "Product views waiting to be written behind",
+            (("{{cache}}", f"max by (cache) (cache_write_behind_depth{{{sel}}})"),),
+        ),
+        Panel(
+            "Stock reservations released by expiry per minute",
+            (("expired", f"sum(rate(catalog_reservations_expired_total{{{sel}}}{RATE})) * 60"),),
+        ),
+    ]
+
+
 def overview_panels() -> list[Panel]:
     """The whole system on one screen: every service's RED, what is broken, and the sagas."""
-    by_job = 'job=~"gateway|order-service|payment-service|user-service"'
+    by_job = 'job=~"gateway|order-service|payment-service|user-service|catalog-service"'
     total = f"sum by (job) (rate(shop_requests_total{RATE}))"
     return [
         Panel("Services up (1 = scraped)", (("{{job}} {{instance}}", f"up{{{by_job}}}"),)),
@@ -269,5 +307,7 @@ def dashboards() -> dict[str, Board]:
             panels += gateway_panels()
         if job == "order-service":
             panels.append(saga_panel(f'{{job="{job}"}}'))
+        if job == "catalog-service":
+            panels += catalog_panels()
         found[f"shop-{job}.json"] = Board(f"shop-{job}", f"Shop: {title}", panels)
     return found
