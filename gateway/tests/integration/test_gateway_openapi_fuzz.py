@@ -45,6 +45,7 @@ def served_gateway(
                 "user-service": f"127.0.0.1:{port}",
                 "order-service": "127.0.0.1:1",
                 "payment-service": "127.0.0.1:1",
+                "catalog-service": "127.0.0.1:1",
             }
         )
         settings = gateway_settings(
