@@ -10,9 +10,9 @@ import pytest_asyncio
 from shop_cache_examples import RedisWriteBehind
 from shop_common.cache import RedisClient
 from shop_testing.wait import eventually
+from shop_testing.write_behind import FAST_RETRY, FlakyStore
 
 from .conftest import Target
-from .flaky_store import FAST_RETRY, FlakyStore
 
 pytestmark = pytest.mark.infra
 Make = Callable[..., RedisWriteBehind]

@@ -10,33 +10,9 @@ from prometheus_client import REGISTRY
 from shop_common.cache import WRITE_BEHIND_RETRY, WriteBehind, WriteBehindError
 from shop_testing.isolation import unique_name
 from shop_testing.wait import eventually
+from shop_testing.write_behind import FAST_RETRY, FlakyStore
 
 from .conftest import MakeCache
-
-FAST_RETRY = replace(WRITE_BEHIND_RETRY, initial_backoff=0.005)
-
-Batch = list[tuple[str, object]]
-
-
-class FlakyStore:
-    """The source of truth as the test sees it: every batch it accepted, in order."""
-
-    def __init__(self) -> None:
-        self.batches: list[Batch] = []
-        self.failing = False
-        self.attempts = 0
-        self.state: dict[str, object] = {}
-
-    async def __call__(self, batch: Batch) -> None:
-        self.attempts += 1
-        if self.failing:
-            raise ConnectionError("store down")
-        self.batches.append(batch)
-        self.state.update(batch)
-
-    @property
-    def writes(self) -> Batch:
-        return [item for batch in self.batches for item in batch]
 
 
 async def test_writes_coalesce_per_key_and_flush_by_batch_size() -> None:

@@ -1,4 +1,5 @@
-"""The flaky store and fast retry policy the write-behind tests share."""
+"""The flaky store and fast retry policy the write-behind suites share (shop_common's and the
+caching examples'): one copy, imported by both."""
 
 from __future__ import annotations
 
@@ -29,4 +30,5 @@ class FlakyStore:
 
     @property
     def writes(self) -> Batch:
+        """Every accepted item, batches flattened, in the order they were written."""
         return [item for batch in self.batches for item in batch]
