@@ -30,6 +30,9 @@ from typing import Any
 
 from shop_devstack.traces.background import BackgroundReceiver
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import span_costs  # bench/span_costs.py, beside this script
+
 BENCH = Path(__file__).resolve().parent
 CONFIGS = ("on", "noexporter", "off")
 SAMPLED = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "1.0"}
@@ -82,6 +85,29 @@ def run_bench(script: str, args: list[str], env: dict[str, str]) -> dict[str, An
     return last_json(process.stdout)
 
 
+def explain_user_get(user_cpu: dict[str, list[float]]) -> dict[str, float | None]:
+    """Print what the SDK's per-span work predicts for GetUser (bench/span_costs.py) beside what
+    the runs measured, both as shares of an untraced call's server CPU; return them for the JSON."""
+    costs = span_costs.measure()
+    off = statistics.median(user_cpu["off"]) if user_cpu.get("off") else 0.0
+    on = statistics.median(user_cpu["on"]) if user_cpu.get("on") else 0.0
+    if not off:
+        return {"user_get_model_ratio": None, "user_get_span_share": None}
+    share = round(costs.per_call_us() / off, 3)
+    print(
+        "GetUser, per call, as shares of its untraced server CPU: "
+        f"server span {costs.server_span_us / off:.3f}, query span {costs.client_span_us / off:.3f}, "
+        f"OTLP encoding {costs.encode_us / off:.3f} per span; two spans in all {share:.3f} "
+        f"(model on/off ratio {span_costs.model_ratio(off, costs)}); measured extra server CPU "
+        f"{(on - off) / off:.3f}",
+        flush=True,
+    )
+    return {
+        "user_get_model_ratio": span_costs.model_ratio(off, costs),
+        "user_get_span_share": share,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2, help="runs of each configuration")
@@ -125,6 +151,7 @@ def main() -> None:
         for config in CONFIGS:
             print(f"{name:12s} {config:10s} runs={figures[config]} cpu={cpu[config]}", flush=True)
     print(f"spans received: {spans}; {time.perf_counter() - started:.0f} s in all", flush=True)
+    model = explain_user_get(user_cpu)
     if not spans["on"]:
         print(
             "note: no span arrived with tracing on: the services do not trace (yet), so the "
@@ -142,6 +169,7 @@ def main() -> None:
                 "orders_cpu_ratio_off_on": ratio(orders_cpu, "off", baseline="on"),
                 "user_get_cpu_ratio_off_on": ratio(user_cpu, "off", baseline="on"),
                 "spans_received_on": spans["on"],
+                **model,
                 "repeats": args.repeats,
                 "targets": {"on_off": 0.85, "noexporter_off": 0.98},
             }

@@ -64,3 +64,21 @@ def test_ratios_are_of_medians_against_off(bench: ModuleType) -> None:
     assert bench.ratio(figures, "noexporter") is None
     assert bench.ratio({"on": [1.0], "off": [0.0]}, "on") is None
     assert bench.ratio({"on": [2.0], "off": [4.0]}, "off", baseline="on") == 2.0
+
+
+def test_the_span_cost_model_adds_each_spans_work_to_the_untraced_call(bench: ModuleType) -> None:
+    costs = bench.span_costs.SpanCosts(server_span_us=30.0, client_span_us=20.0, encode_us=25.0)
+    # A server span, one query span, two encodings.
+    assert costs.per_call_us() == 30.0 + 20.0 + 2 * 25.0
+    # Without a query span (a call answered without the database): the server span alone.
+    assert costs.per_call_us(spans_per_call=1.0) == 30.0 + 25.0
+    assert bench.span_costs.model_ratio(400.0, costs) == round(400 / 500, 3)
+
+
+def test_span_costs_are_measured_with_the_services_sdk(bench: ModuleType) -> None:
+    costs = bench.span_costs.measure(repeat=200)
+    assert costs.server_span_us > 0
+    assert costs.client_span_us > 0
+    assert costs.encode_us > 0
+    # Every span measured went through the processor and was encoded: a model ratio below 1.
+    assert 0 < bench.span_costs.model_ratio(400.0, costs) < 1
