@@ -27,7 +27,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Variant], li
             try:
                 cache[variant] = render(variant[0], tmp_path_factory.mktemp("k8s"), variant[1])
             except KubectlMissing as missing:
-                pytest.fail(str(missing))
+                pytest.fail(str(missing), pytrace=False)
         return copy.deepcopy(cache[variant])
 
     return get

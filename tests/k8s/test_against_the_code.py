@@ -302,3 +302,24 @@ def test_effective_env_reports_a_config_map_that_is_not_rendered(dev: list[Obj])
     c = copy.deepcopy(_container(dev, "Deployment", "payment-service"))
     c["envFrom"] = [{"configMapRef": {"name": "nowhere"}}]
     assert any(k.startswith("<missing") for k in effective_env(c, dev))
+
+
+def test_the_k8s_scrape_config_is_composes_with_dns_discovery() -> None:
+    """Same jobs, rules and intervals as deploy/observability/prometheus.yml; only how the
+    targets are found differs (compose names there, headless Services here)."""
+    import yaml
+
+    k8s = yaml.safe_load(k8s_checks.PROMETHEUS_K8S_FILE.read_text())
+    ours = yaml.safe_load((OBSERVABILITY_DIR / "prometheus.yml").read_text())
+    assert k8s["global"] == ours["global"]
+    assert k8s["rule_files"] == ours["rule_files"]
+    assert [j["job_name"] for j in k8s["scrape_configs"]] == [
+        j["job_name"] for j in ours["scrape_configs"]
+    ]
+
+
+def test_prometheus_and_jaeger_run_the_repository_files(dev: list[Obj]) -> None:
+    prometheus = find(dev, "ConfigMap", "prometheus-config")["data"]
+    assert prometheus == {"prometheus.yml": k8s_checks.PROMETHEUS_K8S_FILE.read_text()}
+    jaeger = find(dev, "ConfigMap", "jaeger-config")["data"]
+    assert jaeger == {"config.yml": (OBSERVABILITY_DIR / "jaeger.yml").read_text()}

@@ -14,6 +14,7 @@ from shop_devstack.deployment.contract import (
     INFRASTRUCTURE,
     Uses,
     callers_of,
+    service_name,
     uses,
 )
 from shop_devstack.deployment.kubernetes import Obj, find
@@ -176,3 +177,14 @@ def test_infrastructure_check_catches_a_database_open_to_a_service_that_does_not
     problems = k8s_policy.infrastructure_problems(dev) + k8s_policy.network_problems(dev)
     assert "StatefulSet/postgres: ingress from ('gateway', 5432) that does not use it" in problems
     assert "Deployment/payment-service: egress to ('redis', 6379) it does not use" in problems
+
+
+def test_every_service_scales_horizontally_and_the_stateful_infrastructure_does_not(
+    objects: list[Obj],
+) -> None:
+    targets = {
+        o["spec"]["scaleTargetRef"]["name"]
+        for o in objects
+        if o["kind"] == "HorizontalPodAutoscaler"
+    }
+    assert targets == {service_name(p) for p in APP_PACKAGES}

@@ -101,8 +101,13 @@ def port_problems(objects: Sequence[Obj]) -> list[str]:
                 problems.append(f"{app.name}: {key}={env.get(key)} but the contract says {port}")
             if port not in declared.values():
                 problems.append(f"{app.name}: no container port {port} ({key})")
+        defaults = settings_keys(load_settings_class(f"{app.package}.settings:Settings")).defaults
+        key, main = CONTRACT_PORTS[app.package]
+        if int(str(defaults.get(key, main))) != main:
+            problems.append(
+                f"{app.package}.settings: {key} defaults to {defaults[key]}, not {main}"
+            )
         service = services.get(service_name(app.package))
-        main = CONTRACT_PORTS[app.package][1]
         if service is None:
             problems.append(f"{app.name}: no Service {service_name(app.package)}")
         elif not any(_target(p, declared) == main for p in service["spec"]["ports"]):
