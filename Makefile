@@ -94,8 +94,12 @@ load: install ## Locust, headless, fixed time, against the running system (or th
 	$(RUN) python -m shop_devstack.load $(LOAD_ARGS)
 
 .PHONY: check-deploy
-check-deploy: install ## check docker-compose.yml and the Dockerfiles against the code (no Docker needed)
+check-deploy: install ## check docker-compose.yml, the Dockerfiles and deploy/k8s against the code (no Docker, no cluster)
 	$(RUN) python -m shop_devstack check
+
+.PHONY: k8s-keys
+k8s-keys: install ## the dev JWT key pair for deploy/k8s/overlays/dev (git-ignored keys/; kept if present)
+	$(RUN) python deploy/keys/generate_dev_keys.py deploy/k8s/overlays/dev/keys
 
 COMPOSE_ARGS ?=
 .PHONY: images-offline

@@ -1,6 +1,6 @@
-"""docs/patterns.md and docs/service-anatomy.md name real code: every path they quote resolves to a
-file or folder of this repository, every `file.py::test_name` to a test in that file, and every
-symbol quoted right after a Python file to a name defined in it.
+"""docs/patterns.md, docs/service-anatomy.md and docs/kubernetes.md name real code: every path
+they quote resolves to a file or folder of this repository, every `file.py::test_name` to a test in
+that file, and every symbol quoted right after a Python file to a name defined in it.
 
 Paths are quoted in backticks, whole (`libs/common/src/shop_common/cache/patterns.py`) or by
 their tail (`user_service/grpc/servicer.py`, `test_outbox.py`) when the tail names one file only.
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from shop_devstack.layout import REPO_ROOT
 
-DOCS = ("docs/patterns.md", "docs/service-anatomy.md")
+DOCS = ("docs/patterns.md", "docs/service-anatomy.md", "docs/kubernetes.md")
 TICKED = re.compile(r"`([^`\n]+)`")
 PATHLIKE = re.compile(
     r"^(?!/)[\w./-]+\.(py|yaml|yml|sh|proto|toml|json|md)(::[\w\[\]-]+)?$|^[\w.-]+/[\w./-]*/$"

@@ -1,4 +1,5 @@
-"""docker-compose.yml checked against the Compose schema, the Settings classes and the contract."""
+"""docker-compose.yml checked against the Compose schema, the Settings classes and the contract
+(shop_devstack.deployment.contract, which deploy/k8s is checked against too)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,14 @@ import jsonschema
 import yaml
 
 from shop_devstack.deployment import dockerfile
+from shop_devstack.deployment.contract import (
+    CONTRACT_PORTS,
+    KEY_VOLUME_ENV,
+    METRICS_PORTS,
+    MIGRATE_MODULE,
+)
 from shop_devstack.deployment.settings_env import env_problems, load_settings_class, settings_keys
-from shop_devstack.layout import REPO_ROOT, Ports
+from shop_devstack.layout import REPO_ROOT
 from shop_devstack.observability.local_prometheus import metrics_job
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -26,7 +33,6 @@ OBSERVABILITY_BUDGET_MB = 512  # what the observability profile may add on top
 # Services that only a registry has (no Debian/PyPI package): the offline override moves them
 # to this profile, which nothing enables.
 REGISTRY_ONLY_PROFILE = "needs-registry"
-MIGRATE_MODULE = "shop_common.migrations"  # `python -m shop_common.migrations <package>`
 # Services allowed to publish ports on the host (the front door and the documented UIs).
 PUBLISHED = {
     "gateway": {8000},
@@ -36,22 +42,6 @@ PUBLISHED = {
     "grafana": {3000},
     "jaeger": {16686},
 }
-# What the key wrapper (deploy/docker/with-jwt-keys.sh) exports from the mounted key volumes.
-KEY_VOLUME_ENV = {
-    "/jwt/public": ("JWT_PUBLIC_KEYS",),
-    "/jwt/private": ("JWT_PRIVATE_KEY", "JWT_KID"),
-}
-_PORTS = Ports()
-CONTRACT_PORTS = {
-    "user_service": ("GRPC_PORT", _PORTS.user[0]),
-    "order_service": ("HTTP_PORT", _PORTS.order),
-    "payment_service": ("HTTP_PORT", _PORTS.payment),
-    "catalog_service": ("HTTP_PORT", _PORTS.catalog),
-    "gateway": ("HTTP_PORT", _PORTS.gateway),
-}
-# A service that speaks no HTTP serves /metrics on a port of its own (each container has its
-# own network namespace, so both user replicas use the first replica's port of the launcher).
-METRICS_PORTS = {"user_service": ("METRICS_PORT", _PORTS.user_metrics[0])}
 
 
 def load_compose(path: Path = COMPOSE_FILE) -> dict[str, Any]:
