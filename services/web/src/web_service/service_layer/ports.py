@@ -1,0 +1,19 @@
+"""What the use cases need from outside; bootstrap wires the real ones (adapters/)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from web_service.domain.orders import OrderState
+
+
+class Accounts(Protocol):
+    """Creates shopper accounts (AccountExists, InvalidSignUp, Unavailable)."""
+
+    async def create_shopper(self, email: str, name: str, password: str) -> int: ...
+
+
+class OrderReader(Protocol):
+    """Reads one order with the caller's own token (Refused, Unavailable)."""
+
+    async def order_state(self, token: str, order_id: str) -> OrderState: ...
