@@ -1,7 +1,8 @@
 """The composition root: `async with bootstrap(settings, **overrides) as app:` runs the service.
 
-In order: tracing, the gateway client (sign-up, orders), the use cases, the console (its scraper
-of every instance's /metrics, started in the background), then discovery registration.
+In order: tracing, the gateway client (sign-up, orders), the use cases, the registry, the
+console (its scraper of every instance's /metrics, which runs only while an admin watches), the
+dead-letter browser (its broker connection opened on first use), then discovery registration.
 Everything is entered on one AsyncExitStack, so a failing step unwinds what had started, and the
 exit stops in reverse: deregister, stop the console, close the client, flush the spans. Each
 adapter can be passed in (tests); what is passed in is the caller's to close. `App` is what the
@@ -19,13 +20,26 @@ from shop_common.discovery import registry_from_settings as _registry_from_setti
 from shop_common.logging import get_logger
 from shop_common.observability import configure_tracing
 
+from web_service.adapters.dead_letters import BrokerDeadLetters
 from web_service.adapters.gateway import GatewayClient
+from web_service.adapters.metrics_scraper import MetricsScraper
+from web_service.service_layer.console import ConsoleFeed
 from web_service.service_layer.order_watch import OrderWatch
-from web_service.service_layer.ports import Accounts, OrderReader
+from web_service.service_layer.ports import Accounts, DeadLetters, MetricsSource, OrderReader
 from web_service.service_layer.signup import SignUp
 from web_service.settings import Settings
 
 log = get_logger(__name__)
+
+# The console's services: the name it shows → the name in discovery.
+CONSOLE_SERVICES = {
+    "gateway": "gateway",
+    "user-service": "user-service-metrics",
+    "catalog-service": "catalog-service",
+    "order-service": "order-service",
+    "payment-service": "payment-service",
+    "web-service": "web-service",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +49,8 @@ class App:
     settings: Settings
     sign_up: SignUp
     order_watch: OrderWatch
+    console: ConsoleFeed
+    dead_letters: DeadLetters
 
 
 @asynccontextmanager
@@ -43,6 +59,8 @@ async def bootstrap(
     *,
     accounts: Accounts | None = None,
     orders: OrderReader | None = None,
+    metrics: MetricsSource | None = None,
+    dead_letters: DeadLetters | None = None,
     registry: Registry | None = None,
 ) -> AsyncIterator[App]:
     """Start the web service, yield its App, stop it on exit (see the module docstring)."""
@@ -69,6 +87,18 @@ async def bootstrap(
         if registry is None:
             registry = _registry_from_settings(settings)
             stack.push_async_callback(registry.close)
+        if metrics is None:
+            scraper = MetricsScraper(
+                registry, CONSOLE_SERVICES, timeout=settings.console_scrape_timeout_seconds
+            )
+            stack.push_async_callback(scraper.close)
+            metrics = scraper
+        console = ConsoleFeed(metrics, interval=settings.console_interval_seconds)
+        stack.push_async_callback(console.stop)
+        if dead_letters is None:
+            broker = BrokerDeadLetters(settings.amqp_url, name=settings.service_name)
+            stack.push_async_callback(broker.close)
+            dead_letters = broker
         await stack.enter_async_context(
             ServiceRegistration(
                 registry,
@@ -78,7 +108,7 @@ async def bootstrap(
         )
         log.info("web_service_started", port=settings.http_port)
         try:
-            yield App(settings, SignUp(accounts), watch)
+            yield App(settings, SignUp(accounts), watch, console, dead_letters)
         finally:
             log.info("web_service_stopping")
     log.info("web_service_stopped")

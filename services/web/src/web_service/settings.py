@@ -32,17 +32,20 @@ class Settings(ServiceSettings):
     stream_max_seconds: float = Field(default=300.0, gt=0)
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
 
-    # The console: every instance of these services is scraped (/metrics) each interval, from
-    # discovery (Consul) or these static addresses (`<SERVICE>_ADDRESSES`, HTTP ports).
+    # The console: every instance of these services is scraped (/metrics) each interval, while
+    # an admin watches. Instances come from discovery (Consul, by service name) or these static
+    # addresses (`<SERVICE>_ADDRESSES`, as the gateway's); the user service serves its metrics
+    # on its own port, so it is listed as `user-service-metrics`.
     console_interval_seconds: float = Field(default=1.0, gt=0)
     console_scrape_timeout_seconds: float = Field(default=0.8, gt=0)
-    gateway_service_addresses: str = "127.0.0.1:8000"
+    gateway_addresses: str = "127.0.0.1:8000"
     order_service_addresses: str = "127.0.0.1:8001"
     payment_service_addresses: str = "127.0.0.1:8002"
     catalog_service_addresses: str = "127.0.0.1:8003"
+    web_service_addresses: str = "127.0.0.1:8004"
     user_service_metrics_addresses: str = "127.0.0.1:9101,127.0.0.1:9102"
-    # The RabbitMQ management API (queue depths); unset: the console shows queues from metrics.
-    rabbitmq_management_url: str | None = None
+    # The dead-letter browser lists at most this many messages of a DLQ.
+    dlq_list_limit: int = Field(default=50, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _refuse_dev_signup_secret_outside_development(self) -> Settings:

@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 from shop_common.auth import SigningKey, TokenIssuer, generate_signing_key
 from shop_common.discovery.static import StaticRegistry
+from web_service.domain.console import Scrape
 from web_service.domain.errors import AccountExists, Refused
 from web_service.domain.orders import OrderState
 from web_service.entrypoints.http import create_app
@@ -50,6 +51,43 @@ class FakeOrders:
         return OrderState(order_id, status, None, f"at-{status}")
 
 
+@dataclass
+class FakeMetrics:
+    """One payment-service instance with an open breaker; rounds counted."""
+
+    rounds: int = 0
+
+    async def scrape(self) -> list[Scrape]:
+        self.rounds += 1
+        state = (("name", "payment-provider"), ("state", "open"))
+        return [
+            Scrape(
+                "payment-service", "127.0.0.1:8002", True, (("circuit_breaker_state", state, 1.0),)
+            )
+        ]
+
+
+@dataclass
+class FakeDeadLetters:
+    """One dead letter in the DLQ of payment.order-events; the calls seen."""
+
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def _known(self, queue: str) -> None:
+        if queue.removesuffix(".dlq") != "payment.order-events":
+            raise Refused(404, f"no queue {queue!r} in the topology")
+
+    async def browse(self, queue: str, limit: int) -> list[dict[str, object]]:
+        self._known(queue)
+        self.calls.append(("browse", queue))
+        return [{"message_id": "m-1", "event_type": "order.created", "attempts": 4}]
+
+    async def replay(self, queue: str, ids: list[str] | None) -> list[str]:
+        self._known(queue)
+        self.calls.append(("replay", queue))
+        return ids or ["m-1"]
+
+
 @pytest.fixture(scope="session")
 def signing_key() -> SigningKey:
     return generate_signing_key("web-test-kid")
@@ -66,6 +104,8 @@ class WebApp:
     accounts: FakeAccounts
     orders: FakeOrders
     issuer: TokenIssuer
+    metrics: FakeMetrics
+    dead_letters: FakeDeadLetters
 
 
 @pytest_asyncio.fixture
@@ -77,9 +117,21 @@ async def web(signing_key: SigningKey, issuer: TokenIssuer) -> AsyncIterator[Web
         order_poll_interval_seconds=0.01,
         stream_max_seconds=5,
     )
-    accounts, orders = FakeAccounts(), FakeOrders()
-    app = create_app(settings, accounts=accounts, orders=orders, registry=StaticRegistry())
+    accounts, orders, metrics, letters = (
+        FakeAccounts(),
+        FakeOrders(),
+        FakeMetrics(),
+        FakeDeadLetters(),
+    )
+    app = create_app(
+        settings,
+        accounts=accounts,
+        orders=orders,
+        metrics=metrics,
+        dead_letters=letters,
+        registry=StaticRegistry(),
+    )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://web") as http:
-            yield WebApp(http, accounts, orders, issuer)
+            yield WebApp(http, accounts, orders, issuer, metrics, letters)

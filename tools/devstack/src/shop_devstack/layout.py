@@ -258,7 +258,8 @@ def build_processes(config: StackConfig, keys: DevKeys) -> list[ProcessSpec]:
                 "SIGNUP_ADMIN_EMAIL": ADMIN_EMAIL,
                 "SIGNUP_ADMIN_PASSWORD": ADMIN_PASSWORD,
                 # The console scrapes every instance's /metrics.
-                "GATEWAY_SERVICE_ADDRESSES": f"127.0.0.1:{ports.gateway}",
+                "GATEWAY_ADDRESSES": f"127.0.0.1:{ports.gateway}",
+                "WEB_SERVICE_ADDRESSES": f"127.0.0.1:{ports.web}",
                 "ORDER_SERVICE_ADDRESSES": f"127.0.0.1:{ports.order}",
                 "PAYMENT_SERVICE_ADDRESSES": f"127.0.0.1:{ports.payment}",
                 "CATALOG_SERVICE_ADDRESSES": f"127.0.0.1:{ports.catalog}",

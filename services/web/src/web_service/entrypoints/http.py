@@ -3,6 +3,7 @@
 - pages (public shells): GET / (storefront), GET /console (system console), /static/**;
 - public API: POST /web/signup;
 - a shopper's API (bearer token): GET /web/orders/{id}/events (SSE);
+- the console's API (admin): /web/console/** (entrypoints.console_api).
 
 The app's lifespan runs `bootstrap(settings, **overrides)` and keeps its App in
 `app.state.app`. Every response carries the security headers of entrypoints.security.
@@ -20,6 +21,7 @@ from shop_common.web import bearer_principal, instrument_app
 
 from web_service.bootstrap import App, bootstrap
 from web_service.entrypoints.api import public_router, shopper_router
+from web_service.entrypoints.console_api import console_router
 from web_service.entrypoints.deps import token_verifier
 from web_service.entrypoints.errors import install_web_errors
 from web_service.entrypoints.pages import STATIC_DIR, pages_router
@@ -66,5 +68,6 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
     app.include_router(pages_router)
     app.include_router(public_router)
     app.include_router(shopper_router, dependencies=authenticated)
+    app.include_router(console_router, dependencies=authenticated)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from web_service.domain.console import Scrape
 from web_service.domain.orders import OrderState
 
 
@@ -17,3 +18,17 @@ class OrderReader(Protocol):
     """Reads one order with the caller's own token (Refused, Unavailable)."""
 
     async def order_state(self, token: str, order_id: str) -> OrderState: ...
+
+
+class MetricsSource(Protocol):
+    """One scrape of every known instance."""
+
+    async def scrape(self) -> list[Scrape]: ...
+
+
+class DeadLetters(Protocol):
+    """The dead-letter queues of the topology: list (left in place) and replay (Unavailable)."""
+
+    async def browse(self, queue: str, limit: int) -> list[dict[str, object]]: ...
+
+    async def replay(self, queue: str, ids: list[str] | None) -> list[str]: ...
