@@ -70,8 +70,8 @@ async function loadProvider() {
   try {
     const state = await api("/api/payments/admin/provider");
     const down = el("input", { type: "checkbox", id: "provider-down", checked: state.down });
-    const rate = el("input", { type: "number", id: "provider-rate", min: "0", max: "1", step: "0.05", value: String(state.transient_failure_rate) });
-    const latency = el("input", { type: "number", id: "provider-latency", min: "0", max: "10000", step: "10", value: String(state.latency_ms) });
+    const rate = el("input", { type: "number", id: "provider-rate", min: "0", max: "1", step: "any", value: String(state.transient_failure_rate) });
+    const latency = el("input", { type: "number", id: "provider-latency", min: "0", max: "10000", step: "any", value: String(state.latency_ms) });
     const form = el("form", { id: "provider-form" },
       el("h3", { text: "Payment provider (simulated)" }),
       el("p", {}, "Breaker: ", badge(state.breaker_state, state.breaker_state === "closed" ? "ok" : "bad"),
