@@ -135,6 +135,9 @@ CONSOLE = (
     ("GET", "/web/console/events?x=<script>", b""),
     ("GET", "/web/console/dead-letters/payment.order-events", b""),
     ("POST", "/web/console/dead-letters/payment.order-events/replay", b'{"ids": []}'),
+    ("GET", "/web/console/chaos", b""),
+    ("PUT", "/web/console/chaos/order-service", b'{"path_prefix": "/orders", "error_ratio": 1}'),
+    ("DELETE", "/web/console/chaos/order-service", b""),
 )
 
 
@@ -170,3 +173,24 @@ async def test_an_admins_hostile_console_input_is_a_4xx(gateway_url: str, actors
             body,
         )
         assert_problem(response, 422)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/admin/chaos",
+        "/api/orders/admin/chaos",
+        "/api/orders/../admin/chaos",
+        "/api/products/%2e%2e/%2e%2e/admin/chaos",
+        "/api/payments/..%2fadmin%2fchaos",
+    ],
+)
+async def test_no_services_chaos_switch_is_reachable_through_the_gateway(
+    gateway_url: str, actors: Actors, target: str
+) -> None:
+    """Only the console reaches the switches (from inside); from outside, even an admin cannot."""
+    headers = {**bearer(actors.admin_token), "Content-Type": "application/json"}
+    body = b'{"path_prefix": "/", "error_ratio": 1}'
+    response = await raw_request(gateway_url, "PUT", target, headers, body)
+    assert response.status in (400, 404, 405), (target, response.status, response.body[:200])
+    assert_no_leak(response)

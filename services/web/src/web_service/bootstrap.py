@@ -2,7 +2,8 @@
 
 In order: tracing, the gateway client (sign-up, orders), the use cases, the registry, the
 console (its scraper of every instance's /metrics, which runs only while an admin watches), the
-dead-letter browser (its broker connection opened on first use), then discovery registration.
+dead-letter browser (its broker connection opened on first use), the chaos switches' client,
+then discovery registration.
 Everything is entered on one AsyncExitStack, so a failing step unwinds what had started, and the
 exit stops in reverse: deregister, stop the console, close the client, flush the spans. Each
 adapter can be passed in (tests); what is passed in is the caller's to close. `App` is what the
@@ -20,12 +21,19 @@ from shop_common.discovery import registry_from_settings as _registry_from_setti
 from shop_common.logging import get_logger
 from shop_common.observability import configure_tracing
 
+from web_service.adapters.chaos_client import ChaosClient
 from web_service.adapters.dead_letters import BrokerDeadLetters
 from web_service.adapters.gateway import GatewayClient
 from web_service.adapters.metrics_scraper import MetricsScraper
 from web_service.service_layer.console import ConsoleFeed
 from web_service.service_layer.order_watch import OrderWatch
-from web_service.service_layer.ports import Accounts, DeadLetters, MetricsSource, OrderReader
+from web_service.service_layer.ports import (
+    Accounts,
+    ChaosSwitches,
+    DeadLetters,
+    MetricsSource,
+    OrderReader,
+)
 from web_service.service_layer.signup import SignUp
 from web_service.settings import Settings
 
@@ -51,6 +59,7 @@ class App:
     order_watch: OrderWatch
     console: ConsoleFeed
     dead_letters: DeadLetters
+    chaos: ChaosSwitches
 
 
 @asynccontextmanager
@@ -61,6 +70,7 @@ async def bootstrap(
     orders: OrderReader | None = None,
     metrics: MetricsSource | None = None,
     dead_letters: DeadLetters | None = None,
+    chaos: ChaosSwitches | None = None,
     registry: Registry | None = None,
 ) -> AsyncIterator[App]:
     """Start the web service, yield its App, stop it on exit (see the module docstring)."""
@@ -99,6 +109,10 @@ async def bootstrap(
             broker = BrokerDeadLetters(settings.amqp_url, name=settings.service_name)
             stack.push_async_callback(broker.close)
             dead_letters = broker
+        if chaos is None:
+            switches = ChaosClient(registry, timeout=settings.console_scrape_timeout_seconds)
+            stack.push_async_callback(switches.close)
+            chaos = switches
         await stack.enter_async_context(
             ServiceRegistration(
                 registry,
@@ -108,7 +122,7 @@ async def bootstrap(
         )
         log.info("web_service_started", port=settings.http_port)
         try:
-            yield App(settings, SignUp(accounts), watch, console, dead_letters)
+            yield App(settings, SignUp(accounts), watch, console, dead_letters, chaos)
         finally:
             log.info("web_service_stopping")
     log.info("web_service_stopped")

@@ -97,6 +97,9 @@ CONSOLE_CALLS = (
     ("GET", "/web/console/events", None),
     ("GET", "/web/console/dead-letters/payment.order-events", None),
     ("POST", "/web/console/dead-letters/payment.order-events/replay", {"ids": None}),
+    ("GET", "/web/console/chaos", None),
+    ("PUT", "/web/console/chaos/order-service", {"path_prefix": "/orders", "error_ratio": 1.0}),
+    ("DELETE", "/web/console/chaos/order-service", None),
 )
 
 
@@ -133,3 +136,19 @@ async def test_an_admin_gets_a_snapshot_and_browses_and_replays_dead_letters(web
         "/web/console/dead-letters/payment.order-events/replay", json={"ids": "all"}, headers=admin
     )
     assert wrong.status_code == 422
+    unknown_service = await web.http.put(
+        "/web/console/chaos/no-such-service", json={"path_prefix": "/"}, headers=admin
+    )
+    assert unknown_service.status_code == 404
+    bad_rule = await web.http.put(
+        "/web/console/chaos/order-service", json={"path_prefix": "x"}, headers=admin
+    )
+    assert bad_rule.status_code == 422
+    # No instance known (an empty registry): every service is listed with none.
+    rules = await web.http.get("/web/console/chaos", headers=admin)
+    assert rules.json() == {
+        "order-service": [],
+        "payment-service": [],
+        "catalog-service": [],
+        "web-service": [],
+    }

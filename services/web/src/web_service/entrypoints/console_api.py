@@ -4,7 +4,9 @@
   `event: snapshot`), computed from every instance's /metrics;
 - GET /web/console/snapshot: one round now (JSON);
 - GET /web/console/dead-letters/{queue}: the DLQ of a work queue, left in place;
-- POST /web/console/dead-letters/{queue}/replay: republish all or some of them.
+- POST /web/console/dead-letters/{queue}/replay: republish all or some of them;
+- GET /web/console/chaos, PUT/DELETE /web/console/chaos/{service}: the chaos switches of every
+  instance of a FastAPI service (shop_common.web.chaos), called with the admin's own token.
 
 The payment provider's switches are the payment service's own admin API
 (/api/payments/admin/provider), which the console page calls directly.
@@ -19,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shop_common.web import problem_responses
 from starlette.responses import StreamingResponse
 
-from web_service.entrypoints.deps import AdminCaller, Running
+from web_service.entrypoints.deps import AdminCaller, Running, Token
 from web_service.entrypoints.sse import event_stream, frame
 
 Queue = Annotated[
@@ -88,3 +90,44 @@ async def replay_dead_letters(
     queue: Queue, body: ReplayBody, admin: AdminCaller, app: Running
 ) -> Replayed:
     return Replayed(replayed=await app.dead_letters.replay(queue, body.ids))
+
+
+class ChaosRuleBody(BaseModel):
+    """A chaos rule for every instance of a service (shop_common.web.chaos.ChaosRule)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    path_prefix: str = Field(pattern=r"^/[A-Za-z0-9/_.-]{0,200}$")
+    latency_ms: float = Field(default=0, ge=0, le=10_000)
+    error_ratio: float = Field(default=0, ge=0, le=1)
+
+
+Service = Annotated[str, Path(pattern=r"^[a-z][a-z-]{0,40}$", description="e.g. order-service")]
+
+
+@console_router.get(
+    "/chaos", responses=problem_responses(401, 403), summary="Every service's chaos rules"
+)
+async def chaos_rules(admin: AdminCaller, app: Running, token: Token) -> dict[str, Any]:
+    return await app.chaos.rules(token)
+
+
+@console_router.put(
+    "/chaos/{service}",
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Set a chaos rule (latency, error ratio on a path prefix) on every instance",
+)
+async def put_chaos_rule(
+    service: Service, body: ChaosRuleBody, admin: AdminCaller, app: Running, token: Token
+) -> list[dict[str, Any]]:
+    return await app.chaos.put(service, body.model_dump(), token)
+
+
+@console_router.delete(
+    "/chaos/{service}",
+    responses=problem_responses(401, 403, 404, 409),
+    summary="Remove every chaos rule of every instance of a service",
+)
+async def clear_chaos_rules(
+    service: Service, admin: AdminCaller, app: Running, token: Token
+) -> list[dict[str, Any]]:
+    return await app.chaos.clear(service, token)

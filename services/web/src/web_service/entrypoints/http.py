@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from shop_common.web import bearer_principal, instrument_app
+from shop_common.web.chaos import install_chaos
 
 from web_service.bootstrap import App, bootstrap
 from web_service.entrypoints.api import public_router, shopper_router
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
     instrument_app(app, checks={"started": started}, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     install_web_errors(app)
+    install_chaos(app, settings)  # chaos switches: admin only, off in production
     authenticated = [Depends(bearer_principal(token_verifier(settings)))]
     app.include_router(pages_router)
     app.include_router(public_router)

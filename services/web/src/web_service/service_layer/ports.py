@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from web_service.domain.console import Scrape
 from web_service.domain.orders import OrderState
@@ -32,3 +32,13 @@ class DeadLetters(Protocol):
     async def browse(self, queue: str, limit: int) -> list[dict[str, object]]: ...
 
     async def replay(self, queue: str, ids: list[str] | None) -> list[str]: ...
+
+
+class ChaosSwitches(Protocol):
+    """The chaos switches of each service's instances, called with the admin's token."""
+
+    async def rules(self, token: str) -> dict[str, list[dict[str, Any]]]: ...
+
+    async def put(self, service: str, rule: dict[str, Any], token: str) -> list[dict[str, Any]]: ...
+
+    async def clear(self, service: str, token: str) -> list[dict[str, Any]]: ...

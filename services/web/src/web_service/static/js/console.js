@@ -125,6 +125,48 @@ async function browse(queue) {
   }
 }
 
+async function loadChaos() {
+  const box = $("chaos");
+  try {
+    const services = await api("/web/console/chaos");
+    const names = Object.keys(services);
+    const rows = names.flatMap((service) => services[service].flatMap((instance) => (
+      instance.rules.length
+        ? instance.rules.map((r) => [service, instance.address, r.path_prefix, `${r.latency_ms} ms`, pct(r.error_ratio)])
+        : [[service, instance.address, instance.reachable ? "none" : "unreachable", "–", "–"]])));
+    const service = el("select", { id: "chaos-service" }, ...names.map((n) => el("option", { value: n, text: n })));
+    const prefix = el("input", { id: "chaos-prefix", value: "/", maxlength: "200" });
+    const latency = el("input", { id: "chaos-latency", type: "number", min: "0", max: "10000", step: "any", value: "0" });
+    const ratio = el("input", { id: "chaos-ratio", type: "number", min: "0", max: "1", step: "any", value: "0" });
+    const form = el("form", { id: "chaos-form" },
+      el("h3", { text: "Chaos switches (off in production)" }),
+      table("Rules in force", ["Service", "Instance", "Path prefix", "Latency", "Errors"], rows),
+      el("label", { for: "chaos-service", text: "Service" }), service,
+      el("label", { for: "chaos-prefix", text: "Path prefix" }), prefix,
+      el("label", { for: "chaos-latency", text: "Added latency (ms)" }), latency,
+      el("label", { for: "chaos-ratio", text: "Error ratio (0 to 1)" }), ratio,
+      el("button", { type: "submit", text: "Set rule" }),
+      el("button", { type: "button", text: "Clear service", onclick: () => setChaos("DELETE", service.value) }));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      setChaos("PUT", service.value, { path_prefix: prefix.value, latency_ms: Number(latency.value), error_ratio: Number(ratio.value) });
+    });
+    box.replaceChildren(form);
+  } catch (error) {
+    box.replaceChildren(el("p", { class: "error", text: `Chaos switches unavailable: ${error.message}` }));
+  }
+}
+
+async function setChaos(method, service, body) {
+  try {
+    await api(`/web/console/chaos/${encodeURIComponent(service)}`, { method, body });
+    notice(method === "DELETE" ? `Chaos cleared on ${service}.` : `Chaos rule set on ${service}.`);
+  } catch (error) {
+    notice(`The chaos switch refused: ${error.message}`);
+  }
+  await loadChaos();
+}
+
 // ---------- the live stream ----------
 async function connect() {
   if (live) live.abort();
@@ -159,6 +201,7 @@ function start() {
   $("who").textContent = `Admin (user ${claims().sub})`;
   connect();
   loadProvider();
+  loadChaos();
   $("dlq").replaceChildren(el("h3", { text: "Dead letters" }), el("p", { class: "hint", text: "Choose a .dlq queue above to browse it." }));
 }
 
