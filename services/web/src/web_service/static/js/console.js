@@ -125,6 +125,8 @@ async function browse(queue) {
   }
 }
 
+let chaosService = null; // the service chosen in the form (kept across its redraws)
+
 async function loadChaos() {
   const box = $("chaos");
   try {
@@ -134,7 +136,8 @@ async function loadChaos() {
       instance.rules.length
         ? instance.rules.map((r) => [service, instance.address, r.path_prefix, `${r.latency_ms} ms`, pct(r.error_ratio)])
         : [[service, instance.address, instance.reachable ? "none" : "unreachable", "–", "–"]])));
-    const service = el("select", { id: "chaos-service" }, ...names.map((n) => el("option", { value: n, text: n })));
+    const service = el("select", { id: "chaos-service", onchange: (e) => { chaosService = e.target.value; } },
+      ...names.map((n) => el("option", { value: n, text: n, selected: n === chaosService })));
     const prefix = el("input", { id: "chaos-prefix", value: "/", maxlength: "200" });
     const latency = el("input", { id: "chaos-latency", type: "number", min: "0", max: "10000", step: "any", value: "0" });
     const ratio = el("input", { id: "chaos-ratio", type: "number", min: "0", max: "1", step: "any", value: "0" });

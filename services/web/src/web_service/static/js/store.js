@@ -7,6 +7,7 @@ const CART_KEY = "shop.cart";
 const $ = (id) => document.getElementById(id);
 let nextPage = null;
 let following = null; // AbortController of the open order stream
+let placed = null; // the order as POST /api/orders answered (its first state: PENDING)
 
 // ---------- cart (sessionStorage: sku → {sku, name, price, currency, quantity}) ----------
 function cart() {
@@ -95,6 +96,7 @@ async function placeOrder() {
       body: { items: lines.map((l) => ({ sku: l.sku, quantity: l.quantity })), currency: [...currencies][0] },
     });
     saveCart({});
+    placed = order;
     location.hash = `#order/${order.id}`;
   } catch (error) {
     $("cart-error").textContent = error.message;
@@ -184,6 +186,8 @@ async function showOrder(orderId) {
   $("order-steps").replaceChildren();
   $("order-cancel").hidden = true;
   $("order-cancel").dataset.order = orderId;
+  if (placed && placed.id === orderId) showState(placed); // the stream may start past PENDING
+  placed = null;
   await follow(orderId);
 }
 
