@@ -25,6 +25,7 @@ from web_service.adapters.chaos_client import ChaosClient
 from web_service.adapters.dead_letters import BrokerDeadLetters
 from web_service.adapters.gateway import GatewayClient
 from web_service.adapters.metrics_scraper import MetricsScraper
+from web_service.domain.traces import TraceBook
 from web_service.service_layer.console import ConsoleFeed
 from web_service.service_layer.order_watch import OrderWatch
 from web_service.service_layer.ports import (
@@ -60,6 +61,7 @@ class App:
     console: ConsoleFeed
     dead_letters: DeadLetters
     chaos: ChaosSwitches
+    traces: TraceBook
 
 
 @asynccontextmanager
@@ -103,7 +105,10 @@ async def bootstrap(
             )
             stack.push_async_callback(scraper.close)
             metrics = scraper
-        console = ConsoleFeed(metrics, interval=settings.console_interval_seconds)
+        traces = TraceBook()
+        console = ConsoleFeed(
+            metrics, interval=settings.console_interval_seconds, trace=traces.last_order
+        )
         stack.push_async_callback(console.stop)
         if dead_letters is None:
             broker = BrokerDeadLetters(settings.amqp_url, name=settings.service_name)
@@ -122,7 +127,7 @@ async def bootstrap(
         )
         log.info("web_service_started", port=settings.http_port)
         try:
-            yield App(settings, SignUp(accounts), watch, console, dead_letters, chaos)
+            yield App(settings, SignUp(accounts), watch, console, dead_letters, chaos, traces)
         finally:
             log.info("web_service_stopping")
     log.info("web_service_stopped")

@@ -15,7 +15,9 @@ class Settings(ServiceSettings):
     service_name: str = "web-service"
     host: str = "127.0.0.1"
     http_port: int = 8004
-    max_body_bytes: int = Field(default=16_384, ge=1)
+    # The largest request body: an OTLP trace export (POST /v1/traces) is the largest; the
+    # gateway bounds what clients send (its own MAX_BODY_BYTES) and sign-up's fields are short.
+    max_body_bytes: int = Field(default=4_194_304, ge=1)
     shutdown_grace_seconds: float = Field(default=5.0, gt=0)
 
     # The public API the pages use, and that the web service itself calls (sign-up, orders).

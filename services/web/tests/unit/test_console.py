@@ -152,3 +152,77 @@ async def test_an_admin_gets_a_snapshot_and_browses_and_replays_dead_letters(web
         "catalog-service": [],
         "web-service": [],
     }
+
+
+def _export(trace_id: bytes) -> bytes:
+    """One OTLP export: the gateway's POST /api/orders with the order service's child span."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+    def resource_spans(service: str, *spans: Span) -> ResourceSpans:
+        name = KeyValue(key="service.name", value=AnyValue(string_value=service))
+        return ResourceSpans(
+            resource=Resource(attributes=[name]), scope_spans=[ScopeSpans(spans=list(spans))]
+        )
+
+    root = Span(
+        trace_id=trace_id,
+        span_id=b"\x01" * 8,
+        name="POST /api/orders",
+        kind=Span.SPAN_KIND_SERVER,
+        start_time_unix_nano=1_000_000_000,
+        end_time_unix_nano=1_040_000_000,
+    )
+    child = Span(
+        trace_id=trace_id,
+        span_id=b"\x02" * 8,
+        parent_span_id=b"\x01" * 8,
+        name="POST /orders",
+        kind=Span.SPAN_KIND_SERVER,
+        start_time_unix_nano=1_010_000_000,
+        end_time_unix_nano=1_030_000_000,
+    )
+    export = ExportTraceServiceRequest(
+        resource_spans=[resource_spans("gateway", root), resource_spans("order-service", child)]
+    )
+    return export.SerializeToString()
+
+
+async def test_the_last_orders_trace_is_a_waterfall_in_the_snapshot(web: Any) -> None:
+    admin = _bearer(web.issuer.issue("1", ["admin"]))
+    assert (await web.http.get("/web/console/snapshot", headers=admin)).json()["trace"] is None
+    sent = await web.http.post(
+        "/v1/traces",
+        content=_export(b"\xab" * 16),
+        headers={"Content-Type": "application/x-protobuf"},
+    )
+    assert sent.status_code == 200
+    trace = (await web.http.get("/web/console/snapshot", headers=admin)).json()["trace"]
+    assert trace["trace_id"] == "ab" * 16
+    assert trace["duration_ms"] == 40.0
+    assert [(s["depth"], s["service"], s["name"]) for s in trace["spans"]] == [
+        (0, "gateway", "POST /api/orders"),
+        (1, "order-service", "POST /orders"),
+    ]
+    assert trace["spans"][1]["offset"] == 0.25
+    assert trace["spans"][1]["width"] == 0.5
+
+
+async def test_a_payload_that_is_no_otlp_export_is_a_4xx(web: Any) -> None:
+    bad = await web.http.post(
+        "/v1/traces", content=b"\xff\x00junk", headers={"Content-Type": "application/x-protobuf"}
+    )
+    assert bad.status_code == 400
+    assert bad.headers["content-type"] == "application/problem+json"
+    wrong_type = await web.http.post(
+        "/v1/traces", content=b"x", headers={"Content-Type": "text/plain"}
+    )
+    assert wrong_type.status_code == 415
+    bad_json = await web.http.post(
+        "/v1/traces", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert bad_json.status_code == 400

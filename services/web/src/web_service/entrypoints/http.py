@@ -3,7 +3,8 @@
 - pages (public shells): GET / (storefront), GET /console (system console), /static/**;
 - public API: POST /web/signup;
 - a shopper's API (bearer token): GET /web/orders/{id}/events (SSE);
-- the console's API (admin): /web/console/** (entrypoints.console_api).
+- the console's API (admin): /web/console/** (entrypoints.console_api);
+- internal: POST /v1/traces (OTLP/HTTP; not routed by the gateway).
 
 The app's lifespan runs `bootstrap(settings, **overrides)` and keeps its App in
 `app.state.app`. Every response carries the security headers of entrypoints.security.
@@ -27,6 +28,7 @@ from web_service.entrypoints.deps import token_verifier
 from web_service.entrypoints.errors import install_web_errors
 from web_service.entrypoints.pages import STATIC_DIR, pages_router
 from web_service.entrypoints.security import SecurityHeadersMiddleware
+from web_service.entrypoints.traces import traces_router
 from web_service.settings import Settings
 
 DESCRIPTION = """\
@@ -71,5 +73,6 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
     app.include_router(public_router)
     app.include_router(shopper_router, dependencies=authenticated)
     app.include_router(console_router, dependencies=authenticated)
+    app.include_router(traces_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -28,8 +28,10 @@ class ConsoleFeed:
         interval: float,
         window_seconds: float = 60.0,
         clock: Callable[[], float] = time.time,
+        trace: Callable[[], dict[str, Any] | None] = lambda: None,
     ) -> None:
         self._source = source
+        self._trace = trace
         self._interval = interval
         self._history = History(window_seconds)
         self._clock = clock
@@ -44,6 +46,7 @@ class ConsoleFeed:
             at = self._clock()
             self._history.add(at, counters(scrapes))
             snap = snapshot(scrapes, self._history, at)
+            snap["trace"] = self._trace()  # the last order's waterfall, when traces come here
         for queue in self._watchers:
             if queue.full():
                 queue.get_nowait()  # drop the stale one: only the latest matters

@@ -55,11 +55,28 @@ function drawQueues(snap) {
     table("Outbox", ["Service", "Unsent rows", "Lag (s)"], snap.outbox.map((o) => [o.service, num(o.pending), num(o.lag_seconds)])));
 }
 
+function drawTrace(snap) {
+  const trace = snap.trace;
+  if (!trace) return; // keep the "no trace" text
+  const rows = trace.spans.map((s) => {
+    const bar = el("span", { class: s.error ? "span error" : "span" });
+    bar.style.left = `${(s.offset * 100).toFixed(2)}%`; // CSSOM: allowed under the CSP
+    bar.style.width = `${Math.max(s.width * 100, 0.3).toFixed(2)}%`;
+    const name = el("span", { class: "name", title: `${s.service}: ${s.name}`, text: `${"  ".repeat(s.depth)}${s.service}: ${s.name} (${s.duration_ms} ms)` });
+    name.style.paddingLeft = `${s.depth * 0.75}rem`;
+    return el("li", {}, name, el("span", { class: "track" }, bar));
+  });
+  $("trace").replaceChildren(
+    el("p", { text: `Trace ${trace.trace_id.slice(0, 16)}…, ${trace.duration_ms} ms, ${trace.spans.length} spans` }),
+    el("ul", { class: "waterfall", "aria-label": "Spans of the last order, in tree order" }, ...rows));
+}
+
 function draw(snap) {
   drawServices(snap);
   drawBreakers(snap);
   drawTraffic(snap);
   drawQueues(snap);
+  drawTrace(snap);
   $("console-updated").textContent = `${new Date(snap.at * 1000).toLocaleTimeString()} (window ${snap.window_seconds} s)`;
   document.body.dataset.snapshots = String(Number(document.body.dataset.snapshots || 0) + 1);
 }
