@@ -52,10 +52,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.timeout(LAUNCH_TIMEOUT_SECONDS))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(system: RunningSystem) -> Iterator[Browser]:
-    """One headless Chromium for the session (closed before the system stops: Playwright's
-    event loop must be gone when the system's teardown runs its own)."""
+    """One headless Chromium per test module. Playwright's sync API keeps an event loop running
+    in this thread while it is open, so it must be closed before any other suite's fixture or
+    test of the same session runs its own loop (asyncio.run, pytest-asyncio): a module scope
+    ends it with this suite's module (pytest-randomly shuffles modules, never interleaves them)."""
     if not Path(CHROMIUM).exists() and shutil.which(CHROMIUM) is None:
         pytest.fail(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set CHROMIUM)")
     with sync_playwright() as playwright:

@@ -46,11 +46,15 @@ def _token(base_url: str, email: str, password: str) -> str:
 
 
 def _shopper(base_url: str) -> str:
+    """A new shopper's token; the account is made by the admin (POST /api/users), so these
+    tests spend none of the sign-up route's per-address budget."""
     email = f"console.shopper.{uuid.uuid4().hex[:8]}@shop.example"
-    body = {"email": email, "name": "Console Shopper", "password": "a long enough password"}
-    created = httpx.post(base_url + "/web/signup", json=body, timeout=60)
+    password = "a long enough password"
+    admin = {"Authorization": f"Bearer {_token(base_url, ADMIN_EMAIL, ADMIN_PASSWORD)}"}
+    body = {"email": email, "name": "Console Shopper", "password": password, "roles": ["user"]}
+    created = httpx.post(base_url + "/api/users", json=body, headers=admin, timeout=60)
     assert created.status_code == 201, created.text
-    return _token(base_url, email, body["password"])
+    return _token(base_url, email, password)
 
 
 def _sign_in(tab: Tab) -> Page:
@@ -216,3 +220,69 @@ def test_an_admin_fails_the_catalog_with_a_chaos_switch_then_clears_it(
             f"{system.gateway_url}/web/console/chaos/catalog-service", headers=admin, timeout=30
         )
         assert cleared.status_code == 200, cleared.text
+
+
+def _order_trace_export(trace_id: bytes) -> bytes:
+    """An OTLP export of an order's trace: the gateway's POST /api/orders and one child span."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+    now = time.time_ns()
+
+    def of(service: str, span: Span) -> ResourceSpans:
+        name = KeyValue(key="service.name", value=AnyValue(string_value=service))
+        return ResourceSpans(
+            resource=Resource(attributes=[name]), scope_spans=[ScopeSpans(spans=[span])]
+        )
+
+    root = Span(
+        trace_id=trace_id,
+        span_id=b"\x01" * 8,
+        name="POST /api/orders",
+        kind=Span.SPAN_KIND_SERVER,
+        start_time_unix_nano=now,
+        end_time_unix_nano=now + 40_000_000,
+    )
+    child = Span(
+        trace_id=trace_id,
+        span_id=b"\x02" * 8,
+        parent_span_id=b"\x01" * 8,
+        name="payment.charge",
+        kind=Span.SPAN_KIND_INTERNAL,
+        start_time_unix_nano=now + 10_000_000,
+        end_time_unix_nano=now + 30_000_000,
+    )
+    export = ExportTraceServiceRequest(
+        resource_spans=[of("gateway", root), of("payment-service", child)]
+    )
+    return export.SerializeToString()
+
+
+@pytest.mark.launcher
+def test_the_console_draws_the_last_orders_trace_as_a_waterfall(
+    tab: Tab, system: RunningSystem
+) -> None:
+    """The services of this system export their traces to the session's receiver; an export sent
+    to the web service's own OTLP endpoint stands for theirs (make up … OTEL_EXPORTER_OTLP_ENDPOINT)."""
+    port = system.state["processes"]["web"]["port"]
+    trace_id = uuid.uuid4().bytes
+    sent = httpx.post(
+        f"http://127.0.0.1:{port}/v1/traces",
+        content=_order_trace_export(trace_id),
+        headers={"Content-Type": "application/x-protobuf"},
+        timeout=10,
+    )
+    assert sent.status_code == 200, sent.text
+    page = _sign_in(tab)
+    waterfall = page.get_by_role("list", name="Spans of the last order, in tree order")
+    expect(waterfall).to_be_visible(timeout=30_000)
+    expect(page.locator("#trace")).to_contain_text(trace_id.hex()[:16])
+    expect(waterfall.locator("li")).to_have_count(2)
+    expect(waterfall.locator("li").nth(1)).to_contain_text("payment-service: payment.charge")
+    page.locator("#trace").scroll_into_view_if_needed()
+    tab.shot("console-trace", full_page=False)
+    assert tab.errors == []

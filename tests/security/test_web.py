@@ -194,3 +194,13 @@ async def test_no_services_chaos_switch_is_reachable_through_the_gateway(
     response = await raw_request(gateway_url, "PUT", target, headers, body)
     assert response.status in (400, 404, 405), (target, response.status, response.body[:200])
     assert_no_leak(response)
+
+
+async def test_the_trace_receiver_is_not_reachable_through_the_gateway(gateway_url: str) -> None:
+    """POST /v1/traces is the web service's internal OTLP endpoint: the gateway has no route."""
+    for target in ("/v1/traces", "/static/../v1/traces", "/web/../v1/traces"):
+        response = await raw_request(
+            gateway_url, "POST", target, {"Content-Type": "application/x-protobuf"}, b"\x0a\x00"
+        )
+        assert response.status in (400, 404, 405), (target, response.status)
+        assert_no_leak(response)
