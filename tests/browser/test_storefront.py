@@ -9,9 +9,12 @@ import re
 import uuid
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import PHONE, Tab
+
+pytestmark = pytest.mark.infra
 
 SEARCH = "Kite"
 SECOND = "Hammock"
