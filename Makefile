@@ -93,6 +93,10 @@ LOAD_ARGS ?=
 load: install ## Locust, headless, fixed time, against the running system (or the compose stack: LOAD_ARGS=--compose); ends with one JSON line
 	$(RUN) python -m shop_devstack.load $(LOAD_ARGS)
 
+.PHONY: screenshots
+screenshots: install ## the browser suite against a system it starts; saves each page to docs/screenshots/*.png (the README's)
+	SHOP_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(RUN) pytest tests/browser -p no:randomly -q $(PYTEST_ARGS)
+
 .PHONY: check-deploy
 check-deploy: install ## check docker-compose.yml, the Dockerfiles and deploy/k8s against the code (no Docker, no cluster)
 	$(RUN) python -m shop_devstack check

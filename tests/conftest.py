@@ -35,7 +35,14 @@ from shop_testing.infra import infra_required
 from shop_testing.isolation import VhostAdmin
 from shop_testing.wait import eventually
 
-APP_PACKAGES = ("user_service", "catalog_service", "order_service", "payment_service", "gateway")
+APP_PACKAGES = (
+    "user_service",
+    "catalog_service",
+    "order_service",
+    "payment_service",
+    "web_service",
+    "gateway",
+)
 E2E_REDIS_DB = 13  # the e2e system's own Redis database (rate limits, caches), flushed per session
 
 

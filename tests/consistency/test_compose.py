@@ -17,7 +17,14 @@ from shop_devstack.deployment import compose
 from shop_devstack.deployment.settings_env import env_problems, settings_keys
 from shop_devstack.layout import REPO_ROOT
 
-APP_PACKAGES = ("user_service", "order_service", "payment_service", "catalog_service", "gateway")
+APP_PACKAGES = (
+    "user_service",
+    "order_service",
+    "payment_service",
+    "catalog_service",
+    "web_service",
+    "gateway",
+)
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +115,7 @@ def test_contract_check_catches_a_port_that_drifted(doc: dict[str, Any]) -> None
     pytest.importorskip("user_service.settings", reason="user_service has not landed yet")
     drifted = copy.deepcopy(doc)
     drifted["services"]["user-1"]["environment"]["GRPC_PORT"] = "50061"
-    for name in ("user-2", "order", "payment", "catalog", "gateway"):
+    for name in ("user-2", "order", "payment", "catalog", "web", "gateway"):
         drifted["services"].pop(name)
     assert any("GRPC_PORT=50061" in p for p in compose.contract_problems(drifted))
 
@@ -121,6 +128,7 @@ def test_every_app_service_names_where_its_metrics_are_scraped(doc: dict[str, An
         "order": "8001",
         "payment": "8002",
         "catalog": "8003",
+        "web": "8004",
         "gateway": "8000",
     }
 

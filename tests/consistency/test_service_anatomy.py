@@ -27,6 +27,7 @@ SERVICES = {
     "order_service": REPO_ROOT / "services/order/src/order_service",
     "payment_service": REPO_ROOT / "services/payment/src/payment_service",
     "catalog_service": REPO_ROOT / "services/catalog/src/catalog_service",
+    "web_service": REPO_ROOT / "services/web/src/web_service",
     "gateway": REPO_ROOT / "gateway/src/gateway",
 }
 SKELETON = (

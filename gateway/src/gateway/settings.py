@@ -45,6 +45,7 @@ class Settings(ServiceSettings):
     order_service_addresses: str = "127.0.0.1:8001"
     payment_service_addresses: str = "127.0.0.1:8002"
     catalog_service_addresses: str = "127.0.0.1:8003"
+    web_service_addresses: str = "127.0.0.1:8004"
     jwt_private_key: str | None = None
     jwt_kid: str | None = None
     token_ttl_seconds: int = Field(default=900, gt=0)

@@ -46,6 +46,7 @@ def served_gateway(
                 "order-service": "127.0.0.1:1",
                 "payment-service": "127.0.0.1:1",
                 "catalog-service": "127.0.0.1:1",
+                "web-service": "127.0.0.1:1",
             }
         )
         settings = gateway_settings(

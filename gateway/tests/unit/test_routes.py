@@ -80,6 +80,7 @@ def test_shipped_route_file_loads() -> None:
         "order-service",
         "payment-service",
         "catalog-service",
+        "web-service",
     }
     # Every public path of shop_devstack.client matches a route.
     for method, path in [
@@ -95,8 +96,28 @@ def test_shipped_route_file_loads() -> None:
         ("GET", "/api/products/BOOK-001"),
         ("PUT", "/api/products/BOOK-001/price"),
         ("POST", "/api/products/BOOK-001/restock"),
+        ("GET", "/"),
+        ("GET", "/console"),
+        ("GET", "/static/js/store.js"),
+        ("POST", "/web/signup"),
+        ("GET", "/web/orders/abc/events"),
+        ("GET", "/web/console/events"),
     ]:
         assert isinstance(table.match(method, path), RouteMatch), (method, path)
+    # The gateway's own endpoints are never shadowed by the web service's pages.
+    for own in ("/auth/token", "/health", "/ready", "/.well-known/jwks.json", "/docs"):
+        assert not isinstance(table.match("GET", own), RouteMatch), own
+    streams = {r.name for r in table.routes if r.stream}
+    assert streams == {"web-order-events", "web-console"}
+
+
+def test_the_root_pattern_matches_the_root_only() -> None:
+    table = parse_routes(
+        {"routes": [{"name": "home", "path": "/", "methods": ["GET"], "backend": "web"}]}
+    )
+    assert isinstance(table.match("GET", "/"), RouteMatch)
+    for other in ("/x", "/x/", "/a/b"):
+        assert not isinstance(table.match("GET", other), RouteMatch), other
 
 
 def test_the_shipped_catalog_routes_are_public_reads_and_admin_writes() -> None:

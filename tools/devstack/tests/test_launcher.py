@@ -58,13 +58,16 @@ def test_every_service_gets_the_contract_environment(tmp_path: Path) -> None:
     config = StackConfig(run_dir=tmp_path, database_prefix="e2e_")
     keys = ensure_dev_keys(tmp_path)
     processes = {p.name: p for p in build_processes(config, keys)}
-    assert list(processes) == ["user-1", "user-2", "catalog", "payment", "order", "gateway"]
+    assert list(processes) == ["user-1", "user-2", "catalog", "payment", "order", "web", "gateway"]
     assert processes["user-2"].env["GRPC_PORT"] == "50052"
     assert processes["order"].env["USER_SERVICE_ADDRESSES"] == "127.0.0.1:50051,127.0.0.1:50052"
     assert processes["order"].env["DATABASE_URL"].endswith("/e2e_orders")
     assert processes["catalog"].env["DATABASE_URL"].endswith("/e2e_catalog")
     assert processes["catalog"].env["HTTP_PORT"] == "8003"
     assert processes["gateway"].env["CATALOG_SERVICE_ADDRESSES"] == "127.0.0.1:8003"
+    assert processes["gateway"].env["WEB_SERVICE_ADDRESSES"] == "127.0.0.1:8004"
+    assert processes["web"].env["GATEWAY_URL"] == "http://127.0.0.1:8000"
+    assert processes["web"].env["USER_SERVICE_METRICS_ADDRESSES"] == "127.0.0.1:9101,127.0.0.1:9102"
     assert processes["gateway"].env["JWT_KID"] == keys.kid
     assert "DATABASE_URL" not in processes["gateway"].env
     assert all("JWT_PRIVATE_KEY" not in p.env for n, p in processes.items() if n != "gateway")
@@ -79,6 +82,7 @@ def test_every_process_names_where_its_metrics_are_scraped(tmp_path: Path) -> No
         ("order", ports.order),
         ("payment", ports.payment),
         ("catalog", ports.catalog),
+        ("web", ports.web),
     ):
         assert processes[name].metrics_port == port  # HTTP services serve /metrics themselves
     for index, metrics_port in enumerate(ports.user_metrics, start=1):
@@ -87,7 +91,7 @@ def test_every_process_names_where_its_metrics_are_scraped(tmp_path: Path) -> No
         assert user.env["METRICS_PORT"] == str(metrics_port)
     moved = ports.offset(100)
     assert moved.user_metrics == (ports.user_metrics[0] + 100, ports.user_metrics[1] + 100)
-    assert len(set(ports.all())) == 9  # the processes and their Prometheus
+    assert len(set(ports.all())) == 10  # the processes and their Prometheus
     assert moved.prometheus == ports.prometheus + 100
     assert moved.catalog == ports.catalog + 100
 

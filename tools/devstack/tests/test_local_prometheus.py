@@ -50,6 +50,7 @@ def test_every_launched_service_is_scraped(tmp_path: Path) -> None:
         "catalog-service",
         "payment-service",
         "order-service",
+        "web-service",
         "gateway",
     }
 

@@ -138,13 +138,16 @@ class Backend:
         *,
         timeout_seconds: float,
         retries: int,
+        stream: bool = False,
     ) -> UpstreamResponse:
-        """The backend's response; UpstreamError (502/504) or ServiceUnavailableError (503)."""
+        """The backend's response; UpstreamError (502/504) or ServiceUnavailableError (503).
+
+        With `stream` the deadline bounds the response headers only (Proxy.forward)."""
         deadline = Deadline.after(timeout_seconds)
         attempts = 1 + retries if may_retry(method, headers) else 1
         try:
             return await self.breaker.call(
-                self._attempts, method, path_qs, headers, body, deadline, attempts
+                self._attempts, method, path_qs, headers, body, deadline, attempts, stream
             )
         except CircuitOpenError as exc:
             raise ServiceUnavailableError(
@@ -161,10 +164,11 @@ class Backend:
         body: bytes | None,
         deadline: Deadline,
         attempts: int,
+        stream: bool,
     ) -> UpstreamResponse:
         # The hot path: a first attempt that answers costs no retry machinery at all.
         try:
-            return await self._attempt(method, path_qs, headers, body, deadline)
+            return await self._attempt(method, path_qs, headers, body, deadline, stream)
         except (UpstreamError, _FailedAnswer) as exc:
             if attempts <= 1:
                 raise
@@ -177,6 +181,7 @@ class Backend:
             headers,
             body,
             deadline,
+            stream,
             deadline=deadline,
             first_error=first_error,
             before_retry=_release_failed,
@@ -189,6 +194,7 @@ class Backend:
         headers: Sequence[tuple[str, str]],
         body: bytes | None,
         deadline: Deadline,
+        stream: bool = False,
     ) -> UpstreamResponse:
         try:
             instance = self.balancer.pick()
@@ -205,6 +211,7 @@ class Backend:
                         headers,
                         body,
                         timeout_seconds=max(0.001, deadline.remaining()),
+                        stream=stream,
                     )
                     response = UpstreamResponse(status, out_headers, chunks, instance.base_url)
                     self._observe(status, started)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 
 import aiohttp
@@ -77,21 +78,30 @@ class Proxy:
         body: bytes | None,
         *,
         timeout_seconds: float,
+        stream: bool = False,
     ) -> tuple[int, list[tuple[str, str]], ResponseBody]:
         """Status, cleaned response headers and the body (Content-Length kept: bytes unchanged).
 
         url is sent as it is: built with `URL(..., encoded=True)`, its path is not normalised
         again (a second normalisation could turn the path a route allowed into another one).
+        timeout_seconds bounds the whole exchange, or with `stream` (an event stream) only the
+        wait for the response headers: the body then flows until either side ends it.
         """
+        timeout = (
+            aiohttp.ClientTimeout(total=None, sock_connect=timeout_seconds, sock_read=None)
+            if stream
+            else aiohttp.ClientTimeout(total=timeout_seconds)
+        )
         try:
-            response = await self._session.request(
-                method,
-                url,
-                headers=headers,
-                data=body,
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=timeout_seconds),
-            )
+            async with asyncio.timeout(timeout_seconds if stream else None):
+                response = await self._session.request(
+                    method,
+                    url,
+                    headers=headers,
+                    data=body,
+                    allow_redirects=False,
+                    timeout=timeout,
+                )
         except TimeoutError as exc:
             raise UpstreamError(504, "the backend did not answer in time") from exc
         except aiohttp.ClientError as exc:

@@ -45,6 +45,9 @@ class Route(BaseModel):
     anonymous: bool = False
     # Removed from the path before it goes upstream ("/api" maps /api/orders/1 to /orders/1).
     strip_prefix: str = ""
+    # A long-lived response (Server-Sent Events): timeout_seconds bounds the wait for the
+    # response headers only, then the body streams for as long as the backend sends it.
+    stream: bool = False
 
     @field_validator("cache_vary")
     @classmethod
@@ -105,7 +108,8 @@ class MethodNotAllowed:
 
 
 def _match_path(pattern: str, path: str) -> tuple[dict[str, str], str] | None:
-    pattern_segments = pattern.strip("/").split("/")
+    # "/" has no segment: it matches the root path only.
+    pattern_segments = pattern.strip("/").split("/") if pattern.strip("/") else []
     path_segments = path.strip("/").split("/") if path.strip("/") else []
     params: dict[str, str] = {}
     for index, expected in enumerate(pattern_segments):

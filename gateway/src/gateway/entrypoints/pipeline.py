@@ -223,6 +223,7 @@ class GatewayPipeline:
                     body,
                     timeout_seconds=route.timeout_seconds,
                     retries=route.retries,
+                    stream=route.stream,
                 )
                 try:
                     out_headers = public_headers(

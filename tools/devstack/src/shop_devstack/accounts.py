@@ -22,9 +22,7 @@ from shop_common.auth import SigningKey, TokenIssuer
 
 from shop_devstack.client import ApiError, ShopClient
 from shop_devstack.devkeys import KEY_FILE, ensure_dev_keys
-
-ADMIN_EMAIL = "admin@shop.example"
-ADMIN_PASSWORD = "admin-password-dev"  # development only: the launcher's local system
+from shop_devstack.layout import ADMIN_EMAIL, ADMIN_PASSWORD
 
 
 @dataclass(frozen=True)

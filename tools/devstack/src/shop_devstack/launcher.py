@@ -16,11 +16,23 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
+from shop_devstack.accounts import admin_token
+from shop_devstack.client import ApiError, ShopClient
 from shop_devstack.control import serve_control
 from shop_devstack.databases import MigrationError, ensure_databases, migrate
 from shop_devstack.devkeys import ensure_dev_keys
 from shop_devstack.faults import TcpProxy
-from shop_devstack.layout import REPO_ROOT, ProcessSpec, StackConfig, build_processes, traces_url
+from shop_devstack.layout import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    REPO_ROOT,
+    ProcessSpec,
+    StackConfig,
+    build_processes,
+    traces_url,
+)
 from shop_devstack.observability.local_prometheus import LocalPrometheus, start_beside
 from shop_devstack.preflight import (
     PreflightError,
@@ -125,11 +137,27 @@ def summary(config: StackConfig, supervisor: Supervisor, elapsed: float) -> list
         )
     if "gateway" in supervisor.children:
         lines.append(f"  front door {config.gateway_url}   (OpenAPI: {config.gateway_url}/docs)")
+    if "web" in supervisor.children:
+        lines.append(
+            f"  storefront {config.gateway_url}/   console {config.gateway_url}/console"
+            f"   (admin: {ADMIN_EMAIL} / {ADMIN_PASSWORD})"
+        )
     lines += [
         f"  total RSS of the {len(pids)} application processes: {total_mb:.0f} MB",
         f"  logs: {config.log_dir}/   stop: Ctrl-C or `make down`",
     ]
     return lines
+
+
+async def ensure_admin_account(config: StackConfig, report: Report) -> None:
+    """The admin account exists (the web service's sign-up and the console log in with it)."""
+    client = ShopClient(config.gateway_url)
+    try:
+        await admin_token(client, config.run_dir)
+    except (ApiError, httpx.HTTPError) as exc:
+        report(f"• the admin account could not be created ({exc}): sign-up is unavailable")
+    finally:
+        await client.close()
 
 
 async def run_foreground(
@@ -186,6 +214,8 @@ async def run_foreground(
             stopped.cancel()
             ready.result()
             supervisor.restart = True
+            if "web" in supervisor.children and "gateway" in supervisor.children:
+                await ensure_admin_account(config, report)
             lines = summary(config, supervisor, time.monotonic() - started)
             for line in lines[:-1]:
                 report(line)
@@ -204,7 +234,7 @@ async def run_foreground(
         report(f"✗ {exc}")
         exit_code = 1
     finally:
-        report("• stopping: gateway, then order, payment and catalog, then the user service")
+        report("• stopping: gateway, web, then order, payment and catalog, then the user service")
         server.close()
         if prometheus is not None:
             await prometheus.stop()

@@ -21,6 +21,12 @@ Probe = Literal["grpc", "http"]
 REPO_ROOT = Path(__file__).resolve().parents[4]
 
 
+# The launcher's admin account (created by shop_devstack.accounts; the web service's sign-up
+# logs in with it). Development only: the local system.
+ADMIN_EMAIL = "admin@shop.example"
+ADMIN_PASSWORD = "admin-password-dev"
+
+
 @dataclass(frozen=True)
 class ProcessSpec:
     """One application process the launcher starts and supervises."""
@@ -58,7 +64,7 @@ class ProcessSpec:
 @dataclass(frozen=True)
 class Ports:
     """Where each process listens (contracts.md: gateway 8000, order 8001, payment 8002,
-    catalog 8003, user 50051/2, and the user replicas' /metrics 9101/2)."""
+    catalog 8003, web 8004, user 50051/2, and the user replicas' /metrics 9101/2)."""
 
     gateway: int = 8000
     order: int = 8001
@@ -67,6 +73,7 @@ class Ports:
     user_metrics: tuple[int, int] = (9101, 9102)
     prometheus: int = 9090  # started beside the processes when installed
     catalog: int = 8003
+    web: int = 8004
 
     def offset(self, by: int) -> Ports:
         """Every port moved by `by` (a second system beside the first)."""
@@ -78,6 +85,7 @@ class Ports:
             (self.user_metrics[0] + by, self.user_metrics[1] + by),
             self.prometheus + by,
             self.catalog + by,
+            self.web + by,
         )
 
     def all(self) -> list[int]:
@@ -87,6 +95,7 @@ class Ports:
             self.order,
             self.payment,
             self.catalog,
+            self.web,
             *self.user,
             *self.user_metrics,
             self.prometheus,
@@ -175,7 +184,7 @@ def _common_env(config: StackConfig, keys: DevKeys, database: str | None) -> dic
 
 def build_processes(config: StackConfig, keys: DevKeys) -> list[ProcessSpec]:
     """The application processes in start order: two user instances, catalog, payment, order,
-    gateway (stopped in reverse: the gateway first, so nothing routes to a stopped service)."""
+    web, gateway (stopped in reverse: the gateway first, so nothing routes to a stopped service)."""
     ports = config.ports
     user_addresses = ",".join(f"127.0.0.1:{port}" for port in ports.user)
     processes = [
@@ -236,6 +245,33 @@ def build_processes(config: StackConfig, keys: DevKeys) -> list[ProcessSpec]:
     )
     processes.append(
         ProcessSpec(
+            "web",
+            "web_service",
+            ports.web,
+            "http",
+            "",
+            {
+                **_common_env(config, keys, None),
+                "HTTP_PORT": str(ports.web),
+                "GATEWAY_URL": f"http://127.0.0.1:{ports.gateway}",
+                # Sign-up creates accounts as the launcher's admin (shop_devstack.accounts).
+                "SIGNUP_ADMIN_EMAIL": ADMIN_EMAIL,
+                "SIGNUP_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                # The console scrapes every instance's /metrics.
+                "GATEWAY_ADDRESSES": f"127.0.0.1:{ports.gateway}",
+                "WEB_SERVICE_ADDRESSES": f"127.0.0.1:{ports.web}",
+                "ORDER_SERVICE_ADDRESSES": f"127.0.0.1:{ports.order}",
+                "PAYMENT_SERVICE_ADDRESSES": f"127.0.0.1:{ports.payment}",
+                "CATALOG_SERVICE_ADDRESSES": f"127.0.0.1:{ports.catalog}",
+                "USER_SERVICE_METRICS_ADDRESSES": ",".join(
+                    f"127.0.0.1:{port}" for port in ports.user_metrics
+                ),
+            },
+            metrics_port=ports.web,
+        )
+    )
+    processes.append(
+        ProcessSpec(
             "gateway",
             "gateway",
             ports.gateway,
@@ -248,6 +284,7 @@ def build_processes(config: StackConfig, keys: DevKeys) -> list[ProcessSpec]:
                 "ORDER_SERVICE_ADDRESSES": f"127.0.0.1:{ports.order}",
                 "PAYMENT_SERVICE_ADDRESSES": f"127.0.0.1:{ports.payment}",
                 "CATALOG_SERVICE_ADDRESSES": f"127.0.0.1:{ports.catalog}",
+                "WEB_SERVICE_ADDRESSES": f"127.0.0.1:{ports.web}",
                 "JWT_PRIVATE_KEY": keys.private_pem,
                 "JWT_KID": keys.kid,
                 # CreateUser and Authenticate hash with argon2id: 1-2 s on a busy 2-core laptop,

@@ -28,6 +28,7 @@ from shop_common.web import (
     problem_responses,
     require_role,
 )
+from shop_common.web.chaos import install_chaos
 from shop_common.web.paths import forwarded_prefix
 
 from catalog_service.bootstrap import App, bootstrap
@@ -228,6 +229,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
         app, checks={"database": database, "broker": broker}, max_body_bytes=settings.max_body_bytes
     )
     install_catalog_errors(app)
+    install_chaos(app, settings)  # chaos switches: admin only, off in production
     authenticated = [Depends(bearer_principal(token_verifier(settings)))]
     for prefix, in_schema in (("", True), ("/api", False)):
         app.include_router(products_router, prefix=prefix, include_in_schema=in_schema)

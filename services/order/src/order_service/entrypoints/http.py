@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Respons
 from pydantic import AwareDatetime
 from shop_common.auth import CachingTokenVerifier
 from shop_common.web import ProblemError, bearer_principal, instrument_app, problem_responses
+from shop_common.web.chaos import install_chaos
 from shop_common.web.paths import forwarded_prefix
 
 from order_service.bootstrap import App, bootstrap
@@ -230,5 +231,6 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
         app, checks={"database": database, "broker": broker}, max_body_bytes=settings.max_body_bytes
     )
     install_order_errors(app)
+    install_chaos(app, settings)  # chaos switches: admin only, off in production
     app.include_router(router)
     return app

@@ -25,6 +25,7 @@ from shop_common.web import (
     problem_responses,
     require_role,
 )
+from shop_common.web.chaos import install_chaos
 from shop_common.web.outages import install_outage_problems
 from shop_common.web.security import unauthorized
 
@@ -198,6 +199,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
         app, checks={"database": database, "broker": broker}, max_body_bytes=settings.max_body_bytes
     )
     install_outage_problems(app, service="payment")
+    install_chaos(app, settings)  # chaos switches: admin only, off in production
     authenticated = [Depends(bearer_principal(token_verifier(settings)))]
     for router in (payments_router, provider_admin_router):
         app.include_router(router, dependencies=authenticated)

@@ -33,6 +33,7 @@ CONTRACT_PORTS = {
     "order_service": ("HTTP_PORT", _PORTS.order),
     "payment_service": ("HTTP_PORT", _PORTS.payment),
     "catalog_service": ("HTTP_PORT", _PORTS.catalog),
+    "web_service": ("HTTP_PORT", _PORTS.web),
     "gateway": ("HTTP_PORT", _PORTS.gateway),
 }
 # A service that speaks no HTTP serves /metrics on a port of its own (each container has its

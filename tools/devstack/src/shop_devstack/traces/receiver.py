@@ -24,8 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from shop_common.logging import get_logger
-
-from shop_devstack.traces.spans import (
+from shop_common.observability.otlp import (
     BadPayload,
     ReceivedSpan,
     decode_json,

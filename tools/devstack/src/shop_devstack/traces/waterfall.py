@@ -12,10 +12,9 @@ A pure function of the spans: the demo prints it, the tests read it.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 
-from shop_devstack.traces.spans import ReceivedSpan
+from shop_common.observability.otlp import ReceivedSpan, tree_order
 
 BAR_WIDTH = 40
 NAME_WIDTH = 44
@@ -45,34 +44,6 @@ def _bar(span: ReceivedSpan, start: int, total: int, width: int) -> str:
     return " " * first + "█" * (last - first) + " " * (width - last)
 
 
-def _tree_order(spans: Sequence[ReceivedSpan]) -> list[tuple[int, ReceivedSpan]]:
-    """(depth, span) depth-first, children by start time; a span whose parent is not here is a
-    root, and spans caught in a parent cycle (malformed input) come last, at depth 0."""
-    ids = {span.span_id for span in spans}
-    children: dict[str | None, list[ReceivedSpan]] = defaultdict(list)
-    for span in spans:
-        parent = span.parent_span_id if span.parent_span_id in ids else None
-        children[parent].append(span)
-    for group in children.values():
-        group.sort(key=lambda s: (s.start_ns, s.end_ns))
-    ordered: list[tuple[int, ReceivedSpan]] = []
-    seen: set[int] = set()
-
-    def visit(span: ReceivedSpan, depth: int) -> None:
-        if id(span) in seen:
-            return
-        seen.add(id(span))
-        ordered.append((depth, span))
-        for child in children.get(span.span_id, []):
-            visit(child, depth + 1)
-
-    for root in children[None]:
-        visit(root, 0)
-    for span in sorted(spans, key=lambda s: s.start_ns):
-        visit(span, 0)
-    return ordered
-
-
 def _link_text(link: tuple[str, str], by_id: dict[str, ReceivedSpan], trace_id: str) -> str:
     linked_trace, linked_span = link
     target = by_id.get(linked_span)
@@ -88,7 +59,7 @@ def render_waterfall(spans: Sequence[ReceivedSpan], bar_width: int = BAR_WIDTH) 
         return ["(no spans)"]
     start = min(span.start_ns for span in spans)
     total = max(span.end_ns for span in spans) - start
-    ordered = _tree_order(spans)
+    ordered = tree_order(spans)
     by_id = {span.span_id: span for span in spans}
     service_width = min(SERVICE_WIDTH, max(len(span.service) for span in spans))
     labels = [("  " * depth) + span.name for depth, span in ordered]

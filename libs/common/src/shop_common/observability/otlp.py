@@ -1,4 +1,6 @@
-"""Received spans: the OTLP trace payload (protobuf or OTLP/JSON) decoded into plain, frozen records.
+"""Received spans: the OTLP trace payload (protobuf or OTLP/JSON) decoded into plain, frozen records,
+and their tree order (a waterfall's rows). Pure decoding, no I/O: the devstack's receiver
+(shop_devstack.traces) and the web service's console (web_service) both use it.
 
 OTLP/JSON is the protobuf JSON mapping with two differences the OTLP spec makes: trace and span ids
 are hex strings (not base64), and enums are integers. `decode_json` turns the ids into the protobuf
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,3 +151,31 @@ def decode_json(body: bytes) -> ExportTraceServiceRequest:
     except (json_format.ParseError, ValueError, TypeError) as exc:
         raise BadPayload("body is not an OTLP/JSON ExportTraceServiceRequest") from exc
     return request
+
+
+def tree_order(spans: Sequence[ReceivedSpan]) -> list[tuple[int, ReceivedSpan]]:
+    """(depth, span) depth-first, children by start time; a span whose parent is not here is a
+    root, and spans caught in a parent cycle (malformed input) come last, at depth 0."""
+    ids = {span.span_id for span in spans}
+    children: dict[str | None, list[ReceivedSpan]] = defaultdict(list)
+    for span in spans:
+        parent = span.parent_span_id if span.parent_span_id in ids else None
+        children[parent].append(span)
+    for group in children.values():
+        group.sort(key=lambda s: (s.start_ns, s.end_ns))
+    ordered: list[tuple[int, ReceivedSpan]] = []
+    seen: set[int] = set()
+
+    def visit(span: ReceivedSpan, depth: int) -> None:
+        if id(span) in seen:
+            return
+        seen.add(id(span))
+        ordered.append((depth, span))
+        for child in children.get(span.span_id, []):
+            visit(child, depth + 1)
+
+    for root in children[None]:
+        visit(root, 0)
+    for span in sorted(spans, key=lambda s: s.start_ns):
+        visit(span, 0)
+    return ordered

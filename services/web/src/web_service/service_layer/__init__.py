@@ -1,0 +1,1 @@
+"""Use cases of the web service, over the abstractions of ports.py."""
