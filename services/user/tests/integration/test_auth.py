@@ -125,3 +125,40 @@ async def test_rate_limit_per_caller_is_resource_exhausted(
         # Another caller has its own bucket.
         other = bearer(issuer.issue("555", ["admin"]))
         assert await _code(stub.GetUser(request, metadata=other)) == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_registrar_creates_shopper_accounts_and_nothing_else(
+    stub: user_pb2_grpc.UserServiceStub, admin_token: str, issuer: TokenIssuer
+) -> None:
+    """The web service's sign-up account holds `registrar` only: it opens shopper accounts
+    (role `user`, or none) and may not grant any other role, read, list or delete."""
+    registrar = bearer(issuer.issue("1000001", ["registrar"]))
+    shopper = await stub.CreateUser(
+        user_pb2.CreateUserRequest(
+            email="shopper@example.com", name="S", roles=["user"], password="pw-long-1"
+        ),
+        metadata=registrar,
+    )
+    assert list(shopper.user.roles) == ["user"]
+    denied = grpc.StatusCode.PERMISSION_DENIED
+    for roles in (["admin"], ["user", "admin"], ["registrar"]):
+        minted = stub.CreateUser(
+            user_pb2.CreateUserRequest(
+                email=f"boss{len(roles)}@example.com", name="B", roles=roles, password="pw-long-1"
+            ),
+            metadata=registrar,
+        )
+        assert await _code(minted) == denied
+    read = stub.GetUser(user_pb2.GetUserRequest(id=shopper.user.id), metadata=registrar)
+    assert await _code(read) == denied
+    delete = stub.DeleteUser(user_pb2.DeleteUserRequest(id=shopper.user.id), metadata=registrar)
+    assert await _code(delete) == denied
+    listing = stub.ListUsers(user_pb2.ListUsersRequest(), metadata=registrar)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        [m async for m in listing]
+    assert info.value.code() == denied
+    # Nothing but the shopper was created.
+    admin = bearer(admin_token)
+    for offset in (1, 2, 3):
+        missing = stub.GetUser(user_pb2.GetUserRequest(id=shopper.user.id + offset), metadata=admin)
+        assert await _code(missing) == grpc.StatusCode.NOT_FOUND

@@ -84,6 +84,58 @@ async def test_create_needs_admin_and_refuses_before_hashing(world: World) -> No
     assert world.hasher.hashed == [] and world.units == []
 
 
+REGISTRAR = Principal("1000001", frozenset({"registrar"}))
+
+
+@pytest.mark.parametrize("roles", [(), ("user",), ("user", "user")])
+async def test_a_registrar_creates_shopper_accounts(world: World, roles: tuple[str, ...]) -> None:
+    created = await world.service.create(
+        REGISTRAR,
+        email="shopper@example.com",
+        name="S",
+        roles=roles,
+        password="long enough",
+        request_id=None,
+    )
+    assert created.roles == tuple(sorted(set(roles)))
+    assert events(world) == [(UserEventType.CREATED, created.id, None)]
+
+
+@pytest.mark.parametrize("roles", [("admin",), ("user", "admin"), ("registrar",), ("support",)])
+async def test_a_registrar_grants_no_role_but_user_and_is_refused_before_hashing(
+    world: World, roles: tuple[str, ...]
+) -> None:
+    with pytest.raises(PermissionDenied, match="shopper accounts only"):
+        await world.service.create(
+            REGISTRAR,
+            email="s@example.com",
+            name="S",
+            roles=roles,
+            password="long enough",
+            request_id=None,
+        )
+    assert world.hasher.hashed == [] and world.units == []
+
+
+async def test_a_registrar_may_do_nothing_else_an_admin_may(world: World) -> None:
+    target = await create(world, "ada@example.com")
+    with pytest.raises(PermissionDenied):
+        await world.service.get(REGISTRAR, target.id)
+    with pytest.raises(PermissionDenied):
+        await world.service.delete(REGISTRAR, target.id, request_id=None)
+    with pytest.raises(PermissionDenied):
+        await world.service.update(
+            REGISTRAR,
+            target.id,
+            paths=["roles"],
+            email="",
+            name="",
+            roles=["admin"],
+            password="",
+            request_id=None,
+        )
+
+
 @pytest.mark.parametrize(
     ("email", "name", "roles", "password"),
     [

@@ -84,8 +84,8 @@ async def bootstrap(
             client = GatewayClient(
                 settings.gateway_url,
                 timeout=settings.gateway_timeout_seconds,
-                admin_email=settings.signup_admin_email,
-                admin_password=settings.signup_admin_password,
+                account_email=settings.signup_account_email,
+                account_password=settings.signup_account_password,
             )
             stack.push_async_callback(client.close)
             accounts = accounts or client

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from shop_common.settings import ServiceSettings, refuse_development_secret
 
-DEV_SIGNUP_PASSWORD = "admin-password-dev"
+DEV_SIGNUP_PASSWORD = "signup-password-dev"
 
 
 class Settings(ServiceSettings):
@@ -23,10 +23,11 @@ class Settings(ServiceSettings):
     # The public API the pages use, and that the web service itself calls (sign-up, orders).
     gateway_url: str = "http://127.0.0.1:8000"
     gateway_timeout_seconds: float = Field(default=10.0, gt=0)
-    # Creating an account needs the admin role (services/user): sign-up logs in as this account
-    # and creates shoppers only (no roles). Development default = the launcher's admin.
-    signup_admin_email: str = "admin@shop.example"
-    signup_admin_password: str = DEV_SIGNUP_PASSWORD
+    # Sign-up logs in as this account, which holds only the `registrar` role: the user service
+    # lets it create shopper accounts (role `user`) and nothing else, so the web service holds
+    # no admin credential. Development default = the account the launcher creates.
+    signup_account_email: str = "signup@shop.example"
+    signup_account_password: str = DEV_SIGNUP_PASSWORD
 
     # Live streams (Server-Sent Events): how often an order is looked at, how long one stream
     # lasts at most (the page opens another), and the keep-alive comment for idle proxies.
@@ -53,8 +54,8 @@ class Settings(ServiceSettings):
     def _refuse_dev_signup_secret_outside_development(self) -> Settings:
         refuse_development_secret(
             self.environment,
-            "SIGNUP_ADMIN_PASSWORD",
-            self.signup_admin_password,
+            "SIGNUP_ACCOUNT_PASSWORD",
+            self.signup_account_password,
             DEV_SIGNUP_PASSWORD,
         )
         return self

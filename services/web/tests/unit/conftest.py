@@ -112,7 +112,7 @@ class WebApp:
 async def web(signing_key: SigningKey, issuer: TokenIssuer) -> AsyncIterator[WebApp]:
     settings = Settings(
         environment="test",
-        signup_admin_password="test-only-signup-password",
+        signup_account_password="test-only-signup-password",
         jwt_public_keys={signing_key.kid: signing_key.public_pem},
         order_poll_interval_seconds=0.01,
         stream_max_seconds=5,

@@ -22,7 +22,7 @@ from shop_common.auth import SigningKey, TokenIssuer
 
 from shop_devstack.client import ApiError, ShopClient
 from shop_devstack.devkeys import KEY_FILE, ensure_dev_keys
-from shop_devstack.layout import ADMIN_EMAIL, ADMIN_PASSWORD
+from shop_devstack.layout import ADMIN_EMAIL, ADMIN_PASSWORD, SIGNUP_EMAIL, SIGNUP_PASSWORD
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,23 @@ async def admin_token(client: ShopClient, run_dir: Path | None) -> str:
     except ApiError as exc:
         if exc.status != 409:
             raise
-    return await login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+    admin = await login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+    await ensure_signup_account(client, admin)
+    return admin
+
+
+async def ensure_signup_account(client: ShopClient, admin: str) -> None:
+    """The web service's sign-up account exists: role `registrar` only (the user service lets it
+    create shopper accounts and nothing else). An existing one (409) is left as it is."""
+    try:
+        await patiently(
+            lambda: client.create_user(
+                admin, SIGNUP_EMAIL, "Storefront sign-up", SIGNUP_PASSWORD, ["registrar"]
+            )
+        )
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
 
 
 async def new_user(

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from shop_devstack.accounts import admin_token
+from shop_devstack.accounts import admin_token, ensure_signup_account
 from shop_devstack.client import ApiError, ShopClient
 from shop_devstack.control import serve_control
 from shop_devstack.databases import MigrationError, ensure_databases, migrate
@@ -150,12 +150,15 @@ def summary(config: StackConfig, supervisor: Supervisor, elapsed: float) -> list
 
 
 async def ensure_admin_account(config: StackConfig, report: Report) -> None:
-    """The admin account exists (the web service's sign-up and the console log in with it)."""
+    """The admin account (the console logs in with it) and the web service's sign-up account
+    (role `registrar` only) exist."""
     client = ShopClient(config.gateway_url)
     try:
-        await admin_token(client, config.run_dir)
+        await ensure_signup_account(client, await admin_token(client, config.run_dir))
     except (ApiError, httpx.HTTPError) as exc:
-        report(f"• the admin account could not be created ({exc}): sign-up is unavailable")
+        report(
+            f"• the admin or sign-up account could not be created ({exc}): sign-up is unavailable"
+        )
     finally:
         await client.close()
 

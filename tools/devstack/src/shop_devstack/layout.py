@@ -25,6 +25,9 @@ REPO_ROOT = Path(__file__).resolve().parents[4]
 # logs in with it). Development only: the local system.
 ADMIN_EMAIL = "admin@shop.example"
 ADMIN_PASSWORD = "admin-password-dev"
+# The web service's sign-up account: role `registrar` only (it creates shopper accounts).
+SIGNUP_EMAIL = "signup@shop.example"
+SIGNUP_PASSWORD = "signup-password-dev"
 
 
 @dataclass(frozen=True)
@@ -255,8 +258,8 @@ def build_processes(config: StackConfig, keys: DevKeys) -> list[ProcessSpec]:
                 "HTTP_PORT": str(ports.web),
                 "GATEWAY_URL": f"http://127.0.0.1:{ports.gateway}",
                 # Sign-up creates accounts as the launcher's admin (shop_devstack.accounts).
-                "SIGNUP_ADMIN_EMAIL": ADMIN_EMAIL,
-                "SIGNUP_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                "SIGNUP_ACCOUNT_EMAIL": SIGNUP_EMAIL,
+                "SIGNUP_ACCOUNT_PASSWORD": SIGNUP_PASSWORD,
                 # The console scrapes every instance's /metrics.
                 "GATEWAY_ADDRESSES": f"127.0.0.1:{ports.gateway}",
                 "WEB_SERVICE_ADDRESSES": f"127.0.0.1:{ports.web}",

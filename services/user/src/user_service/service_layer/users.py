@@ -3,7 +3,9 @@
 A user may read and update itself (but not its own roles); CreateUser, ListUsers,
 DeleteUser, granting roles and touching anyone else need the admin role. (Creating accounts is
 an admin's job: were any caller allowed, one user could mint accounts without end, each with its
-own per-user rate-limit budget.)
+own per-user rate-limit budget.) The one exception is least privilege for a front end's sign-up:
+a caller with the `registrar` role may create shopper accounts (no role but `user`) and nothing
+else, so the web service's sign-up account is not an admin.
 
 Reads go through UserReads (no transaction: GetUser is the hot path); every change runs in a
 unit of work with the event it emits, so the event is published exactly when the change commits.
@@ -32,6 +34,9 @@ from user_service.service_layer.ports import PasswordHasher, UserReads
 from user_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 ADMIN_ROLE = "admin"
+REGISTRAR_ROLE = "registrar"
+# What a registrar may give the accounts it creates.
+SHOPPER_ROLES = frozenset({"user"})
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,16 @@ class Page:
 def _require_admin(caller: Principal, action: str) -> None:
     if not caller.is_admin:
         raise PermissionDenied(f"{action} needs the admin role")
+
+
+def _require_may_create(caller: Principal, roles: Sequence[str]) -> None:
+    if caller.is_admin:
+        return
+    if REGISTRAR_ROLE in caller.roles:
+        if set(roles) <= SHOPPER_ROLES:
+            return
+        raise PermissionDenied("a registrar creates shopper accounts only (roles: user)")
+    raise PermissionDenied("CreateUser needs the admin role")
 
 
 def _require_self_or_admin(caller: Principal, user_id: int) -> None:
@@ -84,8 +99,8 @@ class UserService:
         password: str,
         request_id: str | None,
     ) -> User:
-        """Create a user (admin only)."""
-        _require_admin(caller, "CreateUser")
+        """Create a user (admin; a registrar creates shopper accounts only)."""
+        _require_may_create(caller, roles)
         email = normalize_email(email)
         name = validate_name(name)
         checked_roles = validate_roles(list(roles))

@@ -1,7 +1,7 @@
 """The public API behind the gateway, called by the web service for a shopper.
 
-- sign-up: the user service creates accounts for an admin only, so the web service logs in as
-  its sign-up account (SIGNUP_ADMIN_EMAIL/PASSWORD) at POST /auth/token, keeps the token until
+- sign-up: the user service creates shopper accounts for a `registrar` (and an admin), so the
+  web service logs in as its sign-up account (SIGNUP_ACCOUNT_EMAIL/PASSWORD, role registrar) at POST /auth/token, keeps the token until
   shortly before it expires, and calls POST /api/users with the role `user` only;
 - orders: GET /api/orders/{id} with the shopper's own token (the order service checks it).
 
@@ -43,11 +43,11 @@ class GatewayClient:
     """One pooled httpx client to GATEWAY_URL; close() when done."""
 
     def __init__(
-        self, base_url: str, *, timeout: float, admin_email: str, admin_password: str
+        self, base_url: str, *, timeout: float, account_email: str, account_password: str
     ) -> None:
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout)
-        self._admin = (admin_email, admin_password)
-        self._admin_token: tuple[str, float] | None = None
+        self._account = (account_email, account_password)
+        self._service_token_cache: tuple[str, float] | None = None
 
     async def close(self) -> None:
         """Close the connection pool."""
@@ -63,9 +63,9 @@ class GatewayClient:
         return response
 
     async def _service_token(self) -> str:
-        if self._admin_token and self._admin_token[1] > time.monotonic():
-            return self._admin_token[0]
-        email, password = self._admin
+        if self._service_token_cache and self._service_token_cache[1] > time.monotonic():
+            return self._service_token_cache[0]
+        email, password = self._account
         response = await self._request(
             "POST",
             "/auth/token",
@@ -76,8 +76,11 @@ class GatewayClient:
             raise Unavailable("sign-up is not available now", 30.0)
         body = response.json()
         expires = float(body.get("expires_in", 300)) - REFRESH_MARGIN_SECONDS
-        self._admin_token = (str(body["access_token"]), time.monotonic() + max(expires, 1.0))
-        return self._admin_token[0]
+        self._service_token_cache = (
+            str(body["access_token"]),
+            time.monotonic() + max(expires, 1.0),
+        )
+        return self._service_token_cache[0]
 
     async def create_shopper(self, email: str, name: str, password: str) -> int:
         """POST /api/users as the sign-up account; the new account's id."""
@@ -95,7 +98,7 @@ class GatewayClient:
         if response.status_code in (400, 422):
             raise InvalidSignUp(_detail(response))
         if response.status_code in (401, 403):
-            self._admin_token = None
+            self._service_token_cache = None
             raise Unavailable("sign-up is not available now", 5.0)
         raise Unavailable("sign-up is not available now")
 
