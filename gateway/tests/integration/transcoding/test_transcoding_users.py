@@ -116,6 +116,27 @@ async def test_create_with_roles_by_a_non_admin_is_403(gateway, issuer: TokenIss
     assert response.status_code == 403
 
 
+async def test_a_registrar_creates_shopper_accounts_only(gateway, issuer: TokenIssuer) -> None:
+    """The storefront's sign-up account (role registrar): a shopper account goes through to the
+    user service, any other role is refused here first, naming why."""
+    registrar = bearer(issuer.issue("7", ["registrar"]))
+    created = await gateway.http.post(
+        "/api/users",
+        json={"email": "s@example.com", "name": "S", "password": "long pw 1", "roles": ["user"]},
+        headers=registrar,
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["roles"] == ["user"]
+    for roles in (["admin"], ["user", "registrar"]):
+        refused = await gateway.http.post(
+            "/api/users",
+            json={"email": "b@example.com", "name": "B", "password": "long pw 1", "roles": roles},
+            headers=registrar,
+        )
+        assert refused.status_code == 403
+        assert refused.json()["detail"] == "a registrar creates shopper accounts only (roles: user)"
+
+
 async def test_patch_changes_exactly_the_keys_in_the_body(
     gateway, new_user, admin_token, issuer: TokenIssuer
 ) -> None:

@@ -14,7 +14,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +65,27 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         """True when the caller holds the admin role."""
-        return "admin" in self.roles
+        return ADMIN_ROLE in self.roles
+
+
+ADMIN_ROLE = "admin"
+# Least privilege for a front end's sign-up: a registrar creates shopper accounts and nothing else.
+REGISTRAR_ROLE = "registrar"
+SHOPPER_ROLES = frozenset({"user"})
+
+
+def account_creation_refusal(caller_roles: Iterable[str], roles: Iterable[str]) -> str | None:
+    """Why a caller holding `caller_roles` may not create an account with `roles`, or None when
+    it may: an admin creates any account, a registrar only shopper accounts (no role but
+    `user`), anyone else none. The user service enforces it; the gateway refuses early with it."""
+    held = frozenset(caller_roles)
+    if ADMIN_ROLE in held:
+        return None
+    if REGISTRAR_ROLE in held:
+        if frozenset(roles) <= SHOPPER_ROLES:
+            return None
+        return "a registrar creates shopper accounts only (roles: user)"
+    return "creating a user needs the admin role"
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,11 @@ from __future__ import annotations
 import jwt
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from shop_common.auth import Principal
+from shop_common.auth import Principal, account_creation_refusal
 from shop_common.web import ProblemError, problem_responses
 
 from gateway.entrypoints.transcoding.schemas import UserCreate, UserId, UserPublic, UserUpdate
 from gateway.entrypoints.transcoding.user_calls import Caller, CallerDep, UserUpstream
-
-ADMIN_ROLE = "admin"
 
 
 def _caller_roles(request: Request, caller: Caller) -> frozenset[str]:
@@ -44,15 +42,17 @@ def add_write_routes(router: APIRouter, upstream: UserUpstream, *, prefix: str) 
         summary="Create a user (CreateUser)",
         description=(
             "Admin only (accounts are made by an operator: a user minting accounts would also "
-            "multiply its per-user rate limits). 409 when the email is taken "
-            "(case-insensitively)."
+            "multiply its per-user rate limits), except that a `registrar` (the storefront's "
+            "sign-up account) creates shopper accounts (roles: user) and nothing else. 409 when "
+            "the email is taken (case-insensitively)."
         ),
         response_model=UserPublic,
         responses=problem_responses(400, 401, 403, 409, 422, 429, 503, 504),
     )
     async def create_user(request: Request, body: UserCreate, caller: CallerDep) -> JSONResponse:
-        if ADMIN_ROLE not in _caller_roles(request, caller):
-            raise ProblemError(403, detail="creating a user needs the admin role")
+        refusal = account_creation_refusal(_caller_roles(request, caller), body.roles)
+        if refusal is not None:
+            raise ProblemError(403, detail=refusal)
         user = await upstream.call(
             upstream.client.create_user,
             body.email,

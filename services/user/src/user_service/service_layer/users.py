@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shop_common.auth import Principal
+from shop_common.auth import Principal, account_creation_refusal
 
 from user_service.domain.errors import PermissionDenied, Unauthenticated
 from user_service.domain.field_mask import build_patch, effective_paths
@@ -33,11 +33,6 @@ from user_service.domain.model import (
 from user_service.service_layer.ports import PasswordHasher, UserReads
 from user_service.service_layer.unit_of_work import UnitOfWorkFactory
 
-ADMIN_ROLE = "admin"
-REGISTRAR_ROLE = "registrar"
-# What a registrar may give the accounts it creates.
-SHOPPER_ROLES = frozenset({"user"})
-
 
 @dataclass(frozen=True)
 class Page:
@@ -53,13 +48,9 @@ def _require_admin(caller: Principal, action: str) -> None:
 
 
 def _require_may_create(caller: Principal, roles: Sequence[str]) -> None:
-    if caller.is_admin:
-        return
-    if REGISTRAR_ROLE in caller.roles:
-        if set(roles) <= SHOPPER_ROLES:
-            return
-        raise PermissionDenied("a registrar creates shopper accounts only (roles: user)")
-    raise PermissionDenied("CreateUser needs the admin role")
+    refusal = account_creation_refusal(caller.roles, roles)
+    if refusal is not None:
+        raise PermissionDenied(refusal)
 
 
 def _require_self_or_admin(caller: Principal, user_id: int) -> None:
