@@ -35,6 +35,7 @@ APPS = {
     "order_service": "order_service.entrypoints.http",
     "payment_service": "payment_service.entrypoints.http",
     "catalog_service": "catalog_service.entrypoints.http",
+    "web_service": "web_service.entrypoints.http",
     "gateway": "gateway.entrypoints.app",
 }
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from shop_common.discovery.static import service_name_of
 from shop_devstack.deployment import compose, k8s_policy
 from shop_devstack.deployment.contract import (
     APP_PACKAGES,
@@ -15,6 +14,7 @@ from shop_devstack.deployment.contract import (
     Uses,
     callers_of,
     service_name,
+    upstream_of,
     uses,
 )
 from shop_devstack.deployment.kubernetes import Obj, find
@@ -110,12 +110,31 @@ def test_what_each_service_uses_is_derived_from_its_code_and_settings() -> None:
         "order_service": (["postgres", "rabbitmq", "redis"], ["user-service"]),
         "payment_service": (["postgres", "rabbitmq"], []),
         "catalog_service": (["postgres", "rabbitmq", "redis"], []),
+        "web_service": (
+            ["rabbitmq"],
+            [
+                "catalog-service",
+                "gateway",
+                "order-service",
+                "payment-service",
+                "user-service",
+                "web-service",
+            ],
+        ),
         "gateway": (
             ["rabbitmq", "redis"],
-            ["catalog-service", "order-service", "payment-service", "user-service"],
+            ["catalog-service", "order-service", "payment-service", "user-service", "web-service"],
         ),
     }
-    assert callers_of("user_service") == {"order-service", "gateway"}
+    # The console scrapes the user service's metrics port, not its gRPC one.
+    assert callers_of("user_service") == {
+        "order-service": 50051,
+        "gateway": 50051,
+        "web-service": 9101,
+    }
+    assert upstream_of("USER_SERVICE_METRICS_ADDRESSES") == ("user-service", 9101)
+    assert upstream_of("GATEWAY_ADDRESSES") == ("gateway", 8000)
+    assert upstream_of("NO_SUCH_SERVICE_ADDRESSES") is None
 
 
 def _compose_uses(doc: dict[str, Any], package: str) -> Uses:
@@ -128,8 +147,8 @@ def _compose_uses(doc: dict[str, Any], package: str) -> Uses:
         for key, value in service.env.items():
             if key.lower() in INFRASTRUCTURE:
                 infrastructure.add(str(urlsplit(value).hostname))
-            elif key.endswith("_SERVICE_ADDRESSES"):
-                upstreams[service_name_of(key)] = int(value.split(",")[0].rpartition(":")[2])
+            elif upstream := upstream_of(key):
+                upstreams[upstream[0]] = int(value.split(",")[0].rpartition(":")[2])
     return Uses(frozenset(infrastructure), upstreams)
 
 
@@ -156,7 +175,8 @@ def test_network_check_catches_an_extra_path_an_open_service_and_no_default_deny
     order["egress"].append({"to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "payment-service"}}}],
                             "ports": [{"port": 8002}]})  # fmt: skip
     order["ingress"].append({"ports": [{"port": 8001}]})
-    find(dev, "NetworkPolicy", "gateway")["spec"]["egress"].pop()  # catalog-service
+    find(dev, "NetworkPolicy", "gateway")["spec"]["egress"].pop()  # web-service
+    find(dev, "NetworkPolicy", "user-service")["spec"]["ingress"].pop()  # the console's scrape
     dev = [o for o in dev if o["metadata"]["name"] != "default-deny"]
     problems = k8s_policy.network_problems(dev)
     assert "no default-deny NetworkPolicy (podSelector {}, both directions, no rule)" in problems
@@ -164,7 +184,8 @@ def test_network_check_catches_an_extra_path_an_open_service_and_no_default_deny
         "Deployment/order-service: egress to ('payment-service', 8002) it does not use" in problems
     )
     assert "Deployment/order-service: reachable from anywhere on [('*', 8001)]" in problems
-    assert "Deployment/gateway: no egress to ('catalog-service', 8003) it uses" in problems
+    assert "Deployment/gateway: no egress to ('web-service', 8004) it uses" in problems
+    assert "Deployment/user-service: no ingress from its caller ('web-service', 9101)" in problems
 
 
 def test_infrastructure_check_catches_a_database_open_to_a_service_that_does_not_use_it(

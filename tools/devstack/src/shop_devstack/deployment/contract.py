@@ -20,7 +20,14 @@ from shop_devstack.deployment.settings_env import load_settings_class, settings_
 from shop_devstack.layout import REPO_ROOT, Ports
 
 MIGRATE_MODULE = "shop_common.migrations"  # `python -m shop_common.migrations <package>`
-APP_PACKAGES = ("user_service", "order_service", "payment_service", "catalog_service", "gateway")
+APP_PACKAGES = (
+    "user_service",
+    "order_service",
+    "payment_service",
+    "catalog_service",
+    "web_service",
+    "gateway",
+)
 # What the key wrapper (deploy/docker/with-jwt-keys.sh) exports from the mounted key folders.
 KEY_VOLUME_ENV = {
     "/jwt/public": ("JWT_PUBLIC_KEYS",),
@@ -43,11 +50,16 @@ METRICS_PORTS = {"user_service": ("METRICS_PORT", _PORTS.user_metrics[0])}
 INFRASTRUCTURE = {"database_url": "postgres", "redis_url": "redis", "amqp_url": "rabbitmq"}
 INFRASTRUCTURE_PORTS = {"postgres": 5432, "redis": 6379, "rabbitmq": 5672}
 _READS = re.compile(r"\bsettings\.(database_url|redis_url|amqp_url)\b")
+ADDRESSES = "_ADDRESSES"
+METRICS = "-metrics"  # `<SERVICE>_METRICS_ADDRESSES`: that service's /metrics port
 
 
 def service_name(package: str) -> str:
     """The service's name in discovery, metrics and deployments: order_service → order-service."""
     return package.replace("_", "-")
+
+
+_SERVICES = {service_name(p): p for p in APP_PACKAGES}
 
 
 def metrics_port(package: str) -> int:
@@ -61,6 +73,7 @@ class Uses:
 
     infrastructure: frozenset[str]
     upstreams: dict[str, int]
+    address_keys: frozenset[str] = frozenset()  # the settings naming where the upstreams are
 
     def url_keys(self) -> set[str]:
         """The settings naming where its infrastructure is (DATABASE_URL, ...)."""
@@ -70,7 +83,7 @@ class Uses:
 @cache
 def uses(package: str) -> Uses:
     """Derived, not declared: the infrastructure whose URL setting the package's code reads, and
-    one upstream per `<SERVICE>_ADDRESSES` setting of its Settings class, on that service's port."""
+    one upstream per address-list setting of its Settings class (upstream_of)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ValueError(f"{package!r} is not an installed package")
@@ -81,18 +94,31 @@ def uses(package: str) -> Uses:
     )
     infrastructure = frozenset(INFRASTRUCTURE[m] for m in _READS.findall(source))
     keys = settings_keys(load_settings_class(f"{package}.settings:Settings"))
-    upstreams = {}
-    for key in sorted(keys.accepted):
-        if key.endswith("_SERVICE_ADDRESSES"):
-            upstream = service_name_of(key)
-            upstreams[upstream] = CONTRACT_PORTS[upstream.replace("-", "_")][1]
-    return Uses(infrastructure, upstreams)
+    address_keys = {key for key in keys.accepted if upstream_of(key)}
+    upstreams = dict(sorted(filter(None, (upstream_of(key) for key in address_keys))))
+    return Uses(infrastructure, upstreams, frozenset(address_keys))
 
 
-def callers_of(package: str) -> set[str]:
-    """The services whose Settings name this one as an upstream."""
+def upstream_of(key: str) -> tuple[str, int] | None:
+    """The service and port an address-list setting names, None for any other setting:
+    `<SERVICE>_ADDRESSES` of a service of APP_PACKAGES → its port (ORDER_SERVICE_ADDRESSES,
+    GATEWAY_ADDRESSES), `<SERVICE>_METRICS_ADDRESSES` → its metrics port."""
+    if not key.endswith(ADDRESSES):
+        return None
+    name = service_name_of(key)
+    scraped = name.endswith(METRICS) and name.removesuffix(METRICS) in _SERVICES
+    package = _SERVICES.get(name.removesuffix(METRICS) if scraped else name)
+    if package is None:
+        return None
+    return (service_name(package), metrics_port(package) if scraped else CONTRACT_PORTS[package][1])
+
+
+def callers_of(package: str) -> dict[str, int]:
+    """The services whose Settings name this one as an upstream → the port they call."""
     name = service_name(package)
-    return {service_name(p) for p in APP_PACKAGES if name in uses(p).upstreams}
+    return {
+        service_name(p): uses(p).upstreams[name] for p in APP_PACKAGES if name in uses(p).upstreams
+    }
 
 
 def key_files(wrapper: Path = KEY_WRAPPER) -> dict[str, set[str]]:

@@ -64,7 +64,7 @@ def required_keys(package: str) -> set[str]:
     needed.add(CONTRACT_PORTS[package][0])
     needed |= {METRICS_PORTS[package][0]} if package in METRICS_PORTS else set()
     needed |= uses(package).url_keys()
-    needed |= {f"{u.replace('-', '_').upper()}_ADDRESSES" for u in uses(package).upstreams}
+    needed |= uses(package).address_keys
     needed |= {"PAGE_TOKEN_SECRET"} & keys.accepted
     if package == "gateway":
         needed |= {"JWT_PRIVATE_KEY", "JWT_KID"}

@@ -197,9 +197,7 @@ def network_problems(objects: Sequence[Obj]) -> list[str]:
         problems += [f"{ref(obj)}: egress to {p} it does not use" for p in sorted(got - want)]
         problems += [f"{ref(obj)}: no egress to {p} it uses" for p in sorted(want - got)]
         port = next(iter(c["containerPort"] for c in pod_spec(obj)["containers"][0]["ports"]))
-        callers = (
-            {("*", port)} if package == "gateway" else {(c, port) for c in callers_of(package)}
-        )
+        callers = {("*", port)} if package == "gateway" else set(callers_of(package).items())
         ingress = {p for p in allowed(objects, pod_labels(obj), "ingress") if p[0] != SCRAPER}
         problems += [
             f"{ref(obj)}: ingress from {p} that never calls it" for p in sorted(ingress - callers)
