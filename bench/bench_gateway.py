@@ -261,7 +261,7 @@ def steal_ticks() -> tuple[int, int]:
 
 
 async def place_order(pipeline: Pipeline, token: str) -> str:
-    body = {"items": [{"sku": "BOOK-42", "quantity": 1, "unit_price": "12.50"}], "currency": "EUR"}
+    body = {"items": [{"sku": "BOOK-001", "quantity": 1}], "currency": "EUR"}
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex}
     url = f"{pipeline.url(ORDER)}/orders"
     async with (

@@ -1,10 +1,13 @@
 """End-to-end order pipeline: orders created over HTTP until PAID is seen, beside the broker ceiling.
 
-User, order and payment run as subprocesses on loopback (shop_devstack.pipeline: their own
-databases and RabbitMQ vhost). N workers each place an order (POST /orders on the order service,
-with a bearer token) and wait until its `order.paid` event shows on the `order.status-events` tap
-queue, then place the next one, for a fixed duration: the figures are PAID orders per second and
-the create→PAID latency (p50/p99). The raw broker ceiling (aio-pika publish with confirms +
+User, catalog, order and payment run as subprocesses on loopback (shop_devstack.pipeline: their
+own databases and RabbitMQ vhost). N workers each place an order (POST /orders on the order
+service, with a bearer token; the order service prices it from the catalog, cached) and wait
+until its `order.paid` event shows on the `order.status-events` tap queue, then place the next
+one. Every order takes the saga's reservation step: the catalog reserves its stock (one SQL
+statement) before the payment service charges; the run stocks the catalog up first
+(Pipeline.stock_up) so no order is rejected for want of stock. Orders are placed for a fixed
+duration: the figures are PAID orders per second and the create→PAID latency (p50/p99). The raw broker ceiling (aio-pika publish with confirms +
 consume with ack, messages the size of an order.created event) is measured in the same run,
 before and after the pipeline (A B A), on the same vhost.
 
@@ -44,7 +47,7 @@ SERVICE_ENV = {
     "DATABASE_MAX_OVERFLOW": "0",
     "CONSUMER_CONCURRENCY": "16",
 }
-ITEMS = [{"sku": "BOOK-42", "quantity": 2, "unit_price": "12.50"}]
+ITEMS = [{"sku": "BOOK-001", "quantity": 2}]  # a seed product of the catalog (41.99 EUR)
 
 
 def order_event_size() -> int:
@@ -52,8 +55,8 @@ def order_event_size() -> int:
     event = OrderCreated(
         order_id=uuid.uuid4(),
         user_id=12345,
-        items=[OrderItem(sku="BOOK-42", quantity=2, unit_price=Decimal("12.50"))],
-        total=Decimal("25.00"),
+        items=[OrderItem(sku="BOOK-001", quantity=2, unit_price=Decimal("41.99"))],
+        total=Decimal("83.98"),
         currency="EUR",
     )
     return len(new_event("order.created", event, correlation_id=str(event.order_id)).to_json())
@@ -304,9 +307,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     pipeline = Pipeline(config, report=lambda line: print(f"  {line}", flush=True))
     size = order_event_size()
     try:
-        print(f"starting user, order, payment (logs in {log_dir}) ...", flush=True)
+        print(f"starting user, catalog, order, payment (logs in {log_dir}) ...", flush=True)
         started = time.perf_counter()
         await pipeline.start()
+        await pipeline.stock_up()
         print(f"ready in {time.perf_counter() - started:.1f} s", flush=True)
         ceilings = [await ceiling(amqp_url, size, args.ceiling_messages)]
         run, elapsed, cpu_ms = await pipeline_run(pipeline, amqp_url, args)

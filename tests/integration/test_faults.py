@@ -20,7 +20,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ COMPOSE = bool(os.environ.get("SHOP_E2E_COMPOSE_PROJECT"))
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(900)]
 if not COMPOSE:
     pytestmark.append(pytest.mark.launcher)
-ITEM = Item("BOOK-42", 1, Decimal("12.50"))
+ITEM = Item("BOOK-001", 1)
 DLQS = (
     "payment.order-events.dlq",
     "order.payment-results.dlq",

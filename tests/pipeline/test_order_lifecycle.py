@@ -29,16 +29,17 @@ def pipeline(shared_pipeline: Pipeline) -> Pipeline:
     return shared_pipeline
 
 
-EXPENSIVE = {"sku": "YACHT-1", "quantity": 1, "unit_price": "20000.00"}  # above the card limit
+# 60 × 189.99 = 11,399.40 EUR: above the simulated card limit (10,000), so declined.
+EXPENSIVE = {"sku": "BOOK-005", "quantity": 60}
 
 
 async def test_an_order_is_charged_once_and_becomes_paid(
     pipeline: Pipeline, http: httpx.AsyncClient
 ) -> None:
     shop = await shop_for(pipeline, http)
-    order = await shop.place_ok([BOOK, {"sku": "PEN-1", "quantity": 3, "unit_price": "1.99"}])
+    order = await shop.place_ok([BOOK, {"sku": "CLTH-005", "quantity": 3}])
     assert order["status"] == "PENDING"
-    assert order["total"] == "30.97"  # computed by the server, exactly
+    assert order["total"] == "179.95"  # priced by the shop: 2 × 41.99 + 3 × 31.99, exactly
 
     await shop.wait_status([order["id"]], "PAID")
 

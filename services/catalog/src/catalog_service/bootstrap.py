@@ -90,7 +90,8 @@ async def bootstrap(
             broker = await connect(settings.amqp_url, name=settings.service_name)
             stack.push_async_callback(broker.close)
         channel = await broker.channel()
-        await declare(channel, SHOP_TOPOLOGY)
+        topology = SHOP_TOPOLOGY.with_retry_delays(tuple(settings.retry_delays_ms))
+        await declare(channel, topology)
         await channel.close()
         relay = OutboxRelay(
             engine,

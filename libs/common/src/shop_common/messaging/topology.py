@@ -152,6 +152,8 @@ SHOP_TOPOLOGY = Topology(
     ),
     queues=(
         QueueSpec("order.user-changes", (Binding("users", "user.*"),)),
+        # The order service's price cache: a changed price is evicted (next order pays it).
+        QueueSpec("order.catalog-changes", (Binding("catalog", "product.price_changed"),)),
         QueueSpec("gateway.user-changes", (Binding("users", "user.*"),)),
         # The gateway's response cache of the public catalog: evicted on a price or stock change.
         QueueSpec(

@@ -110,6 +110,19 @@ class OrderLine:
 MAX_LINES = 100
 
 
+@dataclass(frozen=True, slots=True)
+class WantedLine:
+    """One line as the client asks for it: a sku and a quantity (the shop prices it)."""
+
+    sku: str
+    quantity: int
+
+
+def priced_lines(wanted: list[WantedLine], prices: dict[str, Decimal]) -> list[OrderLine]:
+    """The order lines at the shop's prices (every sku must be in `prices`)."""
+    return [OrderLine(w.sku, w.quantity, prices[w.sku]) for w in wanted]
+
+
 def order_total(lines: list[OrderLine], currency: str) -> Decimal:
     """Validate the lines and return the server-side total in the currency's minor unit."""
     if not lines:
@@ -122,7 +135,7 @@ def order_total(lines: list[OrderLine], currency: str) -> Decimal:
             if line.quantity <= 0:
                 raise InvalidOrderError(f"quantity of {line.sku} must be greater than 0")
             check_amount(line.unit_price, currency)
-            if line.unit_price == 0:  # a zero price is not valid (api/schemas.py PRICE_PATTERN)
+            if line.unit_price == 0:  # the catalog never prices at 0 (check_price)
                 raise InvalidOrderError(f"unit price of {line.sku} must be greater than 0")
         return check_amount(sum((line.subtotal for line in lines), Decimal(0)), currency)
     except MoneyError as exc:

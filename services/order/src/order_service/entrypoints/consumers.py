@@ -4,6 +4,8 @@
 `order.user-changes`: user.updated/deleted evict the cached user (idempotent, so no inbox);
 user.created has nothing cached (a new user's id was never handed out, so no "not found" for it
 can be cached).
+`order.catalog-changes`: product.price_changed evicts the cached price (idempotent, no inbox),
+so the next order pays the new price.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from shop_common.messaging.events import (
     PaymentFailed,
     PaymentRefunded,
     PaymentSucceeded,
+    ProductPriceChanged,
     UserChanged,
     UserDeleted,
 )
@@ -19,11 +22,13 @@ from shop_common.messaging.handlers import Handlers, Incoming
 
 from order_service.domain.order import OrderStatus
 from order_service.service_layer.orders import OrderService
+from order_service.service_layer.prices import PriceBook
 from order_service.service_layer.users import UserDirectory
 
 payment_results = Handlers[OrderService]("order.payment-results")
 user_changes = Handlers[UserDirectory]("order.user-changes")
 user_changes.ignores("user.created")
+catalog_changes = Handlers[PriceBook]("order.catalog-changes")
 
 
 @payment_results.handles("payment.succeeded")
@@ -53,3 +58,9 @@ async def user_updated(event: UserChanged, lookup: UserDirectory, msg: Incoming)
 async def user_deleted(event: UserDeleted, lookup: UserDirectory, msg: Incoming) -> int:
     await lookup.evict(event.user_id)
     return event.user_id
+
+
+@catalog_changes.handles("product.price_changed")
+async def price_changed(event: ProductPriceChanged, prices: PriceBook, msg: Incoming) -> str:
+    await prices.forget(event.sku)
+    return event.sku

@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, TypeVar
 
 from shop_devstack.accounts import Account, admin_token, login, new_user
@@ -17,7 +16,7 @@ from shop_devstack.traces import OtlpReceiver
 
 T = TypeVar("T")
 
-BOOK = Item("BOOK-42", 1, Decimal("12.50"))
+BOOK = Item("BOOK-001", 1)
 
 
 @dataclass
