@@ -56,7 +56,7 @@ FAST_ENV = {
     "DB_READ_POOL_SIZE": "2",
     "DB_MAX_OVERFLOW": "2",
 }
-WORK_QUEUES = ("payment.order-events", "order.payment-results")
+WORK_QUEUES = ("catalog.order-events", "payment.order-events", "order.payment-results")
 DLQS = tuple(f"{queue}.dlq" for queue in WORK_QUEUES)
 # A seed product of the catalog (41.99 EUR); the pipelines stock it up (Pipeline.stock_up).
 BOOK = {"sku": "BOOK-001", "quantity": 2}

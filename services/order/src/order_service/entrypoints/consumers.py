@@ -1,6 +1,9 @@
 """Typed handlers of the order service's queues (shop_common.messaging.handlers).
 
-`order.payment-results`: payment.* events move the order (once, via the inbox).
+`order.payment-results`: the saga's results move the order (once, via the inbox): payment.*,
+and from the catalog stock.rejected (PENDING → REJECTED: nothing was charged) and stock.released
+(a PENDING order whose reservation expired → REJECTED; for an order that already ended, a
+release is the catalog's half of its compensation and changes nothing here).
 `order.user-changes`: user.updated/deleted evict the cached user (idempotent, so no inbox);
 user.created has nothing cached (a new user's id was never handed out, so no "not found" for it
 can be cached).
@@ -15,6 +18,8 @@ from shop_common.messaging.events import (
     PaymentRefunded,
     PaymentSucceeded,
     ProductPriceChanged,
+    StockRejected,
+    StockReleased,
     UserChanged,
     UserDeleted,
 )
@@ -46,6 +51,20 @@ async def payment_failed(event: PaymentFailed, service: OrderService, msg: Incom
 @payment_results.handles("payment.refunded")
 async def refunded(event: PaymentRefunded, service: OrderService, msg: Incoming) -> bool:
     return await service.apply_payment_result(msg.envelope, event.order_id, OrderStatus.REFUNDED)
+
+
+@payment_results.handles("stock.rejected")
+async def stock_rejected(event: StockRejected, service: OrderService, msg: Incoming) -> bool:
+    return await service.apply_payment_result(
+        msg.envelope, event.order_id, OrderStatus.REJECTED, event.reason
+    )
+
+
+@payment_results.handles("stock.released")
+async def stock_released(event: StockReleased, service: OrderService, msg: Incoming) -> bool:
+    return await service.apply_payment_result(
+        msg.envelope, event.order_id, OrderStatus.REJECTED, f"stock released: {event.reason}"
+    )
 
 
 @user_changes.handles("user.updated")

@@ -154,10 +154,12 @@ class OrderService:
         target: OrderStatus,
         reason: str | None = None,
     ) -> bool:
-        """Apply payment.* once (inbox); False when a duplicate or no longer applicable.
+        """Apply a saga result once (inbox): payment.*, stock.rejected, stock.released; False
+        when a duplicate or no longer applicable (e.g. a release for an order that has ended).
 
-        A charge reported for an order that stopped waiting (timed out or cancelled while
-        PENDING) is answered with a refund request (saga compensation).
+        A charge reported for an order that stopped waiting (timed out, cancelled or rejected
+        while PENDING) is answered with a refund request (saga compensation): an order whose
+        stock was released never becomes PAID.
         """
         async with self._uow() as uow:
             claim = await uow.orders.claim_and_move(
