@@ -194,6 +194,20 @@ class ShopClient:
         product: dict[str, Any] = check(response, 200).json()
         return product
 
+    async def stock(self, sku: str) -> int:
+        """GET /api/products/{sku}/stock (public): units available now."""
+        response = await self.http.get(f"{PRODUCTS_PATH}/{sku}/stock")
+        return int(check(response, 200).json()["available"])
+
+    async def restock(self, admin_token: str, sku: str, quantity: int) -> int:
+        """POST /api/products/{sku}/restock (admin): the new available stock."""
+        response = await self.http.post(
+            f"{PRODUCTS_PATH}/{sku}/restock",
+            json={"quantity": quantity},
+            headers=bearer(admin_token),
+        )
+        return int(check(response, 200).json()["available"])
+
     async def set_provider(self, admin_token: str, **switches: Any) -> dict[str, Any]:
         """Change the simulated payment provider's fault switches at run time (admin)."""
         response = await self.http.put(PROVIDER_PATH, json=switches, headers=bearer(admin_token))
