@@ -60,9 +60,10 @@ _GIVE_BACK = text(
     "UPDATE stock SET available = available + CAST(:q AS bigint), updated_at = now()"
     " WHERE sku = :sku"
 )
-_CONFIRM = text(
+# On the driver (shop_common.db): it runs once per paid order, on the saga's hot path.
+_CONFIRM = (
     "UPDATE reservations SET status = 'confirmed', expires_at = NULL"
-    " WHERE order_id = :o AND status = 'reserved' RETURNING order_id"
+    " WHERE order_id = $1 AND status = 'reserved' RETURNING order_id"
 )
 _RESERVATION = text(
     "SELECT order_id, status, reason, expires_at FROM reservations WHERE order_id = :o"
@@ -224,8 +225,8 @@ class SqlReservationRepository:
         return lines
 
     async def confirm(self, order_id: UUID) -> bool:
-        async with self._reads() as session:
-            return (await session.execute(_CONFIRM, {"o": order_id})).first() is not None
+        async with driver_connection(self._engine) as conn:
+            return await conn.fetchrow(_CONFIRM, order_id) is not None
 
     async def expired(self, now: datetime, limit: int) -> list[UUID]:
         async with self._reads() as session:
