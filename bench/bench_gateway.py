@@ -312,7 +312,7 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     pipeline = Pipeline(config, report=lambda line: log(f"  {line}"))
     processes: list[asyncio.subprocess.Process] = []
     try:
-        log(f"starting user, order, payment, gateway and nginx (logs in {tmp}) ...")
+        log(f"starting user, catalog, order, payment, gateway and nginx (logs in {tmp}) ...")
         await pipeline.start()
         nginx, nginx_port = await start_nginx(tmp, pipeline.port(ORDER))
         processes.append(nginx)

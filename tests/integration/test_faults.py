@@ -210,6 +210,8 @@ async def test_a_thousand_orders_while_payment_is_killed_and_restarted(
     client: ShopClient, controllable: RunningSystem
 ) -> None:
     users = await shoppers(client, controllable, 25)  # 40 orders each: under the route's limit
+    # Stock for every order: the scenario is the payment outage, not the shelf running empty.
+    await client.restock(await admin_token(client, controllable.run_dir), ITEM.sku, 1_000)
     before = await dlq_depths(controllable)
     restarts = await controllable.restarts("payment")
     placed: list[str] = []
