@@ -365,9 +365,10 @@ async def orders_of(pipeline: Pipeline, user_id: int) -> list[str]:
     return [row["id"] for row in rows]
 
 
-async def outbox_rows(pipeline: Pipeline, routing_key: str) -> list[Any]:
-    """The order service's outbox rows of one routing key (envelope, sent_at), oldest first."""
-    conn = await asyncpg.connect(pipeline.database_url("orders"))
+async def outbox_rows(pipeline: Pipeline, routing_key: str, database: str = "orders") -> list[Any]:
+    """A service's outbox rows of one routing key (envelope, sent_at), oldest first: the order
+    service's unless `database` names another (catalog for stock.*)."""
+    conn = await asyncpg.connect(pipeline.database_url(database))
     try:
         return list(
             await conn.fetch(

@@ -143,7 +143,7 @@ async def test_an_undecodable_message_goes_to_the_dlq_at_once_with_its_headers(
     try:
         message_id = f"bad-{uuid.uuid4().hex[:8]}"
         await publish_raw(
-            broker, "orders", "order.created", b'{"not": "an envelope"', message_id=message_id
+            broker, "catalog", "stock.reserved", b'{"not": "an envelope"', message_id=message_id
         )
 
         async def dead_lettered() -> bool:
@@ -155,8 +155,8 @@ async def test_an_undecodable_message_goes_to_the_dlq_at_once_with_its_headers(
         assert letter.error is not None
         assert letter.error.startswith("undecodable")
         assert (letter.original_exchange, letter.original_routing_key) == (
-            "orders",
-            "order.created",
+            "catalog",
+            "stock.reserved",
         )
         assert await queue_depth(broker, work_queue) == 0
     finally:
