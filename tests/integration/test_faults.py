@@ -41,6 +41,8 @@ if not COMPOSE:
     pytestmark.append(pytest.mark.launcher)
 ITEM = Item("BOOK-001", 1)
 DLQS = (
+    "catalog.order-events.dlq",
+    "order.catalog-changes.dlq",
     "payment.order-events.dlq",
     "order.payment-results.dlq",
     "order.user-changes.dlq",
