@@ -146,8 +146,13 @@ async def check_the_order_trace(receiver: OtlpReceiver, order_id: str) -> None:
             paid = any(
                 is_consume("order-service")(t) and t.name.startswith("payments") for t in trace
             )
-            # Each service exports on its own schedule: wait for the catalog's hop too.
-            if paid and any(is_publish("catalog-service", "catalog")(t) for t in trace):
+            # Each service exports on its own schedule: wait for every hop's spans.
+            hops = (
+                is_publish("catalog-service", "catalog"),
+                is_consume("payment-service"),
+                is_publish("payment-service", "payments"),
+            )
+            if paid and all(any(hop(t) for t in trace) for hop in hops):
                 return trace
         return []
 
