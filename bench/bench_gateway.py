@@ -261,7 +261,7 @@ def steal_ticks() -> tuple[int, int]:
 
 
 async def place_order(pipeline: Pipeline, token: str) -> str:
-    body = {"items": [{"sku": "BOOK-42", "quantity": 1, "unit_price": "12.50"}], "currency": "EUR"}
+    body = {"items": [{"sku": "BOOK-001", "quantity": 1}], "currency": "EUR"}
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex}
     url = f"{pipeline.url(ORDER)}/orders"
     async with (
@@ -312,7 +312,7 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     pipeline = Pipeline(config, report=lambda line: log(f"  {line}"))
     processes: list[asyncio.subprocess.Process] = []
     try:
-        log(f"starting user, order, payment, gateway and nginx (logs in {tmp}) ...")
+        log(f"starting user, catalog, order, payment, gateway and nginx (logs in {tmp}) ...")
         await pipeline.start()
         nginx, nginx_port = await start_nginx(tmp, pipeline.port(ORDER))
         processes.append(nginx)

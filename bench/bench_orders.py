@@ -1,10 +1,15 @@
 """End-to-end order pipeline: orders created over HTTP until PAID is seen, beside the broker ceiling.
 
-User, order and payment run as subprocesses on loopback (shop_devstack.pipeline: their own
-databases and RabbitMQ vhost). N workers each place an order (POST /orders on the order service,
-with a bearer token) and wait until its `order.paid` event shows on the `order.status-events` tap
-queue, then place the next one, for a fixed duration: the figures are PAID orders per second and
-the create→PAID latency (p50/p99). The raw broker ceiling (aio-pika publish with confirms +
+User, catalog, order and payment run as subprocesses on loopback (shop_devstack.pipeline: their
+own databases and RabbitMQ vhost). N workers each place an order (POST /orders on the order
+service, with a bearer token; the order service prices it from the catalog, cached) and wait
+until its `order.paid` event shows on the `order.status-events` tap queue, then place the next
+one. Every order takes the saga's reservation step: the catalog reserves its stock (one SQL
+statement) before the payment service charges; the run stocks the catalog up first
+(Pipeline.stock_up) so no order is rejected for want of stock. Shoppers buy different products:
+each order takes the next of the seed catalog's regularly stocked skus (`--skus 1` puts every
+order on one sku: the worst case, every reservation waiting on the same stock row). Orders are placed for a fixed
+duration: the figures are PAID orders per second and the create→PAID latency (p50/p99). The raw broker ceiling (aio-pika publish with confirms +
 consume with ack, messages the size of an order.created event) is measured in the same run,
 before and after the pipeline (A B A), on the same vhost.
 
@@ -16,12 +21,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
+import itertools
 import json
 import os
 import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -44,7 +52,9 @@ SERVICE_ENV = {
     "DATABASE_MAX_OVERFLOW": "0",
     "CONSUMER_CONCURRENCY": "16",
 }
-ITEMS = [{"sku": "BOOK-42", "quantity": 2, "unit_price": "12.50"}]
+# The seed catalog's products that start with 100 units (migration 0002; stocked up here).
+_SEED = importlib.import_module("catalog_service.migrations.versions.0002_seed_products")
+STOCKED_SKUS = tuple(str(row["sku"]) for row in _SEED.seed_rows() if row["stock"] == 100)
 
 
 def order_event_size() -> int:
@@ -52,8 +62,8 @@ def order_event_size() -> int:
     event = OrderCreated(
         order_id=uuid.uuid4(),
         user_id=12345,
-        items=[OrderItem(sku="BOOK-42", quantity=2, unit_price=Decimal("12.50"))],
-        total=Decimal("25.00"),
+        items=[OrderItem(sku="BOOK-001", quantity=2, unit_price=Decimal("41.99"))],
+        total=Decimal("83.98"),
         currency="EUR",
     )
     return len(new_event("order.created", event, correlation_id=str(event.order_id)).to_json())
@@ -110,10 +120,11 @@ async def worker(
     run: Run,
     until: float,
     paid_within: float,
+    skus: Iterator[str],
 ) -> None:
     headers = {"Authorization": f"Bearer {token}"}
-    body = {"items": ITEMS, "currency": "EUR"}
     while time.perf_counter() < until:
+        body = {"items": [{"sku": next(skus), "quantity": 2}], "currency": "EUR"}
         started = time.perf_counter()
         try:
             async with session.post(
@@ -218,6 +229,7 @@ async def pipeline_run(
     users = await pipeline.create_users(args.users, "Bench Shopper")
     tokens = [pipeline.token(user) for user in users]
     tracker = Tracker()
+    skus = itertools.cycle(STOCKED_SKUS[: args.skus])
     connection = await connect(amqp_url, attempts=3, name="bench-tap")
     channel = await connection.channel()
     await channel.set_qos(prefetch_count=1000)
@@ -240,6 +252,7 @@ async def pipeline_run(
                             run,
                             until,
                             args.paid_within,
+                            skus,
                         )
                         for n in range(args.in_flight)
                     )
@@ -304,9 +317,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     pipeline = Pipeline(config, report=lambda line: print(f"  {line}", flush=True))
     size = order_event_size()
     try:
-        print(f"starting user, order, payment (logs in {log_dir}) ...", flush=True)
+        print(f"starting user, catalog, order, payment (logs in {log_dir}) ...", flush=True)
         started = time.perf_counter()
         await pipeline.start()
+        await pipeline.stock_up()
         print(f"ready in {time.perf_counter() - started:.1f} s", flush=True)
         ceilings = [await ceiling(amqp_url, size, args.ceiling_messages)]
         run, elapsed, cpu_ms = await pipeline_run(pipeline, amqp_url, args)
@@ -344,6 +358,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
     parser.add_argument("--in-flight", type=int, default=64, help="orders in flight")
     parser.add_argument("--users", type=int, default=8, help="distinct shoppers (tokens)")
+    parser.add_argument(
+        "--skus", type=int, default=len(STOCKED_SKUS), help="distinct products ordered, in turn"
+    )
     parser.add_argument("--paid-within", type=float, default=30.0, help="per-order deadline")
     parser.add_argument("--ceiling-messages", type=int, default=5000)
     parser.add_argument("--provider-latency-ms", type=float, default=5.0)

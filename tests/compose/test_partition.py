@@ -33,7 +33,6 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -44,7 +43,7 @@ from shop_devstack.compose_stack import Running, Stack, StackError
 from shop_testing.wait import eventually
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
-ITEM = Item("BOOK-42", 1, Decimal("12.50"))
+ITEM = Item("BOOK-001", 1)
 SHOPPERS = 4
 PACE = 0.25  # seconds between one shopper's requests: ~16 orders/s in all, under each user's limit
 PLACE_PATIENCE = 120.0  # a placement is retried (same key) this long before it counts as lost

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from catalog_service.entrypoints.consumers import order_events as catalog_order_events
 from gateway.entrypoints.consumers import catalog_changes as gateway_catalog_changes
 from gateway.entrypoints.consumers import user_changes as gateway_user_changes
-from order_service.entrypoints.consumers import payment_results, user_changes
+from order_service.entrypoints.consumers import catalog_changes, payment_results, user_changes
 from payment_service.entrypoints.consumers import order_events
 from shop_common.messaging.handlers import Handlers
 from shop_common.messaging.topology import SHOP_TOPOLOGY
@@ -13,7 +14,9 @@ from shop_common.messaging.topology import SHOP_TOPOLOGY
 REGISTRIES: list[Handlers[object]] = [
     payment_results,  # type: ignore[list-item]
     user_changes,  # type: ignore[list-item]
+    catalog_changes,  # type: ignore[list-item]
     order_events,  # type: ignore[list-item]
+    catalog_order_events,  # type: ignore[list-item]
     gateway_user_changes,  # type: ignore[list-item]
     gateway_catalog_changes,  # type: ignore[list-item]
 ]

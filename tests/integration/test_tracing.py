@@ -143,7 +143,16 @@ async def check_the_order_trace(receiver: OtlpReceiver, order_id: str) -> None:
         """The trace of a gateway POST that reached the order's consume of a payment result."""
         for post in (s for s in spans if gateway_post(s)):
             trace = in_trace(spans, post.trace_id)
-            if any(is_consume("order-service")(t) and t.name.startswith("payments") for t in trace):
+            paid = any(
+                is_consume("order-service")(t) and t.name.startswith("payments") for t in trace
+            )
+            # Each service exports on its own schedule: wait for every hop's spans.
+            hops = (
+                is_publish("catalog-service", "catalog"),
+                is_consume("payment-service"),
+                is_publish("payment-service", "payments"),
+            )
+            if paid and all(any(hop(t) for t in trace) for hop in hops):
                 return trace
         return []
 
@@ -170,8 +179,19 @@ async def check_the_order_trace(receiver: OtlpReceiver, order_id: str) -> None:
 
     order_publish = one(trace, "the order relay's publish", is_publish("order-service", "orders"))
     assert descends(order_publish, order_post, trace)  # restored from the outbox row
+    # The saga's stock hop: the catalog consumes order.created, reserves, and its relay
+    # publishes stock.reserved, which the payment service consumes.
+    catalog_consume = one(
+        trace,
+        "the catalog's consume of order.created",
+        lambda t: is_consume("catalog-service")(t) and t.parent_span_id == order_publish.span_id,
+    )
+    catalog_publish = one(
+        trace, "the catalog relay's publish", is_publish("catalog-service", "catalog")
+    )
+    assert descends(catalog_publish, catalog_consume, trace)  # restored from the outbox row
     payment_consume = one(trace, "payment's consume", is_consume("payment-service"))
-    assert payment_consume.parent_span_id == order_publish.span_id  # through the AMQP headers
+    assert payment_consume.parent_span_id == catalog_publish.span_id  # through the AMQP headers
     charge = one(trace, "payment.charge", lambda s: s.name == "payment.charge")
     assert descends(charge, payment_consume, trace)
     payment_publish = one(trace, "payment's publish", is_publish("payment-service", "payments"))
@@ -216,7 +236,7 @@ async def check_a_dlq_parking_event(receiver: OtlpReceiver, amqp_url: str) -> No
     connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel()
-        exchange = await channel.get_exchange("orders")
+        exchange = await channel.get_exchange("catalog")  # stock.reserved: payment's queue
         await exchange.publish(
             aio_pika.Message(
                 b"{not an event",
@@ -224,7 +244,7 @@ async def check_a_dlq_parking_event(receiver: OtlpReceiver, amqp_url: str) -> No
                 content_type="application/json",
                 headers={"traceparent": f"00-{trace_id}-{parent_id}-01"},
             ),
-            routing_key="order.created",
+            routing_key="stock.reserved",
         )
     finally:
         await connection.close()

@@ -1,6 +1,6 @@
-"""Fixtures of the pipeline tests: user, order and payment as real processes.
+"""Fixtures of the pipeline tests: user, catalog, order and payment as real processes.
 
-Each test gets order and payment processes (shop_devstack.pipeline: `python -m <service>` on free
+Each test gets catalog, order and payment processes (shop_devstack.pipeline: `python -m <service>` on free
 loopback ports) with their own databases and their own RabbitMQ vhost, calling one user service
 process shared by the session (only read: users are created, never changed), plus helpers to call
 the order API with a token, wait for an order's state and read the payments database, the broker
@@ -28,7 +28,15 @@ import pytest_asyncio
 from aio_pika.abc import AbstractRobustConnection
 from shop_common.messaging import connect
 from shop_devstack.layout import DevKeys
-from shop_devstack.pipeline import ORDER, PAYMENT, USER, Pipeline, PipelineConfig, dev_keys
+from shop_devstack.pipeline import (
+    CATALOG,
+    ORDER,
+    PAYMENT,
+    USER,
+    Pipeline,
+    PipelineConfig,
+    dev_keys,
+)
 from shop_devstack.supervisor import tail
 from shop_testing.isolation import VhostAdmin, unique_name
 
@@ -48,9 +56,10 @@ FAST_ENV = {
     "DB_READ_POOL_SIZE": "2",
     "DB_MAX_OVERFLOW": "2",
 }
-WORK_QUEUES = ("payment.order-events", "order.payment-results")
+WORK_QUEUES = ("catalog.order-events", "payment.order-events", "order.payment-results")
 DLQS = tuple(f"{queue}.dlq" for queue in WORK_QUEUES)
-BOOK = {"sku": "BOOK-42", "quantity": 2, "unit_price": "12.50"}
+# A seed product of the catalog (41.99 EUR); the pipelines stock it up (Pipeline.stock_up).
+BOOK = {"sku": "BOOK-001", "quantity": 2}
 T = TypeVar("T")
 
 
@@ -126,6 +135,7 @@ async def make_pipeline(
         *,
         order_env: dict[str, str] | None = None,
         payment_env: dict[str, str] | None = None,
+        catalog_env: dict[str, str] | None = None,
         proxy_order_broker: bool = False,
     ) -> Pipeline:
         if made:
@@ -138,13 +148,15 @@ async def make_pipeline(
             env=FAST_ENV,
             order_env=order_env or {},
             payment_env=payment_env or {},
+            catalog_env=catalog_env or {},
             proxy_order_broker=proxy_order_broker,
-            services=(ORDER, PAYMENT),
+            services=(CATALOG, ORDER, PAYMENT),
             user_address=user_service,
         )
         pipeline = Pipeline(config, pipeline_keys)
         made.append(pipeline)
         await pipeline.start()
+        await pipeline.stock_up()
         return pipeline
 
     yield make
@@ -181,13 +193,14 @@ def shared_pipeline(
         postgres_admin_url=postgres_url,
         redis_url=redis_url,
         env=FAST_ENV,
-        services=(ORDER, PAYMENT),
+        services=(CATALOG, ORDER, PAYMENT),
         user_address=user_service,
     )
     pipeline = Pipeline(config, pipeline_keys)
     runner = LoopThread()
     try:
         runner.run(pipeline.start())
+        runner.run(pipeline.stock_up())
         yield pipeline
     finally:
         runner.run(pipeline.close(kill=True))
@@ -215,7 +228,7 @@ def drop_connections(request: pytest.FixtureRequest, amqp_vhost_url: str) -> Cal
     return lambda: admin.close_connections(vhost_of(amqp_vhost_url))
 
 
-def logs_of(pipeline: Pipeline, names: Iterable[str] = (ORDER, PAYMENT)) -> str:
+def logs_of(pipeline: Pipeline, names: Iterable[str] = (CATALOG, ORDER, PAYMENT)) -> str:
     """The last lines of the services' logs, for failure messages."""
     return "\n".join(
         f"--- {name} ({pipeline.log_path(name)}):\n{tail(pipeline.log_path(name), 15)}"
@@ -352,9 +365,10 @@ async def orders_of(pipeline: Pipeline, user_id: int) -> list[str]:
     return [row["id"] for row in rows]
 
 
-async def outbox_rows(pipeline: Pipeline, routing_key: str) -> list[Any]:
-    """The order service's outbox rows of one routing key (envelope, sent_at), oldest first."""
-    conn = await asyncpg.connect(pipeline.database_url("orders"))
+async def outbox_rows(pipeline: Pipeline, routing_key: str, database: str = "orders") -> list[Any]:
+    """A service's outbox rows of one routing key (envelope, sent_at), oldest first: the order
+    service's unless `database` names another (catalog for stock.*)."""
+    conn = await asyncpg.connect(pipeline.database_url(database))
     try:
         return list(
             await conn.fetch(

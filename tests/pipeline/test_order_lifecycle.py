@@ -29,16 +29,17 @@ def pipeline(shared_pipeline: Pipeline) -> Pipeline:
     return shared_pipeline
 
 
-EXPENSIVE = {"sku": "YACHT-1", "quantity": 1, "unit_price": "20000.00"}  # above the card limit
+# 60 × 189.99 = 11,399.40 EUR: above the simulated card limit (10,000), so declined.
+EXPENSIVE = {"sku": "BOOK-005", "quantity": 60}
 
 
 async def test_an_order_is_charged_once_and_becomes_paid(
     pipeline: Pipeline, http: httpx.AsyncClient
 ) -> None:
     shop = await shop_for(pipeline, http)
-    order = await shop.place_ok([BOOK, {"sku": "PEN-1", "quantity": 3, "unit_price": "1.99"}])
+    order = await shop.place_ok([BOOK, {"sku": "CLTH-005", "quantity": 3}])
     assert order["status"] == "PENDING"
-    assert order["total"] == "30.97"  # computed by the server, exactly
+    assert order["total"] == "179.95"  # priced by the shop: 2 × 41.99 + 3 × 31.99, exactly
 
     await shop.wait_status([order["id"]], "PAID")
 
@@ -142,7 +143,7 @@ async def test_an_undecodable_message_goes_to_the_dlq_at_once_with_its_headers(
     try:
         message_id = f"bad-{uuid.uuid4().hex[:8]}"
         await publish_raw(
-            broker, "orders", "order.created", b'{"not": "an envelope"', message_id=message_id
+            broker, "catalog", "stock.reserved", b'{"not": "an envelope"', message_id=message_id
         )
 
         async def dead_lettered() -> bool:
@@ -154,8 +155,8 @@ async def test_an_undecodable_message_goes_to_the_dlq_at_once_with_its_headers(
         assert letter.error is not None
         assert letter.error.startswith("undecodable")
         assert (letter.original_exchange, letter.original_routing_key) == (
-            "orders",
-            "order.created",
+            "catalog",
+            "stock.reserved",
         )
         assert await queue_depth(broker, work_queue) == 0
     finally:

@@ -54,9 +54,13 @@ async def place_many(shops: list[Shop], count: int, in_flight: int = 20) -> list
     return list(await asyncio.gather(*(one(n) for n in range(count))))
 
 
-async def all_published(pipeline: Pipeline, routing_key: str = "order.created") -> bool:
-    """True when the order service's relay has published every row of routing_key."""
-    return all(row["sent_at"] is not None for row in await outbox_rows(pipeline, routing_key))
+async def all_published(
+    pipeline: Pipeline, routing_key: str = "order.created", database: str = "orders"
+) -> bool:
+    """True when a service's relay (the order service's unless told) has published every row of
+    routing_key."""
+    rows = await outbox_rows(pipeline, routing_key, database)
+    return bool(rows) and all(row["sent_at"] is not None for row in rows)
 
 
 async def assert_charged_once_each(pipeline: Pipeline, order_ids: list[str]) -> None:
@@ -74,8 +78,11 @@ async def test_orders_placed_while_payment_is_stopped_are_paid_once_it_returns(
     order_ids = await place_many(shops, 200)
     await eventually(lambda: all_published(pipeline), what="every order.created published")
 
+    async def all_reserved_and_waiting() -> bool:  # the catalog held the stock of each
+        return await queue_depth(broker, WORK_QUEUE) == 200
+
+    await eventually(all_reserved_and_waiting, what="200 stock.reserved for the payment service")
     assert await order_states(pipeline) == {"PENDING": 200}
-    assert await queue_depth(broker, WORK_QUEUE) == 200  # waiting for the payment service
 
     await pipeline.start_process(PAYMENT)
 
@@ -100,7 +107,7 @@ async def test_the_saga_timeout_fails_the_order_and_compensates_a_late_charge(
     await shop.wait_status([order["id"]], "PAYMENT_FAILED", within=20)
     assert (await shop.get(order["id"])).json()["failure_reason"] == "payment timed out"
 
-    # The payment service comes back and finds order.created (and the compensation) queued:
+    # The payment service comes back and finds stock.reserved (and the compensation) queued:
     # whatever it does first, the customer must not end up charged for a failed order.
     await pipeline.start_process(PAYMENT)
 
@@ -121,12 +128,15 @@ async def test_a_message_delivered_three_times_and_then_replayed_charges_once(
     shop = await shop_for(pipeline, http)
     await pipeline.stop(PAYMENT)
     order = await shop.place_ok()
-    await eventually(lambda: all_published(pipeline), what="order.created published")
-    (row,) = await outbox_rows(pipeline, "order.created")
+    # The payment service is charged by stock.reserved, which the catalog publishes.
+    await eventually(
+        lambda: all_published(pipeline, "stock.reserved", "catalog"), what="stock.reserved sent"
+    )
+    (row,) = await outbox_rows(pipeline, "stock.reserved", "catalog")
     body = row["envelope"].encode()
     event_id = json.loads(body)["event_id"]
     for _ in range(2):  # the relay's publish plus two duplicates, as a crash before mark gives
-        await publish_raw(broker, "orders", "order.created", body, message_id=event_id)
+        await publish_raw(broker, "catalog", "stock.reserved", body, message_id=event_id)
     assert await queue_depth(broker, WORK_QUEUE) == 3
 
     await pipeline.start_process(PAYMENT)  # the three copies meet 16 concurrent handlers
@@ -149,8 +159,8 @@ async def test_a_message_delivered_three_times_and_then_replayed_charges_once(
     dead_letter_headers = {
         ATTEMPTS_HEADER: MAX_ATTEMPTS,
         ERROR_HEADER: "ProviderUnavailableError: payment provider is down",
-        ORIGINAL_EXCHANGE_HEADER: "orders",
-        ORIGINAL_ROUTING_KEY_HEADER: "order.created",
+        ORIGINAL_EXCHANGE_HEADER: "catalog",
+        ORIGINAL_ROUTING_KEY_HEADER: "stock.reserved",
         FAILED_QUEUE_HEADER: WORK_QUEUE,
     }
     await publish_raw(
@@ -179,11 +189,11 @@ async def test_a_message_failing_every_attempt_is_dead_lettered_then_replayed_af
     async def dead_lettered() -> bool:
         return await queue_depth(broker, f"{WORK_QUEUE}.dlq") == 1
 
-    await eventually(dead_lettered, what="the order.created in the DLQ after the last attempt")
+    await eventually(dead_lettered, what="the stock.reserved in the DLQ after the last attempt")
     (letter,) = await list_dead_letters(broker, WORK_QUEUE)
     assert letter.attempts == MAX_ATTEMPTS
-    assert letter.original_exchange == "orders"
-    assert letter.original_routing_key == "order.created"
+    assert letter.original_exchange == "catalog"
+    assert letter.original_routing_key == "stock.reserved"
     assert letter.failed_queue == WORK_QUEUE
     assert letter.error is not None
     assert "down" in letter.error or "open" in letter.error

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -30,7 +29,7 @@ def auth(token: str) -> list[tuple[str, str]]:
 
 async def settled_order(client: ShopClient, token: str) -> dict[str, Any]:
     """A new order of the token's user, waited until its saga is over (it no longer changes)."""
-    placed = check(await client.place_order(token, [Item("SKU-1", 1, Decimal("5.00"))]), 201)
+    placed = check(await client.place_order(token, [Item("BOOK-001", 1)]), 201)
     order_id = placed.json()["id"]
     final: dict[str, Any] = {}
 

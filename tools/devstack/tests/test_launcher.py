@@ -61,6 +61,7 @@ def test_every_service_gets_the_contract_environment(tmp_path: Path) -> None:
     assert list(processes) == ["user-1", "user-2", "catalog", "payment", "order", "web", "gateway"]
     assert processes["user-2"].env["GRPC_PORT"] == "50052"
     assert processes["order"].env["USER_SERVICE_ADDRESSES"] == "127.0.0.1:50051,127.0.0.1:50052"
+    assert processes["order"].env["CATALOG_SERVICE_ADDRESSES"] == "127.0.0.1:8003"  # prices
     assert processes["order"].env["DATABASE_URL"].endswith("/e2e_orders")
     assert processes["catalog"].env["DATABASE_URL"].endswith("/e2e_catalog")
     assert processes["catalog"].env["HTTP_PORT"] == "8003"

@@ -17,6 +17,8 @@ from shop_common.messaging import (
     OrderItem,
     OrderStatusChanged,
     Publisher,
+    StockLine,
+    StockReserved,
     UnroutableError,
     UserChanged,
     connect,
@@ -56,7 +58,7 @@ async def test_published_message_carries_event_id_correlation_request_id_and_is_
         await publisher.publish("orders", envelope)
     finally:
         structlog.contextvars.unbind_contextvars("request_id")
-    message = await get_one(connection, "payment.order-events")
+    message = await get_one(connection, "catalog.order-events")  # order.created: the catalog's
     assert message.message_id == str(envelope.event_id)
     assert message.correlation_id == "corr-1"
     assert message.content_type == "application/json"
@@ -98,8 +100,16 @@ async def test_refunds_overtake_queued_charges_on_the_priority_queue(
     connection: AbstractRobustConnection,
 ) -> None:
     publisher = Publisher(connection)
-    for _ in range(5):
-        await publisher.publish("orders", order_created())
+    for _ in range(5):  # charges waiting: stock.reserved from the catalog
+        created = order_created()
+        reserved = StockReserved(
+            order_id=uuid.UUID(created.payload["order_id"]),
+            user_id=7,
+            items=[StockLine(sku="BOOK-001", quantity=1)],
+            total=Decimal("19.90"),
+            currency="EUR",
+        )
+        await publisher.publish("catalog", new_event("stock.reserved", reserved))
     cancel = new_event(
         "order.cancelled",
         OrderCancelled(order_id=uuid.uuid4(), user_id=7, refund_required=True),
@@ -119,10 +129,10 @@ async def test_expired_message_is_dead_lettered_not_dropped(
     await publisher.publish("orders", envelope, expiration=0.05)
 
     async def in_dlq() -> bool:
-        return await queue_depth(connection, "payment.order-events.dlq") == 1
+        return await queue_depth(connection, "catalog.order-events.dlq") == 1
 
     await eventually(in_dlq, what="expired message in the DLQ")
-    message = await get_one(connection, "payment.order-events.dlq")
+    message = await get_one(connection, "catalog.order-events.dlq")
     assert message.message_id == str(envelope.event_id)
     await publisher.close()
 

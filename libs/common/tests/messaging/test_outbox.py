@@ -34,7 +34,7 @@ from .conftest import get_one, queue_depth
 
 pytestmark = pytest.mark.infra
 
-QUEUE = "payment.order-events"
+QUEUE = "catalog.order-events"  # where order.created is routed
 
 
 @pytest_asyncio.fixture

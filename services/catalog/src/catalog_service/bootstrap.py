@@ -2,7 +2,8 @@
 
 In order: migrate (if enabled), tracing, engine, broker (topology declared), outbox relay,
 product cache (Redis, coherence subscriber), view counter (write-behind flusher), use cases,
-reservation sweeper, then discovery registration. Everything is entered on one AsyncExitStack, so a
+the consumer of catalog.order-events (the saga's stock side), reservation sweeper, messaging
+monitor, then discovery registration. Everything is entered on one AsyncExitStack, so a
 failing step unwinds what had started, and the exit stops in reverse: deregister, stop the
 sweeper, flush the view counts, close the cache, let the relay drain, close broker and pool, flush the spans.
 Each adapter can be passed in (tests); what is passed in is the caller's to close. `App` is
@@ -21,12 +22,14 @@ from shop_common.discovery import registry_from_settings as _registry_from_setti
 from shop_common.logging import get_logger
 from shop_common.messaging import (
     SHOP_TOPOLOGY,
+    Consumer,
     OutboxRelay,
     Publisher,
     connect,
     declare,
     is_connected,
 )
+from shop_common.messaging.monitor import MessagingMonitor
 from shop_common.migrations import migrate
 from shop_common.observability import configure_tracing
 from sqlalchemy import text
@@ -36,6 +39,8 @@ from catalog_service.adapters.product_cache import ProductCache, redis_client
 from catalog_service.adapters.unit_of_work import SqlUnitOfWorkFactory, create_engine
 from catalog_service.adapters.views import ViewCounter
 from catalog_service.domain.listing import PageSizes, ProductPageTokens
+from catalog_service.entrypoints.consumers import QUEUE as ORDER_EVENTS_QUEUE
+from catalog_service.entrypoints.consumers import order_events
 from catalog_service.entrypoints.sweeper import ReservationSweeper
 from catalog_service.service_layer.catalog import CatalogAdmin, CatalogReads
 from catalog_service.service_layer.ports import ProductCache as ProductCachePort
@@ -75,8 +80,12 @@ async def bootstrap(
     publisher: Publisher | None = None,
     cache: ProductCachePort | None = None,
     registry: Registry | None = None,
+    consume: bool = True,
 ) -> AsyncIterator[App]:
-    """Start the catalog service, yield its App, stop it on exit (see the module docstring)."""
+    """Start the catalog service, yield its App, stop it on exit (see the module docstring).
+    consume=False: no consumer of the saga's order events (tests that drive reservations)."""
+    topology = SHOP_TOPOLOGY.with_retry_delays(tuple(settings.retry_delays_ms))
+    order_events.check(topology)  # the handlers take what the queue is bound to
     if settings.apply_migrations_on_start:
         await migrate("catalog_service", settings.database_url)
     async with AsyncExitStack() as stack:
@@ -90,7 +99,7 @@ async def bootstrap(
             broker = await connect(settings.amqp_url, name=settings.service_name)
             stack.push_async_callback(broker.close)
         channel = await broker.channel()
-        await declare(channel, SHOP_TOPOLOGY)
+        await declare(channel, topology)
         await channel.close()
         relay = OutboxRelay(
             engine,
@@ -118,11 +127,31 @@ async def bootstrap(
         reads = CatalogReads(units, cache, views)
         admin = CatalogAdmin(units, cache)
         reservations = Reservations(units, settings.reservation_ttl_seconds)
+        if consume:
+            consumer = Consumer(
+                broker,
+                ORDER_EVENTS_QUEUE,
+                order_events.bind(reservations),
+                prefetch=settings.consumer_prefetch,
+                concurrency=settings.consumer_concurrency,
+                max_attempts=settings.consumer_max_attempts,
+                topology=topology,
+            )
+            await consumer.start()
+            stack.push_async_callback(consumer.stop)
         sweeper = ReservationSweeper(
             reservations, interval=settings.reservation_sweep_interval_seconds
         )
         await sweeper.start()
         stack.push_async_callback(sweeper.stop)
+        monitor = MessagingMonitor(
+            broker,
+            topology.monitored_queues([ORDER_EVENTS_QUEUE]),
+            relay,
+            interval=settings.broker_metrics_interval_seconds,
+        )
+        await monitor.start()
+        stack.push_async_callback(monitor.stop)
 
         if registry is None:
             registry = _registry_from_settings(settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
+from shop_common.messaging.topology import DEFAULT_RETRY_DELAYS_MS
 from shop_common.settings import ServiceSettings, refuse_development_secret
 
 DEV_PAGE_TOKEN_SECRET = "dev-only-catalog-page-token-secret"
@@ -21,6 +22,15 @@ class Settings(ServiceSettings):
     max_body_bytes: int = Field(default=16_384, ge=1)
     apply_migrations_on_start: bool = True
     outbox_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    # The consumer of catalog.order-events (the saga's stock side): unacked messages held,
+    # handled at once, attempts before the DLQ.
+    consumer_prefetch: int = Field(default=64, ge=1)
+    consumer_concurrency: int = Field(default=32, ge=1)
+    consumer_max_attempts: int = Field(default=5, ge=1)
+    # Delay tiers of the work queues (JSON list in the environment, e.g. RETRY_DELAYS_MS=[100,200]).
+    # Every process declaring the queues must agree: RabbitMQ refuses a re-declare with another TTL.
+    retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_DELAYS_MS
+    broker_metrics_interval_seconds: float = Field(default=15.0, gt=0)
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
 
     # GET /products: signed keyset page tokens and page sizes.

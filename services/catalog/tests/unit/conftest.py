@@ -22,7 +22,12 @@ from catalog_service.domain.listing import ProductFilter
 from catalog_service.domain.product import Category, Product
 from catalog_service.domain.stock import MAX_STOCK, Reservation, ReservationStatus, StockLine
 from catalog_service.service_layer.catalog import CatalogAdmin, CatalogReads
-from catalog_service.service_layer.ports import ProductLoader, UnitOfWork
+from catalog_service.service_layer.ports import (
+    InboxClaim,
+    ProductLoader,
+    ReserveAttempt,
+    UnitOfWork,
+)
 from catalog_service.service_layer.reservations import Reservations
 from shop_common.messaging.events import EventEnvelope
 
@@ -33,6 +38,7 @@ class Store:
     stock: dict[str, int] = field(default_factory=dict)
     reservations: dict[UUID, Reservation] = field(default_factory=dict)
     outbox: list[EventEnvelope] = field(default_factory=list)
+    inbox: set[tuple[UUID, str]] = field(default_factory=set)
     commits: int = 0
 
 
@@ -83,34 +89,42 @@ class FakeReservations:
     async def get(self, order_id: UUID) -> Reservation | None:
         return self._uow.view.reservations.get(order_id)
 
-    async def open(self, order_id: UUID, expires_at: datetime) -> bool:
-        data = self._uow.open()
-        if order_id in data.reservations:
-            return False
-        data.reservations[order_id] = Reservation(
-            order_id, ReservationStatus.RESERVED, (), expires_at
-        )
-        return True
-
-    async def take(self, line: StockLine) -> bool:
-        data = self._uow.open()
-        if data.stock.get(line.sku, 0) < line.quantity:
-            return False
-        data.stock[line.sku] -= line.quantity
-        return True
-
-    async def add_lines(self, order_id: UUID, lines: Sequence[StockLine]) -> None:
-        data = self._uow.open()
-        data.reservations[order_id] = replace(data.reservations[order_id], lines=tuple(lines))
-
-    async def reject(self, order_id: UUID, reason: str) -> bool:
+    async def reserve(
+        self,
+        order_id: UUID,
+        lines: Sequence[StockLine],
+        expires_at: datetime,
+        *,
+        claim: InboxClaim | None = None,
+        reserved: EventEnvelope | None = None,
+        rejected: EventEnvelope | None = None,
+    ) -> ReserveAttempt:
+        """All at once, like the one SQL statement: claim, check every line, take, record."""
         store = self._uow.store
+        if claim is not None:
+            if (claim.event_id, claim.consumer) in store.inbox:
+                return ReserveAttempt(False, None)
+            store.inbox.add((claim.event_id, claim.consumer))
         if order_id in store.reservations:
-            return False
+            return ReserveAttempt(True, None)
+        short = next((x.sku for x in lines if store.stock.get(x.sku, 0) < x.quantity), None)
+        if short is None:
+            for line in lines:
+                store.stock[line.sku] -= line.quantity
+            store.reservations[order_id] = Reservation(
+                order_id, ReservationStatus.RESERVED, tuple(lines), expires_at
+            )
+            if reserved is not None:
+                store.outbox.append(reserved)
+            return ReserveAttempt(True, ReservationStatus.RESERVED)
+        reason = f"not enough stock of {short}"
         store.reservations[order_id] = Reservation(
             order_id, ReservationStatus.REJECTED, (), None, reason
         )
-        return True
+        if rejected is not None:
+            payload = {**rejected.payload, "reason": reason, "sku": short}
+            store.outbox.append(rejected.model_copy(update={"payload": payload}))
+        return ReserveAttempt(True, ReservationStatus.REJECTED, short)
 
     async def release(
         self, order_id: UUID, at: datetime, *, expired_by: datetime | None = None
@@ -171,6 +185,13 @@ class FakeUnitOfWork(UnitOfWork):
     async def begin(self) -> None:
         self._tx = copy.deepcopy(self.store)
 
+    async def claim(self, claim: InboxClaim) -> bool:
+        inbox = self.open().inbox
+        if (claim.event_id, claim.consumer) in inbox:
+            return False
+        inbox.add((claim.event_id, claim.consumer))
+        return True
+
     async def emit(self, event: EventEnvelope, *, aggregate_id: str) -> None:
         self.open().outbox.append(event)
 
@@ -178,6 +199,7 @@ class FakeUnitOfWork(UnitOfWork):
         tx = self.open()
         self.store.products, self.store.stock = tx.products, tx.stock
         self.store.reservations, self.store.outbox = tx.reservations, tx.outbox
+        self.store.inbox = tx.inbox
         self.store.commits += 1
         self._tx = None
 

@@ -2,7 +2,8 @@
 adapter and background worker on one AsyncExitStack and yields the `App` the entrypoints use.
 
 Start order: migrations, engine and units of work, topology check, broker and its declarations,
-outbox relay, user cache, user client and lookup (with refresh-ahead), the use cases, consumers,
+outbox relay, user cache, user client and lookup (with refresh-ahead), price cache and catalog
+lookup (with refresh-ahead), the use cases, consumers,
 saga-timeout sweeper, messaging monitor, then discovery registration. A failure part-way, or
 leaving the block, unwinds whatever had started, last-started first (deregistration first, the
 relay drains what was committed before the broker closes, the engine goes last).
@@ -43,14 +44,16 @@ from shop_common.observability import configure_tracing
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from order_service.adapters.catalog import CatalogPrices
 from order_service.adapters.metrics import count_saga_outcome
 from order_service.adapters.unit_of_work import sql_unit_of_work
-from order_service.adapters.user_cache import OwnedCache, build_user_cache
+from order_service.adapters.user_cache import CacheShape, OwnedCache, build_cache, build_user_cache
 from order_service.adapters.users import UserCache, UserLookup
 from order_service.domain.listing import OrderPageTokens, PageSizes
-from order_service.entrypoints.consumers import payment_results, user_changes
+from order_service.entrypoints.consumers import catalog_changes, payment_results, user_changes
 from order_service.entrypoints.sweeper import SagaTimeoutSweeper
 from order_service.service_layer.orders import Clock, OrderService, PlaceOrder, utc_now
+from order_service.service_layer.prices import PriceBook
 from order_service.service_layer.unit_of_work import UnitOfWorkFactory
 from order_service.service_layer.users import UserDirectory
 from order_service.settings import Settings
@@ -59,7 +62,8 @@ log = get_logger(__name__)
 
 PAYMENT_RESULTS_QUEUE = "order.payment-results"
 USER_CHANGES_QUEUE = "order.user-changes"
-CONSUMED_QUEUES = (PAYMENT_RESULTS_QUEUE, USER_CHANGES_QUEUE)
+CATALOG_CHANGES_QUEUE = "order.catalog-changes"
+CONSUMED_QUEUES = (PAYMENT_RESULTS_QUEUE, USER_CHANGES_QUEUE, CATALOG_CHANGES_QUEUE)
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -77,6 +81,7 @@ class App:
     orders: OrderService
     place_order: PlaceOrder
     users: UserDirectory
+    prices: PriceBook
     page_tokens: OrderPageTokens
     page_sizes: PageSizes
     database_ready: ReadinessCheck
@@ -96,13 +101,14 @@ async def bootstrap(
     cache: UserCache | None = None,
     user_client: UserClient | None = None,
     users: UserDirectory | None = None,
+    prices: PriceBook | None = None,
     registry: Registry | None = None,
     clock: Clock = utc_now,
     consumed_queues: Sequence[str] = CONSUMED_QUEUES,
 ) -> AsyncIterator[App]:
     """The running order service, stopped when the block is left (see the module docstring)."""
     topology = topology_for(settings)
-    for queue_handlers in (payment_results, user_changes):
+    for queue_handlers in (payment_results, user_changes, catalog_changes):
         queue_handlers.check(topology)  # the handlers take what each queue is bound to
     async with AsyncExitStack() as stack:
         # First in, last out: the spans of the whole stop are flushed (shop_common.observability).
@@ -155,10 +161,21 @@ async def bootstrap(
                 )
                 stack.push_async_callback(ahead.wait_idle)  # before the client and cache close
             users = UserLookup.from_settings(settings, user_client, cache, ahead)
+        if prices is None:
+            price_cache = await build_cache(settings, CacheShape.prices(settings))
+            stack.push_async_callback(price_cache.close)
+            price_ahead = RefreshAhead(
+                price_cache, settings.price_cache_ttl_seconds, settings.price_cache_refresh_after
+            )
+            catalog = CatalogPrices.from_settings(settings, price_cache, price_ahead)
+            stack.push_async_callback(catalog.close)
+            stack.push_async_callback(price_ahead.wait_idle)  # before the session and cache close
+            prices = catalog
 
         handlers = {
             PAYMENT_RESULTS_QUEUE: payment_results.bind(orders),
             USER_CHANGES_QUEUE: user_changes.bind(users),
+            CATALOG_CHANGES_QUEUE: catalog_changes.bind(prices),
         }
         for queue in consumed_queues:
             consumer = Consumer(
@@ -211,8 +228,9 @@ async def bootstrap(
         app = App(
             settings=settings,
             orders=orders,
-            place_order=PlaceOrder(users, orders),
+            place_order=PlaceOrder(users, prices, orders),
             users=users,
+            prices=prices,
             page_tokens=OrderPageTokens(settings.page_token_secret),
             page_sizes=PageSizes(settings.page_size_default, settings.page_size_max),
             database_ready=database_ready,

@@ -47,6 +47,22 @@ class Settings(ServiceSettings):
     # Retry-After (seconds) when the user service cannot answer and the breaker gives no hint.
     user_unavailable_retry_after_seconds: int = Field(default=2, ge=1)
 
+    # Price lookup: the catalog's HTTP API (round robin over the list) behind breaker, retry,
+    # deadline and a two-level cache (L1 in process, L2 Redis) with refresh-ahead, evicted on
+    # product.price_changed. The L1 TTL bounds how long a missed eviction can last.
+    catalog_service_addresses: str = "127.0.0.1:8003"
+    catalog_lookup_deadline_seconds: float = Field(default=1.5, gt=0)
+    catalog_lookup_attempt_timeout_seconds: float = Field(default=0.5, gt=0)
+    catalog_lookup_attempts: int = Field(default=2, ge=1)
+    catalog_breaker_failures: int = Field(default=5, ge=1)
+    catalog_breaker_recovery_seconds: float = Field(default=10.0, gt=0)
+    price_cache_ttl_seconds: float = Field(default=300.0, gt=0)
+    price_cache_negative_ttl_seconds: float = Field(default=10.0, gt=0)
+    price_cache_l1_ttl_seconds: float = Field(default=30.0, gt=0)
+    price_cache_l1_size: int = Field(default=10_000, ge=1)
+    price_cache_refresh_after: float = Field(default=0.75, gt=0, lt=1)
+    catalog_unavailable_retry_after_seconds: int = Field(default=2, ge=1)
+
     # A PENDING order with no payment result after this long is failed and compensated.
     saga_timeout_seconds: float = Field(default=300.0, gt=0)
     saga_sweep_interval_seconds: float = Field(default=5.0, gt=0)
@@ -73,6 +89,11 @@ class Settings(ServiceSettings):
             return self.user_cache_namespace
         database = urlsplit(self.database_url).path.strip("/") or "orders"
         return f"order-service:{database.replace('{', '').replace('}', '')}:users"
+
+    @property
+    def price_cache_namespace(self) -> str:
+        """The price cache's Redis prefix: the user cache's, with `prices` for `users`."""
+        return self.cache_namespace.removesuffix(":users") + ":prices"
 
     @model_validator(mode="after")
     def _refuse_dev_page_secret_outside_development(self) -> Settings:

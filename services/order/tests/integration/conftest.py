@@ -1,29 +1,35 @@
 """Fixtures: the order app in process (lifespan run) against real PostgreSQL, RabbitMQ and Redis,
-and a real user service (its gRPC server, as services/user's tests start it) on an ephemeral port."""
+a real user service (its gRPC server, as services/user's tests start it) and a real catalog
+service (its HTTP app served by uvicorn on a thread, with its seed catalog), on ephemeral ports."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
+from catalog_service.entrypoints.http import create_app as create_catalog_app
+from catalog_service.settings import Settings as CatalogSettings
 from fastapi import FastAPI
 from order_service.bootstrap import App
 from order_service.entrypoints.http import create_app
 from order_service.settings import Settings
 from shop_common.auth import SigningKey, TokenIssuer, generate_signing_key
 from shop_common.clients.user import UserClient, UserRecord
+from shop_testing.fuzz import serve_in_thread
 from user_service.server import UserServer, create_server
 from user_service.settings import Settings as UserSettings
 
 ISSUER = "shop-gateway"
 AUDIENCE = "shop"
 ADMIN_ID = "1000000"
-ITEMS = [{"sku": "SKU-1", "quantity": 2, "unit_price": "10.25"}]
+# Seed products of the catalog (catalog_service/migrations/versions/0002_seed_products.py).
+ITEMS = [{"sku": "BOOK-001", "quantity": 2}]
+BOOK_001_PRICE = "41.99"
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +89,44 @@ async def user_service(
     await service.stop()
 
 
+@dataclass(frozen=True)
+class CatalogService:
+    """A real catalog service: its base URL, its address and its database."""
+
+    url: str
+    database_url: str
+
+    @property
+    def address(self) -> str:
+        return self.url.removeprefix("http://")
+
+
+@pytest.fixture
+def catalog_service(
+    make_database: Callable[[str], str],
+    amqp_vhost_url: str,
+    redis_url: str,
+    redis_namespace: str,
+    signing_key: SigningKey,
+) -> Iterator[CatalogService]:
+    """The catalog (seed products) on the test's vhost, served on an ephemeral port."""
+    database_url = make_database("catalog")
+    settings = CatalogSettings(
+        database_url=database_url,
+        amqp_url=amqp_vhost_url,
+        redis_url=redis_url,
+        product_cache_namespace=f"{redis_namespace}catalog",
+        jwt_public_keys={signing_key.kid: signing_key.public_pem},
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+        database_pool_size=3,
+        outbox_poll_interval_seconds=0.2,
+        page_token_secret="test-catalog-page-token-secret",
+    )
+    with serve_in_thread(create_catalog_app(settings)) as url:
+        yield CatalogService(url, database_url)
+
+
 @pytest.fixture
 def order_settings(
     make_database: Callable[[str], str],
@@ -91,6 +135,7 @@ def order_settings(
     redis_namespace: str,
     signing_key: SigningKey,
     user_service: UserService,
+    catalog_service: CatalogService,
 ) -> Callable[..., Settings]:
     """Settings of an order app wired to this test's database, vhost, Redis prefix and user server."""
     database_url = make_database("orders")
@@ -102,6 +147,7 @@ def order_settings(
             "redis_url": redis_url,
             "user_cache_namespace": f"{redis_namespace}order-users",
             "user_service_addresses": f"127.0.0.1:{user_service.port}",
+            "catalog_service_addresses": catalog_service.address,
             "jwt_public_keys": {signing_key.kid: signing_key.public_pem},
             "jwt_issuer": ISSUER,
             "jwt_audience": AUDIENCE,

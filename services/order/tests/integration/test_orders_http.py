@@ -18,7 +18,7 @@ async def test_create_then_get_and_replay_with_the_same_idempotency_key(
 ) -> None:
     user, token = await shopper()
     body = {
-        "items": [*ITEMS, {"sku": "SKU-2", "quantity": 1, "unit_price": "0.10"}],
+        "items": [*ITEMS, {"sku": "BOOK-002", "quantity": 1}],
         "currency": "EUR",
     }
     key = uuid.uuid4().hex
@@ -29,7 +29,9 @@ async def test_create_then_get_and_replay_with_the_same_idempotency_key(
     assert created.status_code == 201, created.text
     order = created.json()
     assert order["status"] == "PENDING"
-    assert order["total"] == "20.60"
+    # Priced by the shop: 2 × 41.99 + 1 × 78.99 (the seed catalog's prices).
+    assert order["total"] == "162.97"
+    assert [line["unit_price"] for line in order["items"]] == ["41.99", "78.99"]
     assert order["user_id"] == user.id
     assert created.headers["location"] == f"/orders/{order['id']}"
     assert "idempotent-replayed" not in created.headers
@@ -111,13 +113,13 @@ async def test_cancel_pending_then_cancel_again_is_409(
 
 
 BAD_BODIES = [
-    # A float price (money is exact: decimal strings only), quantity 0, no lines,
+    # A client-sent price (the shop prices every line, so refused), quantity 0, no lines,
     # a lower-case currency, and a client-sent total (computed by the server, so refused).
     (
-        {"items": [{"sku": "A", "quantity": 1, "unit_price": 10.25}], "currency": "EUR"},
+        {"items": [{"sku": "BOOK-001", "quantity": 1, "unit_price": "10.25"}], "currency": "EUR"},
         "unit_price",
     ),
-    ({"items": [{"sku": "A", "quantity": 0, "unit_price": "1"}], "currency": "EUR"}, "quantity"),
+    ({"items": [{"sku": "BOOK-001", "quantity": 0}], "currency": "EUR"}, "quantity"),
     ({"items": [], "currency": "EUR"}, "items"),
     ({"items": ITEMS, "currency": "eur"}, "currency"),
     ({"items": ITEMS, "currency": "EUR", "total": "1.00"}, "total"),
@@ -140,7 +142,7 @@ async def test_domain_rejections_and_transport_errors_are_4xx_problems(
 ) -> None:
     _, token = await shopper()
     cases = [
-        # A currency outside the accepted ISO 4217 list, and too many decimals for JPY.
+        # A currency outside the accepted ISO 4217 list, and one the shop does not price in.
         (
             await running.http.post(
                 "/orders", json={"items": ITEMS, "currency": "XXX"}, headers=bearer(token)
@@ -151,7 +153,7 @@ async def test_domain_rejections_and_transport_errors_are_4xx_problems(
             await running.http.post(
                 "/orders",
                 json={
-                    "items": [{"sku": "A", "quantity": 1, "unit_price": "1.5"}],
+                    "items": [{"sku": "BOOK-001", "quantity": 1}],
                     "currency": "JPY",
                 },
                 headers=bearer(token),

@@ -1,5 +1,7 @@
 """The saga seen over HTTP: payment.* events move the order; cancel of a paid order refunds;
-the timeout fails and compensates a PENDING order."""
+the timeout fails and compensates a PENDING order. The real catalog of the fixtures takes part:
+it reserves the order's stock and sends stock.reserved to the payment service's queue, which
+these tests read in place of a payment service."""
 
 from __future__ import annotations
 
@@ -38,7 +40,8 @@ async def wait_status(running: RunningApp, token: str, order_id: str, wanted: st
 
 
 async def order_events(running: RunningApp, order_id: str) -> list[dict[str, Any]]:
-    """The order.* envelopes of this order waiting in the payment service's queue."""
+    """The envelopes of this order waiting in the payment service's queue (stock.reserved from
+    the catalog, order.cancelled from the order service)."""
     channel = await running.runtime.broker.channel()
     try:
         queue = await channel.declare_queue("payment.order-events", passive=True)
@@ -77,8 +80,8 @@ async def test_paid_then_cancelled_then_refunded(running: RunningApp, shopper: S
 
     async def cancellation_published() -> bool:
         events = await order_events(running, order_id)
-        # A priority queue: order.cancelled (refund priority) may overtake order.created.
-        return sorted(e["event_type"] for e in events) == ["order.cancelled", "order.created"]
+        # A priority queue: order.cancelled (refund priority) may overtake stock.reserved.
+        return sorted(e["event_type"] for e in events) == ["order.cancelled", "stock.reserved"]
 
     await eventually(cancellation_published, what="order.cancelled on payment.order-events")
     events = {e["event_type"]: e for e in await order_events(running, order_id)}
@@ -109,7 +112,7 @@ async def test_saga_timeout_fails_a_pending_order_and_asks_for_a_refund(
 
     async def compensation_published() -> bool:
         events = await order_events(running, order_id)
-        # A priority queue: order.cancelled (refund priority) may overtake order.created.
-        return sorted(e["event_type"] for e in events) == ["order.cancelled", "order.created"]
+        # A priority queue: order.cancelled (refund priority) may overtake stock.reserved.
+        return sorted(e["event_type"] for e in events) == ["order.cancelled", "stock.reserved"]
 
     await eventually(compensation_published, what="the compensating order.cancelled")

@@ -43,6 +43,7 @@ async def test_module_entry_point_serves_and_stops_gracefully_on_sigterm(
         "REDIS_URL": settings.redis_url,
         "USER_CACHE_NAMESPACE": settings.cache_namespace,
         "USER_SERVICE_ADDRESSES": settings.user_service_addresses,
+        "CATALOG_SERVICE_ADDRESSES": settings.catalog_service_addresses,
         "JWT_PUBLIC_KEYS": json.dumps(settings.jwt_public_keys),
         "JWT_ISSUER": settings.jwt_issuer,
         "JWT_AUDIENCE": settings.jwt_audience,

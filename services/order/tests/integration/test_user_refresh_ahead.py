@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from order_service.adapters.user_cache import OwnedCache
+from order_service.adapters.user_cache import CacheShape, OwnedCache
 from order_service.adapters.users import UserLookup
 from order_service.settings import Settings
 from shop_common.cache import RefreshAhead
@@ -48,7 +48,7 @@ async def test_a_hot_user_is_reloaded_in_the_background_and_served_from_cache_me
     redis_url: str, redis_namespace: str
 ) -> None:
     settings = Settings(redis_url=redis_url, user_cache_namespace=f"{redis_namespace}ahead")
-    cache = OwnedCache(settings, aioredis.Redis.from_url(redis_url))
+    cache = OwnedCache(CacheShape.users(settings), aioredis.Redis.from_url(redis_url))
     await cache.start()
     users, clock = CountingUsers(), Clock()
     ahead = RefreshAhead(cache, TTL, settings.user_cache_refresh_after, clock=clock)

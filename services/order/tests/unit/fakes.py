@@ -14,6 +14,7 @@ from uuid import UUID
 
 from order_service.domain.listing import Cursor, OrderFilter
 from order_service.domain.order import ConcurrentUpdateError, Order, OrderStatus
+from order_service.service_layer.prices import Price, UnknownSkuError
 from order_service.service_layer.unit_of_work import EventClaim, UnitOfWork
 from order_service.service_layer.users import UnknownUserError
 from shop_common.messaging.events import EventEnvelope
@@ -188,3 +189,22 @@ class FakeUsers:
 
     async def evict(self, user_id: int) -> None:
         self.evicted.append(user_id)
+
+
+@dataclass
+class FakePrices:
+    """The PriceBook port: a price list, an optional error for every lookup, forgets seen."""
+
+    prices: dict[str, Price] = field(default_factory=dict)
+    failure: Exception | None = None
+    forgotten: list[str] = field(default_factory=list)
+
+    async def price_of(self, sku: str) -> Price:
+        if self.failure is not None:
+            raise self.failure
+        if sku not in self.prices:
+            raise UnknownSkuError(sku)
+        return self.prices[sku]
+
+    async def forget(self, sku: str) -> None:
+        self.forgotten.append(sku)

@@ -15,6 +15,7 @@ from order_service.domain.order import (
     InvalidOrderError,
     OrderLine,
     OrderStatus,
+    WantedLine,
 )
 from order_service.entrypoints.sweeper import SagaTimeoutSweeper
 from order_service.service_layer.orders import (
@@ -24,6 +25,7 @@ from order_service.service_layer.orders import (
     OrderService,
     PlaceOrder,
 )
+from order_service.service_layer.prices import CatalogUnavailableError, Price, UnknownSkuError
 from order_service.service_layer.users import UnknownUserError, UserServiceUnavailableError
 from shop_common.messaging.events import (
     EventEnvelope,
@@ -33,7 +35,7 @@ from shop_common.messaging.events import (
     new_event,
 )
 
-from .fakes import FakeStore, FakeUoWFactory, FakeUsers
+from .fakes import FakePrices, FakeStore, FakeUoWFactory, FakeUsers
 
 LINES = [OrderLine("SKU-1", 2, Decimal("10.25")), OrderLine("SKU-2", 1, Decimal("0.10"))]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -136,20 +138,73 @@ async def test_a_key_whose_order_cannot_be_read_back_is_a_concurrent_update(
 
 
 # ----- place (user check + create) ------------------------------------------------------------
+def _price_list() -> FakePrices:
+    return FakePrices(
+        {
+            "SKU-1": Price("SKU-1", Decimal("10.25"), "EUR"),
+            "SKU-2": Price("SKU-2", Decimal("0.10"), "EUR"),
+        }
+    )
+
+
+WANTED = [WantedLine("SKU-1", 2), WantedLine("SKU-2", 1)]
+
+
 async def test_place_checks_the_caller_with_its_token_then_creates(
     service: OrderService, store: FakeStore
 ) -> None:
     users = FakeUsers(known={7})
-    place = PlaceOrder(users, service)
-    order, created = await place(7, LINES, "EUR", token="t", request_id="r")
+    place = PlaceOrder(users, _price_list(), service)
+    order, created = await place(7, WANTED, "EUR", token="t", request_id="r")
     assert created and order.user_id == 7
     assert users.asked == [(7, "t", "r")]
     with pytest.raises(UnknownUserError):
-        await place(8, LINES, "EUR", token="t8")
+        await place(8, WANTED, "EUR", token="t8")
     users.failure = UserServiceUnavailableError("down", 2)
     with pytest.raises(UserServiceUnavailableError):
-        await place(7, LINES, "EUR", token="t")
+        await place(7, WANTED, "EUR", token="t")
     assert len(store.orders) == 1  # nothing written for a refused caller
+
+
+async def test_place_prices_every_line_at_the_shops_current_price(
+    service: OrderService, store: FakeStore
+) -> None:
+    prices = _price_list()
+    place = PlaceOrder(FakeUsers(known={7}), prices, service)
+    order, _ = await place(7, WANTED, None, token="t")
+    assert list(order.lines) == LINES and order.total == Decimal("20.60")
+    assert order.currency == "EUR"  # absent: the shop's
+    prices.prices["SKU-1"] = Price("SKU-1", Decimal("11.00"), "EUR")  # the price changed
+    later, _ = await place(7, WANTED, "EUR", token="t")
+    assert later.lines[0].unit_price == Decimal("11.00") and later.total == Decimal("22.10")
+    assert store.orders[order.id].lines[0].unit_price == Decimal("10.25")  # kept as priced
+
+
+async def test_place_refuses_an_unknown_sku_a_foreign_currency_and_a_catalog_outage(
+    service: OrderService, store: FakeStore
+) -> None:
+    prices = _price_list()
+    place = PlaceOrder(FakeUsers(known={7}), prices, service)
+    with pytest.raises(UnknownSkuError) as unknown:
+        await place(7, [*WANTED, WantedLine("NOPE-1", 1)], "EUR", token="t")
+    assert unknown.value.sku == "NOPE-1"
+    with pytest.raises(InvalidOrderError):
+        await place(7, WANTED, "USD", token="t")
+    prices.failure = CatalogUnavailableError("down", 3)
+    with pytest.raises(CatalogUnavailableError):
+        await place(7, WANTED, "EUR", token="t")
+    assert store.orders == {}  # nothing written
+
+
+async def test_a_replay_after_a_price_change_returns_the_order_priced_the_first_time(
+    service: OrderService,
+) -> None:
+    prices = _price_list()
+    place = PlaceOrder(FakeUsers(known={7}), prices, service)
+    first, _ = await place(7, WANTED, "EUR", "key-1", token="t")
+    prices.prices["SKU-1"] = Price("SKU-1", Decimal("99.00"), "EUR")
+    again, created = await place(7, WANTED, "EUR", "key-1", token="t")
+    assert not created and again == first
 
 
 # ----- get / list -----------------------------------------------------------------------------

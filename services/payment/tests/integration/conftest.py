@@ -32,12 +32,13 @@ from shop_common.auth import SigningKey, TokenIssuer, generate_signing_key
 from shop_common.messaging import (
     EventEnvelope,
     OrderCancelled,
-    OrderCreated,
-    OrderItem,
     Publisher,
+    StockLine,
+    StockReserved,
     connect,
     new_event,
 )
+from shop_common.messaging.handlers import exchange_of
 from shop_testing import wait
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -191,17 +192,18 @@ class Broker:
     results: list[EventEnvelope] = field(default_factory=list)
 
     async def publish(self, envelope: EventEnvelope) -> None:
-        await self.publisher.publish("orders", envelope)
+        """To the exchange that publishes the event's type (stock.* catalog, order.* orders)."""
+        await self.publisher.publish(exchange_of(envelope.event_type), envelope)
 
-    async def order_created(self, total: str = "20.50", user_id: int = 7) -> OrderCreated:
-        event = OrderCreated(
+    async def stock_reserved(self, total: str = "20.50", user_id: int = 7) -> StockReserved:
+        event = StockReserved(
             order_id=uuid4(),
             user_id=user_id,
-            items=[OrderItem(sku="SKU-1", quantity=1, unit_price=Decimal(total))],
+            items=[StockLine(sku="SKU-1", quantity=1)],
             total=Decimal(total),
             currency="EUR",
         )
-        await self.publish(new_event("order.created", event, correlation_id=str(event.order_id)))
+        await self.publish(new_event("stock.reserved", event, correlation_id=str(event.order_id)))
         return event
 
     async def order_cancelled(self, order_id: UUID, user_id: int = 7) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from shop_common.messaging import OrderCreated, OrderItem, new_event
+from shop_common.messaging import StockLine, StockReserved, new_event
 from shop_common.messaging.consumer import MESSAGES_CONSUMED
 from sqlalchemy import text
 
@@ -20,7 +20,7 @@ Poll = Callable[..., Awaitable[None]]
 async def test_order_created_is_charged_and_payment_succeeded_is_published(
     payment_app: Any, broker: Any, as_user: Callable[[int], dict[str, str]]
 ) -> None:
-    order = await broker.order_created("20.50", user_id=7)
+    order = await broker.stock_reserved("20.50", user_id=7)
 
     event = await broker.result(order.order_id, "payment.succeeded")
 
@@ -40,7 +40,7 @@ async def test_declined_charge_publishes_payment_failed_with_the_reason_and_no_r
     payment_app: Any, broker: Any, as_admin: dict[str, str]
 ) -> None:
     retries_before = MESSAGES_CONSUMED.labels("payment.order-events", "retry")._value.get()
-    order = await broker.order_created("900.00")  # above the test limit of 500.00
+    order = await broker.stock_reserved("900.00")  # above the test limit of 500.00
 
     event = await broker.result(order.order_id, "payment.failed")
 
@@ -64,7 +64,7 @@ async def test_provider_down_retries_through_delay_tiers_until_switched_back_by_
     )
     assert switched.status_code == 200
     assert switched.json()["down"] is True
-    order = await broker.order_created("30.00")
+    order = await broker.stock_reserved("30.00")
     retries = MESSAGES_CONSUMED.labels("payment.order-events", "retry")
 
     before = retries._value.get()
@@ -91,7 +91,7 @@ async def test_provider_down_retries_through_delay_tiers_until_switched_back_by_
 async def test_cancelling_a_paid_order_refunds_it_once(
     payment_app: Any, broker: Any, as_user: Callable[[int], dict[str, str]]
 ) -> None:
-    order = await broker.order_created("44.00", user_id=9)
+    order = await broker.stock_reserved("44.00", user_id=9)
     charged = await broker.result(order.order_id, "payment.succeeded")
 
     await broker.order_cancelled(order.order_id, user_id=9)
@@ -112,14 +112,14 @@ async def test_cancelling_a_paid_order_refunds_it_once(
 async def test_the_same_message_delivered_three_times_charges_once(
     payment_app: Any, broker: Any, eventually: Poll
 ) -> None:
-    event = OrderCreated(
+    event = StockReserved(
         order_id=uuid4(),
         user_id=3,
-        items=[OrderItem(sku="A", quantity=2, unit_price=Decimal("5.00"))],
+        items=[StockLine(sku="A", quantity=2)],
         total=Decimal("10.00"),
         currency="EUR",
     )
-    envelope = new_event("order.created", event)
+    envelope = new_event("stock.reserved", event)
     acks = MESSAGES_CONSUMED.labels("payment.order-events", "ack")
     before = acks._value.get()
     for _ in range(3):
@@ -153,7 +153,7 @@ async def test_transient_provider_failures_are_retried_until_every_order_is_char
     )
     retries = MESSAGES_CONSUMED.labels("payment.order-events", "retry")
     before = retries._value.get()
-    orders = [await broker.order_created("6.00") for _ in range(12)]  # P(no failure) = 0.4**12
+    orders = [await broker.stock_reserved("6.00") for _ in range(12)]  # P(no failure) = 0.4**12
 
     async def all_charged() -> bool:
         return all(

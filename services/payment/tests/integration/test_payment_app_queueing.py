@@ -17,10 +17,10 @@ Poll = Callable[..., Awaitable[None]]
 async def test_a_refund_waiting_in_the_queue_is_handled_before_new_charges(
     payment_app: Any, start_app: Any, broker: Any, eventually: Poll
 ) -> None:
-    paid = await broker.order_created("15.00")
+    paid = await broker.stock_reserved("15.00")
     await broker.result(paid.order_id, "payment.succeeded")
     await payment_app.stop()  # the backlog builds up while no instance consumes
-    backlog = [await broker.order_created("5.00") for _ in range(20)]
+    backlog = [await broker.stock_reserved("5.00") for _ in range(20)]
     await broker.order_cancelled(paid.order_id)  # published last, priority 9
 
     restarted = await start_app(consumer_prefetch=1, consumer_concurrency=1)
@@ -66,7 +66,7 @@ async def test_two_instances_share_the_queue_and_never_charge_the_same_order(
 
     orders = []
     for _ in range(6):  # 20 confirms in flight at a time: a loaded broker still confirms in time
-        orders += await asyncio.gather(*(broker.order_created("12.00") for _ in range(20)))
+        orders += await asyncio.gather(*(broker.stock_reserved("12.00") for _ in range(20)))
     ids = {o.order_id for o in orders}
 
     async def all_charged() -> bool:

@@ -17,7 +17,7 @@ from payment_service.service_layer.payments import PaymentService
 from payment_service.service_layer.provider import ProviderFaults
 from shop_common.messaging.connection import connect
 from shop_common.messaging.consumer import Consumer
-from shop_common.messaging.events import OrderCreated, OrderItem, new_event
+from shop_common.messaging.events import StockLine, StockReserved, new_event
 from shop_common.messaging.publisher import Publisher
 from shop_common.messaging.topology import SHOP_TOPOLOGY, Topology
 from shop_common.migrations import migrate
@@ -55,11 +55,11 @@ async def setup(
     await engine.dispose()
 
 
-def created(total: str = "5.00") -> OrderCreated:
-    return OrderCreated(
+def created(total: str = "5.00") -> StockReserved:
+    return StockReserved(
         order_id=uuid4(),
         user_id=1,
-        items=[OrderItem(sku="A", quantity=1, unit_price=Decimal(total))],
+        items=[StockLine(sku="A", quantity=1)],
         total=Decimal(total),
         currency="EUR",
     )
@@ -69,8 +69,8 @@ async def test_provider_down_retries_then_charges_once(setup) -> None:  # type: 
     service, provider, publisher, _ = setup
     provider.set_faults(down=True)
     event = created()
-    await publisher.publish("orders", new_event("order.created", event))
-    await publisher.publish("orders", new_event("order.created", event))
+    await publisher.publish("catalog", new_event("stock.reserved", event))
+    await publisher.publish("catalog", new_event("stock.reserved", event))
 
     async def both_failed() -> bool:
         return provider.unavailable_count >= 2
@@ -87,9 +87,9 @@ async def test_provider_down_retries_then_charges_once(setup) -> None:  # type: 
 
 async def test_poison_message_goes_to_dlq_with_headers(setup) -> None:  # type: ignore[no-untyped-def]
     _, _, publisher, connection = setup
-    poison = new_event("order.created", created())
+    poison = new_event("stock.reserved", created())
     poison.payload["total"] = "not-a-number"
-    await publisher.publish("orders", poison)
+    await publisher.publish("catalog", poison)
     channel = await connection.channel()
     dlq = await channel.declare_queue(SHOP_TOPOLOGY.queue(QUEUE).dlq, passive=True)
     message = None
@@ -110,8 +110,8 @@ async def test_provider_down_for_good_dead_letters_after_max_attempts(setup) -> 
     service, provider, publisher, connection = setup
     provider.set_faults(down=True)
     event = created()
-    envelope = new_event("order.created", event)
-    await publisher.publish("orders", envelope)
+    envelope = new_event("stock.reserved", event)
+    await publisher.publish("catalog", envelope)
     channel = await connection.channel()
     dlq = await channel.declare_queue(SHOP_TOPOLOGY.queue(QUEUE).dlq, passive=True)
     message = None

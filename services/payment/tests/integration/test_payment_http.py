@@ -29,7 +29,7 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
 async def test_a_payment_is_visible_to_its_owner_and_admins_only(
     payment_app: Any, broker: Any, as_user: Headers, as_admin: dict[str, str]
 ) -> None:
-    order = await broker.order_created("18.00", user_id=21)
+    order = await broker.stock_reserved("18.00", user_id=21)
     payment_id = (await broker.result(order.order_id, "payment.succeeded")).payload["payment_id"]
     client = payment_app.client
 
@@ -155,7 +155,7 @@ async def test_a_decline_rule_changed_at_run_time_applies_to_the_next_charge(
     )
     assert response.json()["decline_above"] == "100.00"
 
-    order = await broker.order_created("150.00")
+    order = await broker.stock_reserved("150.00")
 
     failed = await broker.result(order.order_id, "payment.failed")
     assert "150.00 EUR above the card limit" in failed.payload["reason"]
@@ -176,9 +176,9 @@ async def test_oversized_and_non_json_bodies_are_client_errors(
 
 async def test_health_ready_and_metrics(payment_app: Any, broker: Any, eventually: Any) -> None:
     client = payment_app.client
-    order = await broker.order_created("9.99")
+    order = await broker.stock_reserved("9.99")
     await broker.result(order.order_id, "payment.succeeded")
-    poison = new_event("order.created", order)
+    poison = new_event("stock.reserved", order)
     poison.payload["total"] = "not-a-number"
     await broker.publish(poison)
 
@@ -238,7 +238,7 @@ async def test_trailing_slashes_are_404_problems_never_redirects(
     payment_app: Any, broker: Any, as_user: Headers, as_admin: dict[str, str]
 ) -> None:
     """Issue 11: a 307 to the slash-less path would put this process's address in Location."""
-    order = await broker.order_created("12.00", user_id=31)
+    order = await broker.stock_reserved("12.00", user_id=31)
     payment_id = (await broker.result(order.order_id, "payment.succeeded")).payload["payment_id"]
     query = {"order_id": str(order.order_id)}
     for path in ("/payments/", f"/payments/{payment_id}/", "/payments/admin/provider/"):

@@ -27,7 +27,7 @@ async def test_a_stop_finishes_in_flight_charges_drains_their_events_and_leaves_
 ) -> None:
     await payment_app.stop()  # only the slow instance below consumes
     slow = await start_app(consumer_prefetch=2, consumer_concurrency=2, provider_latency_ms=300)
-    orders = [await broker.order_created("7.00") for _ in range(8)]
+    orders = [await broker.stock_reserved("7.00") for _ in range(8)]
 
     async def charging() -> bool:
         return bool(slow.running.consumer.in_flight == 2)

@@ -16,8 +16,8 @@ from payment_service.service_layer.provider import ProviderFaults, ProviderUnava
 from shop_common.messaging.events import (
     EventEnvelope,
     OrderCancelled,
-    OrderCreated,
-    OrderItem,
+    StockLine,
+    StockReserved,
     new_event,
 )
 from shop_common.migrations import migrate
@@ -48,15 +48,15 @@ def services(engines: list[AsyncEngine], provider: SimulatedProvider) -> list[Pa
     return [PaymentService(SqlUnitOfWorkFactory(e), provider) for e in engines]
 
 
-def order_created(total: str) -> tuple[EventEnvelope, OrderCreated]:
-    event = OrderCreated(
+def stock_reserved(total: str) -> tuple[EventEnvelope, StockReserved]:
+    event = StockReserved(
         order_id=uuid4(),
         user_id=7,
-        items=[OrderItem(sku="A", quantity=1, unit_price=Decimal(total))],
+        items=[StockLine(sku="A", quantity=1)],
         total=Decimal(total),
         currency="EUR",
     )
-    return new_event("order.created", event, correlation_id=str(event.order_id)), event
+    return new_event("stock.reserved", event, correlation_id=str(event.order_id)), event
 
 
 async def outbox(engine: AsyncEngine) -> list[str]:
@@ -70,12 +70,12 @@ async def outbox(engine: AsyncEngine) -> list[str]:
 async def test_triple_delivery_on_two_instances_charges_once(
     engines: list[AsyncEngine], provider: SimulatedProvider
 ) -> None:
-    envelope, event = order_created("12.30")
+    envelope, event = stock_reserved("12.30")
     a, b = services(engines, provider)
     results = await asyncio.gather(
-        a.handle_order_created(envelope, event),
-        b.handle_order_created(envelope, event),
-        a.handle_order_created(envelope, event),
+        a.handle_stock_reserved(envelope, event),
+        b.handle_stock_reserved(envelope, event),
+        a.handle_stock_reserved(envelope, event),
     )
     assert sorted(results) == [False, False, True]
     assert provider.charge_count == 1
@@ -89,11 +89,11 @@ async def test_triple_delivery_on_two_instances_charges_once(
 async def test_distinct_events_for_one_order_still_one_charge(
     engines: list[AsyncEngine], provider: SimulatedProvider
 ) -> None:
-    envelope, event = order_created("1.00")
-    replay = new_event("order.created", event)  # a different event id for the same order
+    envelope, event = stock_reserved("1.00")
+    replay = new_event("stock.reserved", event)  # a different event id for the same order
     a, b = services(engines, provider)
     await asyncio.gather(
-        a.handle_order_created(envelope, event), b.handle_order_created(replay, event)
+        a.handle_stock_reserved(envelope, event), b.handle_stock_reserved(replay, event)
     )
     assert len(await a.for_order(event.order_id)) == 1
     assert await outbox(engines[0]) == ["payment.succeeded"]
@@ -102,9 +102,9 @@ async def test_distinct_events_for_one_order_still_one_charge(
 async def test_decline_records_failure_without_charge(
     engines: list[AsyncEngine], provider: SimulatedProvider
 ) -> None:
-    envelope, event = order_created("900.00")
+    envelope, event = stock_reserved("900.00")
     (svc, _) = services(engines, provider)
-    assert await svc.handle_order_created(envelope, event)
+    assert await svc.handle_stock_reserved(envelope, event)
     [row] = await svc.for_order(event.order_id)
     assert row.status == "declined"
     assert "card limit" in (row.reason or "")
@@ -115,22 +115,22 @@ async def test_decline_records_failure_without_charge(
 async def test_provider_down_raises_and_leaves_no_trace(
     engines: list[AsyncEngine], provider: SimulatedProvider
 ) -> None:
-    envelope, event = order_created("3.00")
+    envelope, event = stock_reserved("3.00")
     (svc, _) = services(engines, provider)
     provider.set_faults(down=True)
     with pytest.raises(ProviderUnavailableError):
-        await svc.handle_order_created(envelope, event)
+        await svc.handle_stock_reserved(envelope, event)
     assert await svc.for_order(event.order_id) == []
     provider.set_faults(down=False)
-    assert await svc.handle_order_created(envelope, event)  # the retried delivery succeeds
+    assert await svc.handle_stock_reserved(envelope, event)  # the retried delivery succeeds
 
 
 async def test_cancel_of_paid_order_refunds_once(
     engines: list[AsyncEngine], provider: SimulatedProvider
 ) -> None:
-    envelope, event = order_created("4.00")
+    envelope, event = stock_reserved("4.00")
     (svc, other) = services(engines, provider)
-    await svc.handle_order_created(envelope, event)
+    await svc.handle_stock_reserved(envelope, event)
     cancel = new_event(
         "order.cancelled", OrderCancelled(order_id=event.order_id, user_id=7, refund_required=True)
     )

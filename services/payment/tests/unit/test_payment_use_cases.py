@@ -14,35 +14,35 @@ from payment_service.service_layer.provider import ProviderUnavailableError
 from shop_common.messaging.events import (
     EventEnvelope,
     OrderCancelled,
-    OrderCreated,
-    OrderItem,
+    StockLine,
+    StockReserved,
     new_event,
 )
 
 
-def order_created(
+def stock_reserved(
     total: str = "20.50", currency: str = "EUR"
-) -> tuple[EventEnvelope, OrderCreated]:
-    event = OrderCreated(
+) -> tuple[EventEnvelope, StockReserved]:
+    event = StockReserved(
         order_id=uuid4(),
         user_id=7,
-        items=[OrderItem(sku="A", quantity=1, unit_price=Decimal(total))],
+        items=[StockLine(sku="A", quantity=1)],
         total=Decimal(total),
         currency=currency,
     )
-    return new_event("order.created", event, correlation_id=str(event.order_id)), event
+    return new_event("stock.reserved", event, correlation_id=str(event.order_id)), event
 
 
-def cancelled(event: OrderCreated, refund_required: bool = True) -> tuple[EventEnvelope, Any]:
+def cancelled(event: StockReserved, refund_required: bool = True) -> tuple[EventEnvelope, Any]:
     payload = OrderCancelled(
         order_id=event.order_id, user_id=event.user_id, refund_required=refund_required
     )
     return new_event("order.cancelled", payload, correlation_id=str(event.order_id)), payload
 
 
-async def charge(world: Any, total: str = "20.50") -> OrderCreated:
-    envelope, event = order_created(total)
-    assert await world.service.handle_order_created(envelope, event)
+async def charge(world: Any, total: str = "20.50") -> StockReserved:
+    envelope, event = stock_reserved(total)
+    assert await world.service.handle_stock_reserved(envelope, event)
     return event
 
 
@@ -50,9 +50,9 @@ async def charge(world: Any, total: str = "20.50") -> OrderCreated:
 
 
 async def test_an_order_is_charged_once_and_payment_succeeded_is_emitted(world: Any) -> None:
-    envelope, event = order_created("20.50")
+    envelope, event = stock_reserved("20.50")
 
-    assert await world.service.handle_order_created(envelope, event)
+    assert await world.service.handle_stock_reserved(envelope, event)
 
     [payment] = world.store.payments
     assert (payment.kind, payment.status) == (PaymentKind.CHARGE, PaymentStatus.SUCCEEDED)
@@ -67,22 +67,22 @@ async def test_an_order_is_charged_once_and_payment_succeeded_is_emitted(world: 
 
 
 async def test_a_duplicate_delivery_is_a_no_op_without_a_provider_call(world: Any) -> None:
-    envelope, event = order_created()
-    assert await world.service.handle_order_created(envelope, event)
+    envelope, event = stock_reserved()
+    assert await world.service.handle_stock_reserved(envelope, event)
     calls = world.provider.calls
 
-    assert not await world.service.handle_order_created(envelope, event)
+    assert not await world.service.handle_stock_reserved(envelope, event)
 
     assert world.provider.calls == calls
     assert len(world.store.payments) == len(world.store.outbox) == 1
 
 
 async def test_another_event_for_a_charged_order_charges_nothing(world: Any) -> None:
-    envelope, event = order_created()
-    assert await world.service.handle_order_created(envelope, event)
+    envelope, event = stock_reserved()
+    assert await world.service.handle_stock_reserved(envelope, event)
 
-    replay = new_event("order.created", event)  # a new event id for the same order
-    assert not await world.service.handle_order_created(replay, event)
+    replay = new_event("stock.reserved", event)  # a new event id for the same order
+    assert not await world.service.handle_stock_reserved(replay, event)
 
     assert len(world.store.payments) == 1
     assert [e.event_type for e in world.store.outbox] == ["payment.succeeded"]
@@ -90,21 +90,21 @@ async def test_another_event_for_a_charged_order_charges_nothing(world: Any) -> 
 
 async def test_a_race_lost_after_the_provider_call_writes_nothing(world: Any) -> None:
     """Two deliveries pass the pre-check at once: the store keeps the first, the second is False."""
-    envelope, event = order_created()
+    envelope, event = stock_reserved()
     first = world.uow()
     assert not await first.payments.charged(event.order_id)
-    assert await world.service.handle_order_created(envelope, event)
+    assert await world.service.handle_stock_reserved(envelope, event)
 
-    assert not await world.service.handle_order_created(new_event("order.created", event), event)
+    assert not await world.service.handle_stock_reserved(new_event("stock.reserved", event), event)
     assert len(world.store.payments) == 1
     assert len(world.provider.charges) == 1  # the provider's key is the order id
 
 
 async def test_a_decline_is_recorded_and_published_as_payment_failed(world: Any) -> None:
     world.provider.decline_reason = "amount 900.00 EUR above the card limit"
-    envelope, event = order_created("900.00")
+    envelope, event = stock_reserved("900.00")
 
-    assert await world.service.handle_order_created(envelope, event)
+    assert await world.service.handle_stock_reserved(envelope, event)
 
     [payment] = world.store.payments
     assert (payment.status, payment.provider_ref) == (PaymentStatus.DECLINED, None)
@@ -113,20 +113,20 @@ async def test_a_decline_is_recorded_and_published_as_payment_failed(world: Any)
     assert outcome.event_type == "payment.failed"
     assert outcome.payload["reason"] == payment.reason
     # A declined order is charged: a redelivery does not ask the provider again.
-    assert not await world.service.handle_order_created(envelope, event)
+    assert not await world.service.handle_stock_reserved(envelope, event)
     assert world.provider.calls == 1
 
 
 async def test_a_provider_outage_propagates_and_leaves_no_trace(world: Any) -> None:
     world.provider.down = True
-    envelope, event = order_created()
+    envelope, event = stock_reserved()
 
     with pytest.raises(ProviderUnavailableError):
-        await world.service.handle_order_created(envelope, event)
+        await world.service.handle_stock_reserved(envelope, event)
 
     assert (world.store.payments, world.store.outbox, world.store.inbox) == ([], [], set())
     world.provider.down = False
-    assert await world.service.handle_order_created(envelope, event)  # the retry charges
+    assert await world.service.handle_stock_reserved(envelope, event)  # the retry charges
     assert len(world.store.payments) == 1
 
 
@@ -134,11 +134,11 @@ async def test_a_provider_outage_propagates_and_leaves_no_trace(world: Any) -> N
 async def test_an_invalid_amount_is_refused_before_the_provider(
     world: Any, total: str, currency: str
 ) -> None:
-    envelope, event = order_created(total)
+    envelope, event = stock_reserved(total)
     event = event.model_copy(update={"currency": currency})
 
     with pytest.raises(InvalidAmountError):
-        await world.service.handle_order_created(envelope, event)
+        await world.service.handle_stock_reserved(envelope, event)
 
     assert world.provider.calls == 0
     assert world.store.payments == []
@@ -212,7 +212,7 @@ async def test_a_cancellation_without_refund_required_does_nothing(world: Any) -
 
 
 async def test_an_unpaid_order_is_not_refunded(world: Any) -> None:
-    _, never_charged = order_created()
+    _, never_charged = stock_reserved()
     envelope, cancel = cancelled(never_charged)
 
     assert not await world.service.handle_order_cancelled(envelope, cancel)

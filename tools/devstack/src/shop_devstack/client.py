@@ -18,8 +18,9 @@ JWKS_PATH = "/.well-known/jwks.json"
 USERS_PATH = "/api/users"
 ORDERS_PATH = "/api/orders"
 PAYMENTS_PATH = "/api/payments"
+PRODUCTS_PATH = "/api/products"
 PROVIDER_PATH = "/api/payments/admin/provider"
-TERMINAL_ORDER_STATES = frozenset({"PAID", "PAYMENT_FAILED", "CANCELLED", "REFUNDED"})
+TERMINAL_ORDER_STATES = frozenset({"PAID", "PAYMENT_FAILED", "CANCELLED", "REFUNDED", "REJECTED"})
 
 
 class ApiError(Exception):
@@ -37,15 +38,14 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class Item:
-    """An order line."""
+    """An order line: what and how many (the shop prices it at its current price)."""
 
     sku: str
     quantity: int
-    unit_price: Decimal
 
     def to_json(self) -> dict[str, Any]:
-        """As the order API takes it (the price as an exact decimal string)."""
-        return {"sku": self.sku, "quantity": self.quantity, "unit_price": str(self.unit_price)}
+        """As the order API takes it."""
+        return {"sku": self.sku, "quantity": self.quantity}
 
 
 def bearer(token: str | None) -> dict[str, str]:
@@ -138,7 +138,7 @@ class ShopClient:
         self,
         token: str,
         items: Sequence[Item],
-        currency: str = "EUR",
+        currency: str | None = "EUR",
         idempotency_key: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
@@ -149,7 +149,9 @@ class ShopClient:
             **bearer(token),
             "Idempotency-Key": idempotency_key or uuid.uuid4().hex,
         }
-        body = {"items": [i.to_json() for i in items], "currency": currency}
+        body: dict[str, Any] = {"items": [i.to_json() for i in items]}
+        if currency is not None:
+            body["currency"] = currency
         return await self.http.post(ORDERS_PATH, json=body, headers=headers)
 
     async def get_order(self, token: str, order_id: str) -> dict[str, Any]:
@@ -173,6 +175,38 @@ class ShopClient:
         body = check(response, 200).json()
         items: list[dict[str, Any]] = body["items"] if isinstance(body, dict) else body
         return items
+
+    async def products(self, **params: str) -> dict[str, Any]:
+        """GET /api/products (public): one page of the catalog (q, category, page_token...)."""
+        page: dict[str, Any] = check(await self.http.get(PRODUCTS_PATH, params=params), 200).json()
+        return page
+
+    async def product(self, sku: str) -> dict[str, Any]:
+        """GET /api/products/{sku} (public): one product with its current price."""
+        found: dict[str, Any] = check(await self.http.get(f"{PRODUCTS_PATH}/{sku}"), 200).json()
+        return found
+
+    async def set_price(self, admin_token: str, sku: str, price: Decimal) -> dict[str, Any]:
+        """PUT /api/products/{sku}/price (admin): publishes product.price_changed."""
+        response = await self.http.put(
+            f"{PRODUCTS_PATH}/{sku}/price", json={"price": str(price)}, headers=bearer(admin_token)
+        )
+        product: dict[str, Any] = check(response, 200).json()
+        return product
+
+    async def stock(self, sku: str) -> int:
+        """GET /api/products/{sku}/stock (public): units available now."""
+        response = await self.http.get(f"{PRODUCTS_PATH}/{sku}/stock")
+        return int(check(response, 200).json()["available"])
+
+    async def restock(self, admin_token: str, sku: str, quantity: int) -> int:
+        """POST /api/products/{sku}/restock (admin): the new available stock."""
+        response = await self.http.post(
+            f"{PRODUCTS_PATH}/{sku}/restock",
+            json={"quantity": quantity},
+            headers=bearer(admin_token),
+        )
+        return int(check(response, 200).json()["available"])
 
     async def set_provider(self, admin_token: str, **switches: Any) -> dict[str, Any]:
         """Change the simulated payment provider's fault switches at run time (admin)."""

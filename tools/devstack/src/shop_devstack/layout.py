@@ -242,6 +242,8 @@ def build_processes(config: StackConfig, keys: DevKeys) -> list[ProcessSpec]:
                 **_common_env(config, keys, "orders"),
                 "HTTP_PORT": str(ports.order),
                 "USER_SERVICE_ADDRESSES": user_addresses,
+                # Prices come from the catalog (the shop decides them, not the client).
+                "CATALOG_SERVICE_ADDRESSES": f"127.0.0.1:{ports.catalog}",
             },
             metrics_port=ports.order,
         )

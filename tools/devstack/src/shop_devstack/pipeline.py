@@ -1,4 +1,4 @@
-"""The order pipeline on its own: user, order and payment as supervised subprocesses.
+"""The order pipeline on its own: user, catalog, order and payment as supervised subprocesses.
 
 Each process runs its real entry point (`python -m <package>`) on a free loopback port, with its
 own database (created here, dropped by `close`) and the RabbitMQ vhost it is given, so a test or a
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import asyncpg
 import grpc
 from shop_common.auth import SigningKey, TokenIssuer, generate_signing_key
 from shop_protos.user.v1 import user_pb2, user_pb2_grpc
@@ -27,9 +28,13 @@ from shop_devstack.layout import DevKeys, Ports, ProcessSpec, StackConfig, build
 from shop_devstack.supervisor import Supervisor
 
 USER = "user-1"
+CATALOG = "catalog"
 ORDER = "order"
 PAYMENT = "payment"
-DATABASE_OF = {USER: "users", ORDER: "orders", PAYMENT: "payments"}
+DATABASE_OF = {USER: "users", CATALOG: "catalog", ORDER: "orders", PAYMENT: "payments"}
+# The seed catalog's regular stock (100 per sku) is raised to this by `stock_up`, so a run's
+# orders never run out unless a test means them to (the low and out-of-stock skus stay).
+PLENTY = 1_000_000
 ISSUER = "shop-gateway"
 AUDIENCE = "shop"
 
@@ -60,8 +65,9 @@ class PipelineConfig:
     env: Mapping[str, str] = field(default_factory=dict)  # every process
     order_env: Mapping[str, str] = field(default_factory=dict)
     payment_env: Mapping[str, str] = field(default_factory=dict)
+    catalog_env: Mapping[str, str] = field(default_factory=dict)
     proxy_order_broker: bool = False  # the order service reaches RabbitMQ through a TcpProxy
-    services: tuple[str, ...] = (USER, ORDER, PAYMENT)  # the processes this pipeline runs
+    services: tuple[str, ...] = (USER, CATALOG, ORDER, PAYMENT)  # the processes this pipeline runs
     user_address: str | None = None  # a user service run elsewhere (then USER is not started)
 
     @property
@@ -93,6 +99,7 @@ class Pipeline:
             ports=Ports(
                 order=free_port(),
                 payment=free_port(),
+                catalog=free_port(),
                 user=(free_port(), 0),
                 user_metrics=(free_port(), 0),
             ),
@@ -120,6 +127,7 @@ class Pipeline:
                 **self.config.order_env,
             },
             PAYMENT: dict(self.config.payment_env),
+            CATALOG: dict(self.config.catalog_env),
         }
         processes = []
         for spec in build_processes(self._stack, self.keys):
@@ -181,12 +189,28 @@ class Pipeline:
         ports = self._stack.ports
         if name == USER:
             return int(self.user_address.rsplit(":", 1)[1])
-        return {ORDER: ports.order, PAYMENT: ports.payment}[name]
+        return {ORDER: ports.order, PAYMENT: ports.payment, CATALOG: ports.catalog}[name]
 
     def database_url(self, base: str) -> str:
-        """Plain postgresql:// URL of one service's database (users, orders, payments)."""
+        """Plain postgresql:// URL of one service's database (users, catalog, orders, payments)."""
         url = self._stack.database_url(base)
         return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+    async def stock_up(self, available: int = PLENTY) -> None:
+        """Raise every regularly stocked sku of the seed catalog (100) to `available`."""
+        conn = await asyncpg.connect(self.database_url("catalog"))
+        try:
+            await conn.execute("UPDATE stock SET available = $1 WHERE available >= 100", available)
+        finally:
+            await conn.close()
+
+    async def set_stock(self, sku: str, available: int) -> None:
+        """Set one sku's available stock (a test's starting point)."""
+        conn = await asyncpg.connect(self.database_url("catalog"))
+        try:
+            await conn.execute("UPDATE stock SET available = $2 WHERE sku = $1", sku, available)
+        finally:
+            await conn.close()
 
     def log_path(self, name: str) -> Path:
         """The process's log file (its stdout and stderr, across restarts)."""

@@ -97,7 +97,7 @@ class OrderCancelled(_Payload):
 
 
 class OrderStatusChanged(_Payload):
-    """Payload of order.paid, order.payment_failed and order.refunded."""
+    """Payload of order.paid, order.payment_failed, order.refunded and order.rejected."""
 
     order_id: uuid.UUID
     status: str
@@ -146,6 +146,41 @@ class StockChanged(_Payload):
     reason: str
 
 
+class StockLine(_Payload):
+    """One sku and quantity of a stock reservation."""
+
+    sku: str = Field(min_length=1)
+    quantity: int = Field(gt=0)
+
+
+class StockReserved(_Payload):
+    """Payload of stock.reserved: every line of the order is held, so it may be charged (what
+    the payment service charges travels with it: the order's user, total and currency)."""
+
+    order_id: uuid.UUID
+    user_id: int
+    items: list[StockLine]
+    total: Money
+    currency: str = Field(min_length=3, max_length=3)
+
+
+class StockRejected(_Payload):
+    """Payload of stock.rejected: the order's lines could not all be held (nothing was taken)."""
+
+    order_id: uuid.UUID
+    reason: str
+    sku: str | None = None
+
+
+class StockReleased(_Payload):
+    """Payload of stock.released: the order's held stock is back on the shelf, once. `reason`:
+    expired (the reservation timed out unconfirmed), payment_failed or cancelled."""
+
+    order_id: uuid.UUID
+    reason: str
+    items: list[StockLine]
+
+
 PAYLOAD_TYPES: dict[str, type[BaseModel]] = {
     "user.created": UserChanged,
     "user.updated": UserChanged,
@@ -155,11 +190,15 @@ PAYLOAD_TYPES: dict[str, type[BaseModel]] = {
     "order.paid": OrderStatusChanged,
     "order.payment_failed": OrderStatusChanged,
     "order.refunded": OrderStatusChanged,
+    "order.rejected": OrderStatusChanged,
     "payment.succeeded": PaymentSucceeded,
     "payment.failed": PaymentFailed,
     "payment.refunded": PaymentRefunded,
     "product.price_changed": ProductPriceChanged,
     "stock.changed": StockChanged,
+    "stock.reserved": StockReserved,
+    "stock.rejected": StockRejected,
+    "stock.released": StockReleased,
 }
 
 

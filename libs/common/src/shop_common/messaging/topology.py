@@ -86,6 +86,15 @@ class QueueSpec:
 
 
 @dataclass(frozen=True)
+class RetiredBinding:
+    """A binding an earlier topology declared and this one must not have: `declare` removes it
+    from a broker that still holds it (a no-op on one that never did)."""
+
+    queue: str
+    binding: Binding
+
+
+@dataclass(frozen=True)
 class Topology:
     """Everything one system declares; every service declares all of it (idempotent)."""
 
@@ -93,6 +102,8 @@ class Topology:
     queues: tuple[QueueSpec, ...]
     # Default per-routing-key priority for queues declared with x-max-priority.
     priorities: Mapping[str, int] = field(default_factory=dict)
+    # Bindings of earlier versions, unbound at every declare (declaring only adds).
+    retired: tuple[RetiredBinding, ...] = ()
 
     def queue(self, name: str) -> QueueSpec:
         """The queue spec called name (KeyError when absent)."""
@@ -106,7 +117,10 @@ class Topology:
         spec = self.queue(queue_name)
         bound = {binding.exchange for binding in spec.bindings}
         exchanges = tuple(ex for ex in self.exchanges if ex.name in bound)
-        return Topology(exchanges=exchanges, queues=(spec,), priorities=self.priorities)
+        retired = tuple(r for r in self.retired if r.queue == queue_name)
+        return Topology(
+            exchanges=exchanges, queues=(spec,), priorities=self.priorities, retired=retired
+        )
 
     def with_retry_delays(self, delays_ms: tuple[int, ...]) -> Topology:
         """The same topology with other delay tiers on every work queue (tests use short ones).
@@ -152,30 +166,56 @@ SHOP_TOPOLOGY = Topology(
     ),
     queues=(
         QueueSpec("order.user-changes", (Binding("users", "user.*"),)),
+        # The order service's price cache: a changed price is evicted (next order pays it).
+        QueueSpec("order.catalog-changes", (Binding("catalog", "product.price_changed"),)),
         QueueSpec("gateway.user-changes", (Binding("users", "user.*"),)),
         # The gateway's response cache of the public catalog: evicted on a price or stock change.
         QueueSpec(
             "gateway.catalog-changes",
             (Binding("catalog", "product.price_changed"), Binding("catalog", "stock.changed")),
         ),
+        # The saga's stock side: reserve on order.created, confirm on order.paid, release on
+        # order.payment_failed and order.cancelled.
+        QueueSpec(
+            "catalog.order-events",
+            (
+                Binding("orders", "order.created"),
+                Binding("orders", "order.paid"),
+                Binding("orders", "order.payment_failed"),
+                Binding("orders", "order.cancelled"),
+            ),
+        ),
+        # The payment side: charge once the stock is held, refund on a cancellation.
         QueueSpec(
             "payment.order-events",
-            (Binding("orders", "order.created"), Binding("orders", "order.cancelled")),
+            (Binding("catalog", "stock.reserved"), Binding("orders", "order.cancelled")),
             max_priority=10,
         ),
-        QueueSpec("order.payment-results", (Binding("payments", "payment.*"),)),
+        # The saga's results for the order: payment.*, a stock rejection or release.
+        QueueSpec(
+            "order.payment-results",
+            (
+                Binding("payments", "payment.*"),
+                Binding("catalog", "stock.rejected"),
+                Binding("catalog", "stock.released"),
+            ),
+        ),
         QueueSpec(
             "order.status-events",
             (
                 Binding("orders", "order.paid"),
                 Binding("orders", "order.payment_failed"),
                 Binding("orders", "order.refunded"),
+                Binding("orders", "order.rejected"),
             ),
             tap=True,
         ),
     ),
     # A cancellation may carry a refund: it overtakes the queue of new charges.
     priorities={"order.cancelled": PRIORITY_REFUND},
+    # Before the catalog joined the saga, the payment service charged on order.created: a
+    # broker declared by that version still routes it there (it would charge unreserved orders).
+    retired=(RetiredBinding("payment.order-events", Binding("orders", "order.created")),),
 )
 
 
@@ -198,4 +238,13 @@ async def declare(channel: AbstractChannel, topology: Topology) -> dict[str, Abs
         for binding in spec.bindings:
             await work.bind(exchanges[binding.exchange], binding.routing_key)
         queues[spec.name] = work
+    for retired in topology.retired:
+        if (
+            retired.queue in queues
+            and retired.binding not in topology.queue(retired.queue).bindings
+        ):
+            # RabbitMQ answers unbind-ok for a binding it does not hold: safe to repeat.
+            await queues[retired.queue].unbind(
+                retired.binding.exchange, retired.binding.routing_key
+            )
     return queues

@@ -1,5 +1,9 @@
 """The catalog's tables behind service_layer.ports (PostgreSQL).
 
+Over 250 lines: products and reservations share the stock table's rules (conditional
+decrements, commuting increments), kept side by side; the one-statement reserve's SQL lives in
+reserve_sql.py.
+
 Reads outside a transaction run on autocommit sessions (no BEGIN/ROLLBACK round trips); the
 writes join the unit of work's session. Stock never goes negative: a take is one conditional
 UPDATE (`available >= :q`), and the CHECK constraint is the backstop. Restock is one UPDATE
@@ -15,13 +19,21 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from shop_common.db import driver_connection
+from shop_common.messaging.events import EventEnvelope
+from shop_common.messaging.outbox import outbox_row
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from catalog_service.adapters.reserve_sql import RESERVE_ONCE_SQL
 from catalog_service.domain.errors import StockLimitError
 from catalog_service.domain.listing import ProductFilter
 from catalog_service.domain.product import Category, Product
 from catalog_service.domain.stock import MAX_STOCK, Reservation, ReservationStatus, StockLine
+from catalog_service.service_layer.ports import InboxClaim, ReserveAttempt
+
+# Every catalog event goes to the catalog exchange, routed by its type.
+CATALOG_EXCHANGE = "catalog"
 
 _COLUMNS = "sku, name, description, category, price, currency"
 _GET = text(f"SELECT {_COLUMNS} FROM products WHERE sku = :sku")  # noqa: S608 - constants
@@ -37,22 +49,6 @@ _RESTOCK = text(
     " WHERE sku = :sku AND available <= CAST(:limit AS bigint) - CAST(:q AS bigint)"
     " RETURNING available"
 )
-_OPEN = text(
-    "INSERT INTO reservations (order_id, status, expires_at) VALUES (:o, 'reserved', :e)"
-    " ON CONFLICT (order_id) DO NOTHING RETURNING order_id"
-)
-_TAKE = text(
-    "UPDATE stock SET available = available - CAST(:q AS bigint), updated_at = now()"
-    " WHERE sku = :sku AND available >= CAST(:q AS bigint) RETURNING available"
-)
-_ADD_LINES = text(
-    "INSERT INTO reservation_lines (order_id, sku, quantity)"
-    " SELECT :o, unnest(CAST(:skus AS text[])), unnest(CAST(:qs AS integer[]))"
-)
-_REJECT = text(
-    "INSERT INTO reservations (order_id, status, reason) VALUES (:o, 'rejected', :r)"
-    " ON CONFLICT (order_id) DO NOTHING RETURNING order_id"
-)
 _RELEASE = text(
     "UPDATE reservations SET status = 'released', released_at = :at"
     " WHERE order_id = :o AND status = ANY(CAST(:from AS text[]))"
@@ -64,9 +60,10 @@ _GIVE_BACK = text(
     "UPDATE stock SET available = available + CAST(:q AS bigint), updated_at = now()"
     " WHERE sku = :sku"
 )
-_CONFIRM = text(
+# On the driver (shop_common.db): it runs once per paid order, on the saga's hot path.
+_CONFIRM = (
     "UPDATE reservations SET status = 'confirmed', expires_at = NULL"
-    " WHERE order_id = :o AND status = 'reserved' RETURNING order_id"
+    " WHERE order_id = $1 AND status = 'reserved' RETURNING order_id"
 )
 _RESERVATION = text(
     "SELECT order_id, status, reason, expires_at FROM reservations WHERE order_id = :o"
@@ -149,10 +146,12 @@ class SqlProductRepository:
 
 
 class SqlReservationRepository:
-    """Reservations and their lines; writes join the unit of work's transaction."""
+    """Reservations and their lines; writes join the unit of work's transaction, but for the
+    one-statement `reserve`, which runs on its own pooled driver connection."""
 
-    def __init__(self, reads: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, reads: async_sessionmaker[AsyncSession], engine: AsyncEngine) -> None:
         self._reads = reads
+        self._engine = engine
         self.session: AsyncSession | None = None
 
     def _open(self) -> AsyncSession:
@@ -174,23 +173,41 @@ class SqlReservationRepository:
             row.reason,
         )
 
-    async def open(self, order_id: UUID, expires_at: datetime) -> bool:
-        params = {"o": order_id, "e": expires_at}
-        return (await self._open().execute(_OPEN, params)).first() is not None
-
-    async def take(self, line: StockLine) -> bool:
-        params = {"sku": line.sku, "q": line.quantity}
-        return (await self._open().execute(_TAKE, params)).first() is not None
-
-    async def add_lines(self, order_id: UUID, lines: Sequence[StockLine]) -> None:
-        params = {"o": order_id, "skus": [x.sku for x in lines], "qs": [x.quantity for x in lines]}
-        await self._open().execute(_ADD_LINES, params)
-
-    async def reject(self, order_id: UUID, reason: str) -> bool:
-        async with self._reads() as session:
-            return (
-                await session.execute(_REJECT, {"o": order_id, "r": reason})
-            ).first() is not None
+    async def reserve(
+        self,
+        order_id: UUID,
+        lines: Sequence[StockLine],
+        expires_at: datetime,
+        *,
+        claim: InboxClaim | None = None,
+        reserved: EventEnvelope | None = None,
+        rejected: EventEnvelope | None = None,
+    ) -> ReserveAttempt:
+        """RESERVE_ONCE_SQL (adapters/reserve_sql.py): the claim, the check and decrement of
+        every line, the record, its lines and its event in one self-committing statement."""
+        aggregate = str(order_id)
+        rows = [
+            outbox_row(e, exchange=CATALOG_EXCHANGE, aggregate_id=aggregate).values()
+            if e is not None
+            else (None,) * 6
+            for e in (reserved, rejected)
+        ]
+        async with driver_connection(self._engine) as conn:
+            row = await conn.fetchrow(
+                RESERVE_ONCE_SQL,
+                order_id,
+                [x.sku for x in lines],
+                [x.quantity for x in lines],
+                expires_at,
+                claim.event_id if claim else None,
+                claim.consumer if claim else None,
+                *rows[0],
+                *rows[1],
+            )
+        status = None if row["status"] is None else ReservationStatus(row["status"])
+        claimed = claim is None or bool(row["claimed"])
+        short = row["short"] if status is ReservationStatus.REJECTED else None
+        return ReserveAttempt(claimed, status, short)
 
     async def release(
         self, order_id: UUID, at: datetime, *, expired_by: datetime | None = None
@@ -208,8 +225,8 @@ class SqlReservationRepository:
         return lines
 
     async def confirm(self, order_id: UUID) -> bool:
-        async with self._reads() as session:
-            return (await session.execute(_CONFIRM, {"o": order_id})).first() is not None
+        async with driver_connection(self._engine) as conn:
+            return await conn.fetchrow(_CONFIRM, order_id) is not None
 
     async def expired(self, now: datetime, limit: int) -> list[UUID]:
         async with self._reads() as session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shop_common.messaging.events import EventEnvelope
+from shop_common.messaging.inbox import claim_once
 from shop_common.messaging.outbox import autocommit_sessions, outbox_row
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -11,12 +12,13 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from catalog_service.adapters.repository import SqlProductRepository, SqlReservationRepository
-from catalog_service.service_layer.ports import UnitOfWork
+from catalog_service.adapters.repository import (
+    CATALOG_EXCHANGE,
+    SqlProductRepository,
+    SqlReservationRepository,
+)
+from catalog_service.service_layer.ports import InboxClaim, UnitOfWork
 from catalog_service.settings import Settings
-
-# Every catalog event goes to the catalog exchange, routed by its type, keyed by its sku.
-CATALOG_EXCHANGE = "catalog"
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -34,12 +36,15 @@ class SqlUnitOfWork(UnitOfWork):
     """A transaction on one session of the engine's pool, opened by begin()."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], reads: async_sessionmaker[AsyncSession]
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        reads: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
     ) -> None:
         self._sessions = sessions
         self._session: AsyncSession | None = None
         self.products: SqlProductRepository = SqlProductRepository(reads)
-        self.reservations: SqlReservationRepository = SqlReservationRepository(reads)
+        self.reservations: SqlReservationRepository = SqlReservationRepository(reads, engine)
 
     def _open(self) -> AsyncSession:
         if self._session is None:
@@ -51,6 +56,10 @@ class SqlUnitOfWork(UnitOfWork):
         self._session = self._sessions()
         await self._session.begin()
         self.products.session = self.reservations.session = self._session
+
+    async def claim(self, claim: InboxClaim) -> bool:
+        """The inbox row, in the transaction."""
+        return await claim_once(self._open(), claim.event_id, claim.consumer)
 
     async def emit(self, event: EventEnvelope, *, aggregate_id: str) -> None:
         """The outbox row, in the transaction."""
@@ -89,4 +98,4 @@ class SqlUnitOfWorkFactory:
         self._reads = autocommit_sessions(self._sessions)
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._sessions, self._reads)
+        return SqlUnitOfWork(self._sessions, self._reads, self.engine)

@@ -14,6 +14,7 @@ from collections import Counter
 from typing import Any
 
 from shop_common.cache import WriteBehind
+from shop_common.observability.propagation import untraced
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -43,12 +44,14 @@ class ViewCounter:
         )
 
     def start(self) -> None:
-        """Start the flusher."""
-        self.behind.start()
+        """Start the flusher (untraced: a flush is background work, not part of any request)."""
+        with untraced():
+            self.behind.start()
 
     async def stop(self, grace: float = 10.0) -> None:
         """Flush what is queued, then stop."""
-        await self.behind.stop(grace)
+        with untraced():
+            await self.behind.stop(grace)
 
     async def seen(self, sku: str) -> None:
         self._totals[sku] += 1

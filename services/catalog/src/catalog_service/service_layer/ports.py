@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
@@ -21,7 +22,7 @@ from shop_common.messaging.events import EventEnvelope
 
 from catalog_service.domain.listing import ProductFilter
 from catalog_service.domain.product import Product
-from catalog_service.domain.stock import Reservation, StockLine
+from catalog_service.domain.stock import Reservation, ReservationStatus, StockLine
 
 
 class ProductRepository(Protocol):
@@ -49,6 +50,25 @@ class ProductRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class InboxClaim:
+    """The incoming event a write is the effect of (consumed once per consumer)."""
+
+    event_id: UUID
+    consumer: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveAttempt:
+    """What `reserve` did: claimed False (a redelivery: nothing written); status None (the
+    order had a record already: nothing written but the claim); short: the first sku that was
+    missing or short (REJECTED)."""
+
+    claimed: bool
+    status: ReservationStatus | None
+    short: str | None = None
+
+
 class ReservationRepository(Protocol):
     """Reservations per order, and the stock they take and give back."""
 
@@ -56,20 +76,21 @@ class ReservationRepository(Protocol):
         """The order's reservation, with its lines."""
         ...
 
-    async def open(self, order_id: UUID, expires_at: datetime) -> bool:
-        """In the transaction: a RESERVED record for the order; False if it has one already."""
-        ...
-
-    async def take(self, line: StockLine) -> bool:
-        """In the transaction: take line.quantity of line.sku if that much is available."""
-        ...
-
-    async def add_lines(self, order_id: UUID, lines: Sequence[StockLine]) -> None:
-        """In the transaction: record what the reservation holds."""
-        ...
-
-    async def reject(self, order_id: UUID, reason: str) -> bool:
-        """On its own: a REJECTED record for the order; False if it has a record already."""
+    async def reserve(
+        self,
+        order_id: UUID,
+        lines: Sequence[StockLine],
+        expires_at: datetime,
+        *,
+        claim: InboxClaim | None = None,
+        reserved: EventEnvelope | None = None,
+        rejected: EventEnvelope | None = None,
+    ) -> ReserveAttempt:
+        """On its own, atomically (it commits by itself): claim the incoming event (when given;
+        if it was claimed before, nothing happens), then take every line (sorted, distinct
+        skus) if each has `available >= quantity`, else none, and record the reservation
+        RESERVED (expiring at expires_at) or REJECTED, emitting `reserved` or `rejected` (the
+        latter's reason and sku filled in); nothing more if the order has a record already."""
         ...
 
     async def release(
@@ -110,6 +131,10 @@ class UnitOfWork(abc.ABC):
     @abc.abstractmethod
     async def begin(self) -> None:
         """Open the transaction."""
+
+    @abc.abstractmethod
+    async def claim(self, claim: InboxClaim) -> bool:
+        """In the transaction: record the incoming event as handled; False if it was before."""
 
     @abc.abstractmethod
     async def emit(self, event: EventEnvelope, *, aggregate_id: str) -> None:

@@ -1,14 +1,21 @@
-"""Stock reservations for the order saga: reserve all or nothing, confirm, release exactly once.
+"""Stock reservations, the order saga's stock side: reserve all or nothing, confirm, release once.
 
-- `reserve(order_id, lines)`: in one transaction, a RESERVED record for the order, then each
-  line taken in sku order by a conditional decrement (`available >= quantity`), so concurrent
-  reservations never drive stock negative and never deadlock. One line short → the transaction
-  rolls back (nothing taken) and a REJECTED record answers every later call the same way.
-  A second call for the same order returns the first answer (idempotent).
-- `release(order_id)`: the status change RESERVED|CONFIRMED → RELEASED is conditional, so the
-  stock comes back once however many times (or however concurrently) release is called.
-- `confirm(order_id)`: the order was paid; the reservation no longer expires.
-- `release_expired()`: releases RESERVED reservations past their expiry (the sweeper).
+- `reserve_for_order(envelope, order)` (order.created, once per event through the inbox):
+  every line held or none, and stock.reserved (what the payment service charges travels with
+  it) or stock.rejected (the short sku named) leaves with it. The repository does it in one
+  atomic step (adapters/reserve_sql.py), so concurrent reservations never drive stock negative.
+  `reserve(order_id, lines)` is the same without an event (direct use). A second reservation
+  for the same order returns the first answer (idempotent).
+- `confirm(order_id)` (order.paid): the reservation no longer expires.
+- `release(order_id, reason, cause=...)` (order.payment_failed, order.cancelled — after PAID too:
+  the stock comes back): the status change RESERVED|CONFIRMED → RELEASED is conditional, so the
+  stock comes back once however many times it is called, and stock.released leaves with it.
+- `release_expired()` (the sweeper): releases RESERVED reservations past their expiry with
+  reason `expired`. A confirmed reservation (the order paid) never expires; the order service
+  moves a still-PENDING order whose stock was released to REJECTED and refunds a charge that
+  lands later, so such an order never becomes PAID. RESERVATION_TTL_SECONDS is set well above
+  the order service's SAGA_TIMEOUT_SECONDS, so an order normally ends (paid and confirmed, or
+  failed and released) before its reservation can expire (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -17,7 +24,17 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from pydantic import BaseModel
 from shop_common.logging import get_logger
+from shop_common.messaging.events import (
+    EventEnvelope,
+    OrderCreated,
+    StockRejected,
+    StockReleased,
+    StockReserved,
+    new_event,
+)
+from shop_common.messaging.events import StockLine as StockLinePayload
 
 from catalog_service.domain.stock import (
     Reservation,
@@ -26,15 +43,32 @@ from catalog_service.domain.stock import (
     StockLine,
     reservation_lines,
 )
-from catalog_service.service_layer.ports import UnitOfWorkFactory
+from catalog_service.service_layer.ports import InboxClaim, UnitOfWorkFactory
 
 log = get_logger(__name__)
 Clock = Callable[[], datetime]
+# The inbox key of the saga's order events (the queue that carries them).
+INBOX_CONSUMER = "catalog.order-events"
 
 
 def utc_now() -> datetime:
     """The current time, in UTC."""
     return datetime.now(UTC)
+
+
+def _event(
+    event_type: str, payload: BaseModel, order_id: UUID, cause: EventEnvelope | None
+) -> EventEnvelope:
+    return new_event(
+        event_type,
+        payload,
+        correlation_id=cause.correlation_id if cause and cause.correlation_id else str(order_id),
+        causation_id=str(cause.event_id) if cause else None,
+    )
+
+
+def _payload_lines(lines: Iterable[StockLine]) -> list[StockLinePayload]:
+    return [StockLinePayload(sku=x.sku, quantity=x.quantity) for x in lines]
 
 
 class Reservations:
@@ -46,50 +80,93 @@ class Reservations:
         self._clock = clock
 
     async def reserve(self, order_id: UUID, lines: Iterable[StockLine]) -> ReserveOutcome:
-        """Hold every line for the order, or none (see the module docstring)."""
-        wanted = reservation_lines(lines)
+        """Hold every line for the order, or none (no event; see the module docstring)."""
+        outcome = await self._reserve(order_id, reservation_lines(lines), None, None)
+        assert outcome is not None  # without a claim there is no duplicate
+        return outcome
+
+    async def reserve_for_order(
+        self, envelope: EventEnvelope, order: OrderCreated
+    ) -> ReserveOutcome | None:
+        """order.created: hold the order's lines once, and tell the saga; None for a
+        redelivered event (nothing done)."""
+        wanted = reservation_lines(StockLine(x.sku, x.quantity) for x in order.items)
+        reserved = StockReserved(
+            order_id=order.order_id,
+            user_id=order.user_id,
+            items=_payload_lines(wanted),
+            total=order.total,
+            currency=order.currency,
+        )
+        # reason and sku are filled in by the repository with the sku that was short.
+        rejected = StockRejected(order_id=order.order_id, reason="not enough stock")
+        events = (
+            _event("stock.reserved", reserved, order.order_id, envelope),
+            _event("stock.rejected", rejected, order.order_id, envelope),
+        )
+        return await self._reserve(order.order_id, wanted, envelope, events)
+
+    async def _reserve(
+        self,
+        order_id: UUID,
+        wanted: list[StockLine],
+        cause: EventEnvelope | None,
+        events: tuple[EventEnvelope, EventEnvelope] | None,
+    ) -> ReserveOutcome | None:
         expires_at = self._clock() + self._ttl
-        short: str | None = None
-        async with self._uow() as uow:
-            opened = await uow.reservations.open(order_id, expires_at)
-            for line in wanted if opened else ():
-                if not await uow.reservations.take(line):
-                    short = line.sku
-                    break
-            if opened and short is None:
-                await uow.reservations.add_lines(order_id, wanted)
-                await uow.commit()
-        # Read an earlier answer only after the transaction ended: never two connections at once.
-        if not opened:
-            return await self._earlier(order_id)
-        if short is None:
+        attempt = await self._uow().reservations.reserve(
+            order_id,
+            wanted,
+            expires_at,
+            claim=InboxClaim(cause.event_id, INBOX_CONSUMER) if cause else None,
+            reserved=events[0] if events else None,
+            rejected=events[1] if events else None,
+        )
+        if not attempt.claimed:
+            return None
+        if attempt.status is None:  # the order had a record already: its answer stands
+            earlier = await self._uow().reservations.get(order_id)
+            assert earlier is not None, "a reservation record is never deleted"
+            return ReserveOutcome(earlier, created=False)
+        if attempt.status is ReservationStatus.RESERVED:
             log.info("stock_reserved", order_id=str(order_id), lines=len(wanted))
             held = Reservation(order_id, ReservationStatus.RESERVED, tuple(wanted), expires_at)
             return ReserveOutcome(held, created=True)
-        reason = f"not enough stock of {short}"
-        if not await self._uow().reservations.reject(order_id, reason):
-            return await self._earlier(order_id)  # a concurrent call for this order answered
-        log.info("stock_rejected", order_id=str(order_id), sku=short)
+        reason = f"not enough stock of {attempt.short}"
+        log.info("stock_rejected", order_id=str(order_id), sku=attempt.short)
         refused = Reservation(order_id, ReservationStatus.REJECTED, (), None, reason)
         return ReserveOutcome(refused, created=True)
 
-    async def _earlier(self, order_id: UUID) -> ReserveOutcome:
-        earlier = await self._uow().reservations.get(order_id)
-        assert earlier is not None, "a reservation record is never deleted"
-        return ReserveOutcome(earlier, created=False)
-
-    async def release(self, order_id: UUID, *, expired_only: bool = False) -> bool:
-        """Give the order's stock back; True only for the call that did it. expired_only: only
-        if it is still RESERVED and past its expiry (the sweeper's race with a confirm)."""
+    async def release(
+        self,
+        order_id: UUID,
+        *,
+        expired_only: bool = False,
+        reason: str = "released",
+        cause: EventEnvelope | None = None,
+    ) -> bool:
+        """Give the order's stock back and publish stock.released; True only for the call that
+        did it. expired_only: only if it is still RESERVED and past its expiry (the sweeper's
+        race with a confirm). cause: the event this answers (claimed once in the inbox)."""
         now = self._clock()
         async with self._uow() as uow:
+            if cause is not None and not await uow.claim(
+                InboxClaim(cause.event_id, INBOX_CONSUMER)
+            ):
+                return False
             lines = await uow.reservations.release(
                 order_id, now, expired_by=now if expired_only else None
             )
-            if lines is None:
-                return False
-            await uow.commit()
-        log.info("stock_released", order_id=str(order_id), lines=len(lines))
+            if lines is not None:
+                released = StockReleased(
+                    order_id=order_id, reason=reason, items=_payload_lines(lines)
+                )
+                event = _event("stock.released", released, order_id, cause)
+                await uow.emit(event, aggregate_id=str(order_id))
+            await uow.commit()  # the claim stands either way: this event has been handled
+        if lines is None:
+            return False
+        log.info("stock_released", order_id=str(order_id), lines=len(lines), reason=reason)
         return True
 
     async def confirm(self, order_id: UUID) -> bool:
@@ -104,7 +181,7 @@ class Reservations:
         """Release RESERVED reservations past their expiry; how many this call released."""
         released = 0
         for order_id in await self._uow().reservations.expired(self._clock(), limit):
-            if await self.release(order_id, expired_only=True):
+            if await self.release(order_id, expired_only=True, reason="expired"):
                 released += 1
         if released:
             log.info("reservations_expired", released=released)

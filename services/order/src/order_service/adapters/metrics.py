@@ -8,7 +8,7 @@ from order_service.domain.order import SAGA_OUTCOMES
 
 SAGA_OUTCOME_COUNTER = Counter(
     "shop_saga_outcomes_total",
-    "Orders whose saga ended, by outcome (paid, payment_failed, expired, cancelled, refunded),"
+    "Orders whose saga ended, by outcome (paid, payment_failed, expired, cancelled, refunded, rejected),"
     " counted when the transition commits.",
     ["outcome"],
 )

@@ -26,18 +26,20 @@ class OrderStatus(enum.StrEnum):
     CANCELLED = "CANCELLED"
     CANCELLED_REFUND_PENDING = "CANCELLED_REFUND_PENDING"
     REFUNDED = "REFUNDED"
+    REJECTED = "REJECTED"  # the shop could not hold its stock (out of stock, or held too long)
 
 
 # The whole state machine: anything not listed here is an illegal transition (409 at the edge).
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PENDING: frozenset(
-        {OrderStatus.PAID, OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELLED}
+        {OrderStatus.PAID, OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELLED, OrderStatus.REJECTED}
     ),
     OrderStatus.PAID: frozenset({OrderStatus.CANCELLED_REFUND_PENDING}),
     OrderStatus.CANCELLED_REFUND_PENDING: frozenset({OrderStatus.REFUNDED}),
     OrderStatus.PAYMENT_FAILED: frozenset(),
     OrderStatus.CANCELLED: frozenset(),
     OrderStatus.REFUNDED: frozenset(),
+    OrderStatus.REJECTED: frozenset(),
 }
 
 # The states each target may be reached from: the inverse of TRANSITIONS, never written by hand.
@@ -49,8 +51,11 @@ SOURCES_OF: MappingProxyType[OrderStatus, frozenset[OrderStatus]] = MappingProxy
 )
 
 # A charge reported for an order in one of these states must be given back: the order stopped
-# waiting for its payment (timed out or cancelled while PENDING) before the charge landed.
-NO_LONGER_CHARGEABLE = frozenset({OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELLED})
+# waiting for its payment (timed out, cancelled, or its stock released, while PENDING) before
+# the charge landed.
+NO_LONGER_CHARGEABLE = frozenset(
+    {OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELLED, OrderStatus.REJECTED}
+)
 
 # Routing key of the event each arrival state emits (DESIGN.md's order.* keys).
 EVENT_OF_STATUS: dict[OrderStatus, str] = {
@@ -59,6 +64,7 @@ EVENT_OF_STATUS: dict[OrderStatus, str] = {
     OrderStatus.CANCELLED: "order.cancelled",
     OrderStatus.CANCELLED_REFUND_PENDING: "order.cancelled",
     OrderStatus.REFUNDED: "order.refunded",
+    OrderStatus.REJECTED: "order.rejected",
 }
 
 # Where the saga ends, named as shop_saga_outcomes_total{outcome} counts it: the final state's
@@ -70,6 +76,7 @@ SAGA_OUTCOME_OF: MappingProxyType[OrderStatus, str] = MappingProxyType(
         OrderStatus.PAYMENT_FAILED: "payment_failed",
         OrderStatus.CANCELLED: "cancelled",
         OrderStatus.REFUNDED: "refunded",
+        OrderStatus.REJECTED: "rejected",
     }
 )
 SAGA_EXPIRED = "expired"
@@ -110,6 +117,19 @@ class OrderLine:
 MAX_LINES = 100
 
 
+@dataclass(frozen=True, slots=True)
+class WantedLine:
+    """One line as the client asks for it: a sku and a quantity (the shop prices it)."""
+
+    sku: str
+    quantity: int
+
+
+def priced_lines(wanted: list[WantedLine], prices: dict[str, Decimal]) -> list[OrderLine]:
+    """The order lines at the shop's prices (every sku must be in `prices`)."""
+    return [OrderLine(w.sku, w.quantity, prices[w.sku]) for w in wanted]
+
+
 def order_total(lines: list[OrderLine], currency: str) -> Decimal:
     """Validate the lines and return the server-side total in the currency's minor unit."""
     if not lines:
@@ -122,7 +142,7 @@ def order_total(lines: list[OrderLine], currency: str) -> Decimal:
             if line.quantity <= 0:
                 raise InvalidOrderError(f"quantity of {line.sku} must be greater than 0")
             check_amount(line.unit_price, currency)
-            if line.unit_price == 0:  # a zero price is not valid (api/schemas.py PRICE_PATTERN)
+            if line.unit_price == 0:  # the catalog never prices at 0 (check_price)
                 raise InvalidOrderError(f"unit price of {line.sku} must be greater than 0")
         return check_amount(sum((line.subtotal for line in lines), Decimal(0)), currency)
     except MoneyError as exc:

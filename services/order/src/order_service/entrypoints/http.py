@@ -57,7 +57,8 @@ _CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "headers": {"Location": {"schema": {"type": "string"}, "description": "The order's URL"}},
     },
     422: {
-        "description": "Invalid body, the Idempotency-Key reused with another body, or the "
+        "description": "Invalid body (a `unit_price` too: the shop prices every line), an "
+        "unknown sku (named in `sku`), the Idempotency-Key reused with another body, or the "
         "calling user no longer exists (problem+json)."
     },
 }
@@ -69,9 +70,12 @@ _CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
     response_model=OrderPublic,
     responses=_CREATE_RESPONSES,
     summary="Place an order",
-    description="The total is computed by the server from exact decimal prices. The caller "
-    "(from the verified JWT) is checked with the user service behind a breaker and a cache; "
-    "when it cannot be checked the answer is 503 with Retry-After, never 500.",
+    description="Lines are a sku and a quantity; the shop prices each at the catalog's current "
+    "price when the order is placed (a price that changed after the client saw it is charged "
+    "at the shop's price at order time) and the order keeps the unit price it was priced at. "
+    "The caller (from the verified JWT) is checked with the user service, the prices with the "
+    "catalog, each behind a breaker and a cache; when one cannot answer the answer is 503 with "
+    "Retry-After, never 500.",
 )
 async def create_order(
     request: Request,
@@ -91,7 +95,7 @@ async def create_order(
 ) -> OrderPublic:
     order, created = await place(
         who.user_id,
-        body.lines(),
+        body.wanted(),
         body.currency,
         idempotency_key,
         token=who.token,

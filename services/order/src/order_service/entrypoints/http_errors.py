@@ -14,6 +14,7 @@ from order_service.domain.order import (
     InvalidOrderError,
 )
 from order_service.service_layer.orders import IdempotencyConflictError, OrderNotFoundError
+from order_service.service_layer.prices import CatalogUnavailableError, UnknownSkuError
 from order_service.service_layer.users import (
     UnknownUserError,
     UserAccessDeniedError,
@@ -90,6 +91,28 @@ async def _user_service_unavailable(request: Request, exc: Exception) -> Respons
     )
 
 
+async def _unknown_sku(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UnknownSkuError)
+    return problem_response(
+        request,
+        422,
+        detail=f"the shop sells no product {exc.sku!r}",
+        type=PROBLEM_BASE + "unknown-sku",
+        extensions={"sku": exc.sku},
+    )
+
+
+async def _catalog_unavailable(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, CatalogUnavailableError)
+    return problem_response(
+        request,
+        503,
+        detail=f"prices cannot be looked up now: {exc.reason}",
+        type=PROBLEM_BASE + "catalog-unavailable",
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
 def install_order_errors(app: FastAPI) -> None:
     """Register the handlers (after shop_common.web's, which answer everything else)."""
     app.add_exception_handler(IllegalTransitionError, _illegal_transition)
@@ -101,4 +124,6 @@ def install_order_errors(app: FastAPI) -> None:
     app.add_exception_handler(UnknownUserError, _unknown_user)
     app.add_exception_handler(UserAccessDeniedError, _user_access_denied)
     app.add_exception_handler(UserServiceUnavailableError, _user_service_unavailable)
+    app.add_exception_handler(UnknownSkuError, _unknown_sku)
+    app.add_exception_handler(CatalogUnavailableError, _catalog_unavailable)
     install_outage_problems(app, service="order")

@@ -2,75 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    JsonValue,
-    PlainSerializer,
-    WithJsonSchema,
-)
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, PlainSerializer
 
 from order_service.domain.money import CURRENCY_EXPONENTS
-from order_service.domain.order import MAX_LINES, Order, OrderLine, OrderStatus
+from order_service.domain.order import MAX_LINES, Order, OrderStatus, WantedLine
 
-# A unit price is a canonical decimal string greater than zero: 1 to 9 integer digits without a
-# leading zero (the domain refuses amounts >= 1,000,000,000), or "0." and a non-zero fraction;
-# at most 4 decimals (the database keeps 4; the currency's minor unit narrows it further, e.g.
-# none for JPY, which the domain answers as 422 invalid-order). No sign, exponent, underscore,
-# whitespace or non-ASCII digit; never a JSON number.
-#
-# Zero is NOT a valid price (decision of issue 11): every order goes through the payment saga,
-# and a line priced 0 would send the provider a charge for nothing, or hide a client bug, while
-# prices still come from the client. A free item is a promotion: when the catalog service owns
-# prices it will be a discount there, not a price of 0 sent by the client.
-PRICE_PATTERN = (
-    r"^(?:[1-9][0-9]{0,8}(?:\.[0-9]{1,4})?"
-    r"|0\.(?:[1-9][0-9]{0,3}|0[1-9][0-9]{0,2}|00[1-9][0-9]?|000[1-9]))$"
-)
-_PRICE = re.compile(PRICE_PATTERN)
-PRICE_DESCRIPTION = (
-    "Exact unit price as a decimal string, greater than 0 (a price of zero is refused): "
-    "1 to 9 integer digits without leading zeros, up to 4 decimals and no more than the "
-    "currency's minor unit allows; never a JSON number, no exponent, sign or underscore."
-)
-
-
-def _price_text(value: object) -> Decimal:
-    if not isinstance(value, str):
-        raise PydanticCustomError(
-            "decimal_string_type", 'give amounts as decimal strings like "10.25", not JSON numbers'
-        )
-    if not _PRICE.fullmatch(value):
-        raise PydanticCustomError(
-            "decimal_string_format",
-            'a price is a decimal string greater than 0 like "10.25": no leading zeros, '
-            "exponent, sign or underscore, at most 9 integer digits and 4 decimals",
-        )
-    return Decimal(value)
-
-
-# Request side: only a string matching PRICE_PATTERN is accepted, then read as an exact Decimal.
-PriceString = Annotated[
-    Decimal,
-    BeforeValidator(_price_text),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": PRICE_PATTERN,
-            "description": PRICE_DESCRIPTION,
-            "examples": ["10.25"],
-        }
-    ),
-]
 # Response side: a stored Decimal written back as a string (stored rows are never re-judged).
 DecimalString = Annotated[
     Decimal,
@@ -89,52 +30,56 @@ CurrencyCode = Annotated[
 ]
 
 
-class OrderItemCreate(BaseModel):
-    """One line of a new order.
+# The catalog's sku shape (catalog_service.domain.product.SKU_PATTERN, 3 to 32 characters): a
+# line whose sku cannot exist is refused before the catalog is asked.
+SKU_PATTERN = r"^[A-Z0-9]+(?:-[A-Z0-9]+)*$"
 
-    Strict: `quantity` is a JSON integer (not `true`, `"2"` or `2.0`); `unit_price` is a
-    decimal string greater than zero (a zero price is not valid; see PRICE_PATTERN).
+
+class OrderItemCreate(BaseModel):
+    """One line of a new order: what and how many. The shop prices it (the catalog's current
+    price when the order is placed); a `unit_price` is refused like any unknown field.
+
+    Strict: `quantity` is a JSON integer (not `true`, `"2"` or `2.0`).
     """
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    sku: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", examples=["SKU-1"])
+    sku: str = Field(min_length=3, max_length=32, pattern=SKU_PATTERN, examples=["BOOK-001"])
     quantity: int = Field(
         gt=0, le=10_000, strict=True, examples=[2], description="A JSON integer, 1 to 10000."
     )
-    unit_price: PriceString
 
 
 class OrderCreate(BaseModel):
-    """Body of POST /orders; the total is computed by the server. Strictly typed: nothing is
-    coerced (a bool is not a number, a numeric string not a number, a float not an integer)."""
+    """Body of POST /orders: skus and quantities; prices and the total are the shop's. Strictly
+    typed: nothing is coerced (a bool is not a number, a numeric string not a number, a float
+    not an integer)."""
 
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
         json_schema_extra={
-            "examples": [
-                {
-                    "items": [{"sku": "SKU-1", "quantity": 2, "unit_price": "10.25"}],
-                    "currency": "EUR",
-                }
-            ]
+            "examples": [{"items": [{"sku": "BOOK-001", "quantity": 2}], "currency": "EUR"}]
         },
     )
 
     items: list[OrderItemCreate] = Field(min_length=1, max_length=MAX_LINES)
-    currency: CurrencyCode
+    currency: CurrencyCode | None = Field(
+        default=None,
+        description="Optional: the currency the client expects to pay in; it must be the one "
+        "the shop prices the items in (else 422). Absent: the shop's.",
+    )
 
-    def lines(self) -> list[OrderLine]:
-        """The domain lines."""
-        return [OrderLine(i.sku, i.quantity, i.unit_price) for i in self.items]
+    def wanted(self) -> list[WantedLine]:
+        """The lines as asked for (unpriced)."""
+        return [WantedLine(i.sku, i.quantity) for i in self.items]
 
 
 ORDER_EXAMPLE: dict[str, JsonValue] = {
     "id": "0b7e3f5c-6a0e-4a59-9a53-2f8f3b1a7c11",
     "user_id": 42,
     "status": "PENDING",
-    "items": [{"sku": "SKU-1", "quantity": 2, "unit_price": "10.25"}],
+    "items": [{"sku": "BOOK-001", "quantity": 2, "unit_price": "10.25"}],
     "currency": "EUR",
     "total": "20.50",
     "failure_reason": None,

@@ -8,6 +8,7 @@ how it runs (adapters/orders.py).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Callable
@@ -21,11 +22,15 @@ from order_service.domain.order import (
     SAGA_EXPIRED,
     SAGA_OUTCOME_OF,
     ConcurrentUpdateError,
+    InvalidOrderError,
     Order,
     OrderLine,
     OrderStatus,
+    WantedLine,
+    priced_lines,
 )
 from order_service.service_layer import events
+from order_service.service_layer.prices import PriceBook
 from order_service.service_layer.unit_of_work import UnitOfWorkFactory
 from order_service.service_layer.users import UserDirectory
 
@@ -57,8 +62,12 @@ class OrderNotFoundError(Exception):
 
 
 def request_hash(lines: list[OrderLine], currency: str) -> str:
-    """Stable hash of a create request (same key + same body → same order)."""
-    body = {"currency": currency, "items": [[x.sku, x.quantity, str(x.unit_price)] for x in lines]}
+    """Stable hash of a create request (same key + same body → same order).
+
+    Only what the client sent (skus, quantities, currency): a retry after a price change is
+    the same request, and gets the order priced the first time.
+    """
+    body = {"currency": currency, "items": [[x.sku, x.quantity] for x in lines]}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
@@ -145,10 +154,12 @@ class OrderService:
         target: OrderStatus,
         reason: str | None = None,
     ) -> bool:
-        """Apply payment.* once (inbox); False when a duplicate or no longer applicable.
+        """Apply a saga result once (inbox): payment.*, stock.rejected, stock.released; False
+        when a duplicate or no longer applicable (e.g. a release for an order that has ended).
 
-        A charge reported for an order that stopped waiting (timed out or cancelled while
-        PENDING) is answered with a refund request (saga compensation).
+        A charge reported for an order that stopped waiting (timed out, cancelled or rejected
+        while PENDING) is answered with a refund request (saga compensation): an order whose
+        stock was released never becomes PAID.
         """
         async with self._uow() as uow:
             claim = await uow.orders.claim_and_move(
@@ -197,22 +208,41 @@ class OrderService:
 
 
 class PlaceOrder:
-    """POST /orders: the caller must exist (user service, behind its cache), then create."""
+    """POST /orders: the caller must exist (user service, behind its cache), every line is
+    priced by the shop (the catalog, behind its cache), then the order is created.
 
-    def __init__(self, users: UserDirectory, orders: OrderService) -> None:
+    The price rule (service_layer/prices.py): a price that changed after the client saw it is
+    charged at the shop's current price at order time; the order keeps the unit price it was
+    priced at.
+    """
+
+    def __init__(self, users: UserDirectory, prices: PriceBook, orders: OrderService) -> None:
         self._users = users
+        self._prices = prices
         self._orders = orders
 
     async def __call__(
         self,
         user_id: int,
-        lines: list[OrderLine],
-        currency: str,
+        wanted: list[WantedLine],
+        currency: str | None = None,
         idempotency_key: str | None = None,
         *,
         token: str,
         request_id: str | None = None,
     ) -> tuple[Order, bool]:
-        """The created (or replayed) order and whether it is new; the user errors first."""
+        """The created (or replayed) order and whether it is new; the user errors first, then
+        an unknown sku (UnknownSkuError) or an unreachable catalog; `currency`, when
+        given, must be the one the shop prices in (else InvalidOrderError)."""
         await self._users.require(user_id, token=token, request_id=request_id)
-        return await self._orders.create(user_id, lines, currency, idempotency_key)
+        skus = list(dict.fromkeys(w.sku for w in wanted))
+        if not skus:
+            raise InvalidOrderError("an order needs at least one line")
+        quotes = await asyncio.gather(*(self._prices.price_of(sku) for sku in skus))
+        currencies = {quote.currency for quote in quotes}
+        if len(currencies) != 1 or (currency is not None and currency not in currencies):
+            raise InvalidOrderError(
+                f"the shop prices these items in {', '.join(sorted(currencies))}, not {currency}"
+            )
+        lines = priced_lines(wanted, {quote.sku: quote.amount for quote in quotes})
+        return await self._orders.create(user_id, lines, currencies.pop(), idempotency_key)

@@ -1,4 +1,5 @@
-"""Handlers of `payment.order-events`: charge on order.created, refund on order.cancelled.
+"""Handlers of `payment.order-events`: charge on stock.reserved (the catalog holds every line of
+the order, so it may be charged), refund on order.cancelled.
 
 A provider outage goes to the retry tiers (RetryableError); a bad payload, an amount the payment
 rules refuse, or an event type this queue does not take goes to the DLQ
@@ -7,7 +8,7 @@ rules refuse, or an event type this queue does not take goes to the DLQ
 
 from __future__ import annotations
 
-from shop_common.messaging.events import OrderCancelled, OrderCreated
+from shop_common.messaging.events import OrderCancelled, StockReserved
 from shop_common.messaging.handlers import Handlers, Incoming
 from shop_common.messaging.outcomes import PermanentError
 
@@ -15,15 +16,15 @@ from payment_service.domain.errors import InvalidAmountError
 from payment_service.service_layer.payments import INBOX_CONSUMER, PaymentService
 from payment_service.service_layer.provider import ProviderUnavailableError
 
-QUEUE = INBOX_CONSUMER  # "payment.order-events", bound to the `orders` exchange
+QUEUE = INBOX_CONSUMER  # "payment.order-events": stock.reserved (catalog), order.cancelled (orders)
 order_events = Handlers[PaymentService](QUEUE, retryable=(ProviderUnavailableError,))
 
 
-@order_events.handles("order.created")
-async def charge(event: OrderCreated, service: PaymentService, msg: Incoming) -> bool:
+@order_events.handles("stock.reserved")
+async def charge(event: StockReserved, service: PaymentService, msg: Incoming) -> bool:
     """Charge the order once (its inbox row makes a redelivery a no-op)."""
     try:
-        return await service.handle_order_created(msg.envelope, event)
+        return await service.handle_stock_reserved(msg.envelope, event)
     except InvalidAmountError as exc:  # waiting will not make the amount valid
         raise PermanentError(str(exc)) from exc
 

@@ -43,7 +43,7 @@ from payment_service.settings import Settings
 
 DESCRIPTION = """\
 Charges every order exactly once and refunds cancelled paid orders. Work arrives as
-`order.created` / `order.cancelled` events on the queue `payment.order-events`; results leave
+`stock.reserved` / `order.cancelled` events on the queue `payment.order-events`; results leave
 as `payment.succeeded`, `payment.failed` and `payment.refunded` through the outbox.
 
 The HTTP API reads payments (owner or admin) and lets an admin flip the simulated provider's

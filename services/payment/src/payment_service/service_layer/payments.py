@@ -1,4 +1,5 @@
-"""The payment use cases: charge an order once, refund a cancelled paid order once, read payments.
+"""The payment use cases: charge an order once its stock is held (stock.reserved), refund a
+cancelled paid order once, read payments.
 
 Every effect commits with its inbox claim and its outbox event (at-least-once delivery, each
 effect exactly once). The provider is called outside any transaction; its idempotency key (the
@@ -14,10 +15,10 @@ from pydantic import BaseModel
 from shop_common.messaging.events import (
     EventEnvelope,
     OrderCancelled,
-    OrderCreated,
     PaymentFailed,
     PaymentRefunded,
     PaymentSucceeded,
+    StockReserved,
     new_event,
 )
 
@@ -26,7 +27,7 @@ from payment_service.domain.payment import Payment, charge_to_refund, check_mone
 from payment_service.service_layer.provider import PaymentDeclinedError, PaymentProvider
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
-# The inbox consumer name: the queue the order events arrive on.
+# The inbox consumer name: the queue the saga events arrive on.
 INBOX_CONSUMER = "payment.order-events"
 
 
@@ -43,8 +44,9 @@ class PaymentService:
         self._uow = uow
         self._provider = provider
 
-    async def handle_order_created(self, envelope: EventEnvelope, event: OrderCreated) -> bool:
-        """Charge the order once; False when it was charged (or declined) already.
+    async def handle_stock_reserved(self, envelope: EventEnvelope, event: StockReserved) -> bool:
+        """Charge the order whose stock is held, once; False when it was charged (or declined)
+        already.
 
         A decline is recorded and published as payment.failed; ProviderUnavailableError
         propagates (the consumer retries it); InvalidAmountError before any provider call.

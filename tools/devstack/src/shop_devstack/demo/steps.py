@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from shop_devstack.demo import steps_messaging, steps_orders, steps_traces, steps_users
+from shop_devstack.demo import (
+    steps_catalog,
+    steps_messaging,
+    steps_orders,
+    steps_traces,
+    steps_users,
+)
 from shop_devstack.demo.context import DemoContext
 from shop_devstack.demo.narration import Step
 
@@ -27,15 +33,39 @@ STEPS: list[Step[DemoContext]] = [
         steps_users.stream_users,
     ),
     Step(
+        "Browse the catalog and order from it",
+        "public cached reads; prices decided by the shop, not the client",
+        "Anyone can list products and prices; an order names skus and quantities only, and the "
+        "order service prices each line at the catalog's current price (cached, refreshed ahead).",
+        steps_catalog.browse_catalog,
+    ),
+    Step(
         "Place orders and watch them become PAID",
-        "saga over RabbitMQ topic exchanges, outbox, idempotent consumer",
-        "order.created leaves through the order service's outbox; the payment service charges once and answers.",
+        "a three-party saga over RabbitMQ topic exchanges, outbox, idempotent consumers",
+        "order.created leaves through the order service's outbox; the catalog reserves the stock in "
+        "one statement (stock.reserved); the payment service charges once and answers; the order "
+        "becomes PAID and the catalog keeps the stock for good.",
         steps_orders.orders_become_paid,
+    ),
+    Step(
+        "Out of stock: the order is rejected",
+        "saga: a participant says no, nothing to compensate",
+        "The catalog cannot hold a line, takes nothing and answers stock.rejected; the order becomes "
+        "REJECTED and no charge is ever asked for.",
+        steps_catalog.out_of_stock,
+    ),
+    Step(
+        "A price change takes effect on the next order",
+        "cache invalidation by event (product.price_changed), L1 + L2 price cache",
+        "An admin changes a price; the event evicts the cached price on every order instance, so the "
+        "next order pays the new price while earlier orders keep theirs.",
+        steps_catalog.price_change,
     ),
     Step(
         "Cancel a paid order and watch the refund",
         "saga compensation, message priority",
-        "order.cancelled makes the payment service refund (refunds jump the queue); the order becomes REFUNDED.",
+        "order.cancelled makes the payment service refund (refunds jump the queue) and the catalog "
+        "put the stock back; the order becomes REFUNDED.",
         steps_orders.cancel_and_refund,
     ),
     Step(

@@ -19,8 +19,8 @@ from shop_devstack.demo.narration import expect
 
 Observe = Callable[[str], None]
 POISON_QUEUE = "payment.order-events"
-POISON_EXCHANGE = "orders"
-POISON_KEY = "order.created"
+POISON_EXCHANGE = "catalog"  # stock.reserved: what the payment service charges on
+POISON_KEY = "stock.reserved"
 POISON_BODY = b"{this is not an event"
 
 

@@ -1,4 +1,5 @@
-"""Simulated shoppers: log in, browse their profile and orders, place orders, through the gateway.
+"""Simulated shoppers: log in, browse their profile and orders, browse the catalog, and order what
+they looked at (sku and quantity: the shop prices it), through the gateway.
 
 Accounts come from LOAD_ACCOUNTS_FILE (JSON list of {id, email, password}), created beforehand
 by `python -m shop_devstack.load`; each simulated user takes the next one.
@@ -19,7 +20,8 @@ from locust import FastHttpUser, between, task
 _ACCOUNTS: list[dict[str, Any]] = json.loads(open(os.environ["LOAD_ACCOUNTS_FILE"]).read())  # noqa: SIM115
 _NEXT = itertools.cycle(_ACCOUNTS)
 LOGIN_ATTEMPTS = 5
-ORDER = {"items": [{"sku": "BOOK-42", "quantity": 1, "unit_price": "12.50"}], "currency": "EUR"}
+FALLBACK_SKU = "BOOK-001"  # a seed product, ordered if a catalog page came back empty
+CATEGORIES = ("books", "clothing", "electronics", "garden", "home", "kitchen", "outdoors", "toys")
 
 
 class Shopper(FastHttpUser):
@@ -65,12 +67,34 @@ class Shopper(FastHttpUser):
         """GET my orders."""
         self.client.get("/api/orders", headers=self.headers, name="GET /api/orders")
 
+    def browse(self) -> str:
+        """GET a catalog page of a random category (public, cached at the gateway), then one of
+        its products; the sku the shopper will order."""
+        category = random.choice(CATEGORIES)
+        with self.client.get(
+            f"/api/products?category={category}",
+            name="GET /api/products?category",
+            catch_response=True,
+        ) as page:
+            items = page.json().get("items", []) if page.status_code == 200 else []
+            if page.status_code != 200:
+                page.failure(f"catalog {page.status_code}")
+        sku = str(random.choice(items)["sku"]) if items else FALLBACK_SKU
+        self.client.get(f"/api/products/{sku}", name="GET /api/products/{sku}")
+        return sku
+
+    @task(2)
+    def browse_catalog(self) -> None:
+        """Look around without buying."""
+        self.browse()
+
     @task(2)
     def place_order(self) -> None:
-        """POST an order with an Idempotency-Key."""
+        """Browse the catalog, then POST an order of what was seen with an Idempotency-Key."""
+        order = {"items": [{"sku": self.browse(), "quantity": random.randint(1, 2)}]}
         headers = {**self.headers, "Idempotency-Key": uuid.uuid4().hex}
         with self.client.post(
-            "/api/orders", json=ORDER, headers=headers, name="POST /api/orders", catch_response=True
+            "/api/orders", json=order, headers=headers, name="POST /api/orders", catch_response=True
         ) as response:
             if response.status_code in (200, 201, 202):
                 self.order_ids.append(response.json()["id"])
