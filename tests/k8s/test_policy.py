@@ -107,7 +107,7 @@ def test_what_each_service_uses_is_derived_from_its_code_and_settings() -> None:
         p: (sorted(uses(p).infrastructure), sorted(uses(p).upstreams)) for p in APP_PACKAGES
     } == {
         "user_service": (["postgres", "rabbitmq"], []),
-        "order_service": (["postgres", "rabbitmq", "redis"], ["user-service"]),
+        "order_service": (["postgres", "rabbitmq", "redis"], ["catalog-service", "user-service"]),
         "payment_service": (["postgres", "rabbitmq"], []),
         "catalog_service": (["postgres", "rabbitmq", "redis"], []),
         "web_service": (
