@@ -7,6 +7,7 @@ Docker's build cache and spends its time in `up --wait`.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -84,3 +85,20 @@ async def test_a_user_logs_in_and_an_order_becomes_paid(
     payments = await client.payments_for(token, order_id)
     charges = [p for p in payments if p.get("kind") == "charge"]
     assert [p.get("status") for p in charges] == ["succeeded"], payments
+
+
+async def test_a_shopper_signs_up_through_the_storefront_in_containers(
+    client: ShopClient, compose_system: Running
+) -> None:
+    """The web container's sign-up works once the accounts exist (what `make compose-up` does
+    with ensure_accounts): it signs up as its registrar account, never as an admin."""
+    await admin_token(client, compose_system.run_dir)  # creates the sign-up account with it
+    email = f"compose.shopper.{uuid.uuid4().hex[:8]}@shop.example"
+    async with httpx.AsyncClient(base_url=compose_system.gateway_url, timeout=30) as http:
+        signed_up = await http.post(
+            "/web/signup",
+            json={"email": email, "name": "Compose Shopper", "password": "a long enough password"},
+        )
+    assert signed_up.status_code == 201, signed_up.text
+    token = await login(client, email, "a long enough password")
+    assert token

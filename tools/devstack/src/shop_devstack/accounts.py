@@ -95,6 +95,16 @@ async def admin_token(client: ShopClient, run_dir: Path | None) -> str:
     return admin
 
 
+async def ensure_accounts(gateway_url: str, run_dir: Path | None) -> None:
+    """The admin account (the console logs in with it) and the web service's sign-up account
+    exist: `make up` and `make compose-up` call this once the system is ready."""
+    client = ShopClient(gateway_url)
+    try:
+        await ensure_signup_account(client, await admin_token(client, run_dir))
+    finally:
+        await client.close()
+
+
 async def ensure_signup_account(client: ShopClient, admin: str) -> None:
     """The web service's sign-up account exists: role `registrar` only (the user service lets it
     create shopper accounts and nothing else). An existing one (409) is left as it is."""

@@ -16,6 +16,7 @@ container, network or volume of the project is left.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import io
 import json
@@ -33,6 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from shop_devstack.accounts import ensure_accounts
 from shop_devstack.deployment.compose import MEMORY_BUDGET_MB
 from shop_devstack.layout import REPO_ROOT
 
@@ -448,6 +450,8 @@ def up(
             raise
     with step(f"import the compose signing key into {keys_dir}"):
         say(f"  key {stack.import_keys(keys_dir)}")
+    with step("the admin account and the storefront's sign-up account (role registrar)"):
+        asyncio.run(ensure_accounts(f"http://{stack.published('gateway', 8000)}", keys_dir))
     say(f"✓ the stack is healthy ({time.monotonic() - start:.1f} s in all)")
     say("  gateway: http://127.0.0.1:8000   RabbitMQ UI: http://127.0.0.1:15672 (shop / shop-dev)")
     if observability:

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from shop_devstack.accounts import admin_token, ensure_signup_account
-from shop_devstack.client import ApiError, ShopClient
+from shop_devstack.accounts import ensure_accounts
+from shop_devstack.client import ApiError
 from shop_devstack.control import serve_control
 from shop_devstack.databases import MigrationError, ensure_databases, migrate
 from shop_devstack.devkeys import ensure_dev_keys
@@ -152,15 +152,12 @@ def summary(config: StackConfig, supervisor: Supervisor, elapsed: float) -> list
 async def ensure_admin_account(config: StackConfig, report: Report) -> None:
     """The admin account (the console logs in with it) and the web service's sign-up account
     (role `registrar` only) exist."""
-    client = ShopClient(config.gateway_url)
     try:
-        await ensure_signup_account(client, await admin_token(client, config.run_dir))
+        await ensure_accounts(config.gateway_url, config.run_dir)
     except (ApiError, httpx.HTTPError) as exc:
         report(
             f"• the admin or sign-up account could not be created ({exc}): sign-up is unavailable"
         )
-    finally:
-        await client.close()
 
 
 async def run_foreground(
