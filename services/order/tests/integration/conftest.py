@@ -174,7 +174,7 @@ class RunningApp:
 
     @property
     def runtime(self) -> App:
-        runtime: App = self.app.state.runtime
+        runtime: App = self.app.state.app
         return runtime
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from fastapi import FastAPI
 
+from shop_common.web.app import service_app, token_verifier
 from shop_common.web.context import (
     REQUEST_ID_HEADER,
     RequestContextMiddleware,
@@ -63,6 +64,8 @@ __all__ = (
     "require_role",
     "route_template",
     "run_checks",
+    "service_app",
+    "token_verifier",
     "unauthorized",
 )
 

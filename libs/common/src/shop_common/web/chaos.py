@@ -26,8 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shop_common.auth import CachingTokenVerifier, Principal
+from shop_common.auth import Principal
 from shop_common.settings import ServiceSettings
+from shop_common.web.app import token_verifier
 from shop_common.web.problems import ProblemError, problem_response
 from shop_common.web.security import bearer_principal, require_role
 
@@ -103,12 +104,7 @@ class ChaosMiddleware:
 def install_chaos(app: FastAPI, settings: ServiceSettings) -> ChaosRules:
     """Add the middleware and the admin endpoints (see the module docstring)."""
     rules = ChaosRules()
-    verifier = CachingTokenVerifier(
-        settings.jwt_public_keys,
-        settings.jwt_issuer,
-        settings.jwt_audience,
-        settings.jwt_leeway_seconds,
-    )
+    verifier = token_verifier(settings)
     admin = require_role("admin", bearer_principal(verifier))
     Admin = Annotated[Principal, Depends(admin)]
     router = APIRouter(prefix=CHAOS_PATH, tags=["chaos"], include_in_schema=False)

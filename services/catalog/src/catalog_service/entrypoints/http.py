@@ -15,18 +15,18 @@ with its prefix).
 """
 
 # No `from __future__ import annotations`: FastAPI must see the local Annotated aliases.
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
-from shop_common.auth import CachingTokenVerifier, Principal, TokenVerifier
+from shop_common.auth import Principal
 from shop_common.web import (
     ProblemError,
     bearer_principal,
     instrument_app,
     problem_responses,
     require_role,
+    service_app,
+    token_verifier,
 )
 from shop_common.web.chaos import install_chaos
 from shop_common.web.paths import forwarded_prefix
@@ -184,38 +184,15 @@ async def post_restock(sku: Sku, body: Restock, admin: AdminCaller, app: Running
     return StockPublic(sku=sku, available=available)
 
 
-def token_verifier(settings: Settings) -> TokenVerifier:
-    """Verifies the gateway's RS256 tokens with the configured public keys (cached until exp)."""
-    return CachingTokenVerifier(
-        settings.jwt_public_keys,
-        settings.jwt_issuer,
-        settings.jwt_audience,
-        settings.jwt_leeway_seconds,
-    )
-
-
 def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
     """The app; its lifespan runs bootstrap(settings, **overrides) (adapters for tests)."""
     settings = settings or Settings()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with bootstrap(settings, **overrides) as started:
-            app.state.app = started
-            try:
-                yield
-            finally:
-                app.state.app = None
-
-    app = FastAPI(
+    app = service_app(
         title="Catalog service",
-        version="1.0.0",
         description=DESCRIPTION,
-        lifespan=lifespan,
-        redirect_slashes=False,  # an unknown path is a 404 problem, never a redirect
+        settings=settings,
+        start=lambda: bootstrap(settings, **overrides),
     )
-    app.state.settings = settings
-    app.state.app = None
 
     async def database() -> bool:
         started = app.state.app

@@ -7,15 +7,19 @@ Caller.
 No `from __future__ import annotations`: FastAPI must resolve the local Annotated aliases.
 """
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response, status
 from pydantic import AwareDatetime
-from shop_common.auth import CachingTokenVerifier
-from shop_common.web import ProblemError, bearer_principal, instrument_app, problem_responses
+from shop_common.web import (
+    ProblemError,
+    bearer_principal,
+    instrument_app,
+    problem_responses,
+    service_app,
+    token_verifier,
+)
 from shop_common.web.chaos import install_chaos
 from shop_common.web.paths import forwarded_prefix
 
@@ -187,40 +191,16 @@ async def cancel_order(order_id: UUID, who: CallerDep, orders: OrdersDep) -> Ord
 def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
     """The app; its lifespan runs bootstrap(settings, **overrides) (see bootstrap.py)."""
     settings = settings or Settings()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with bootstrap(settings, **overrides) as started:
-            app.state.runtime = started
-            try:
-                yield
-            finally:
-                # uvicorn has stopped taking requests and finished those in flight by now.
-                app.state.runtime = None
-
-    app = FastAPI(
+    app = service_app(
         title="Order service",
-        version="1.0.0",
         description=DESCRIPTION,
-        lifespan=lifespan,
-        # Behind the gateway a 307 to the trailing-slash twin would carry this process's own
-        # address in Location (issue 11): an unknown path is a 404 problem, never a redirect.
-        redirect_slashes=False,
+        settings=settings,
+        start=lambda: bootstrap(settings, **overrides),
     )
-    app.state.settings = settings
-    app.state.runtime = None
-    # Verified tokens are cached until their exp: a shopper's token verifies once, not per call.
-    app.state.authenticate = bearer_principal(
-        CachingTokenVerifier(
-            settings.jwt_public_keys,
-            settings.jwt_issuer,
-            settings.jwt_audience,
-            settings.jwt_leeway_seconds,
-        )
-    )
+    app.state.authenticate = bearer_principal(token_verifier(settings))
 
     def started() -> App:
-        running: App | None = app.state.runtime
+        running: App | None = app.state.app
         if running is None:
             raise RuntimeError("not started")
         return running

@@ -11,19 +11,19 @@ while the process starts or stops). The bearer check is a router dependency adde
 """
 
 # No `from __future__ import annotations`: FastAPI must see the local Annotated aliases.
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from shop_common.auth import CachingTokenVerifier, Principal, TokenVerifier
+from shop_common.auth import Principal
 from shop_common.web import (
     ProblemError,
     bearer_principal,
     instrument_app,
     problem_responses,
     require_role,
+    service_app,
+    token_verifier,
 )
 from shop_common.web.chaos import install_chaos
 from shop_common.web.outages import install_outage_problems
@@ -151,41 +151,15 @@ async def put_provider(
         raise _no_switches(exc) from exc
 
 
-def token_verifier(settings: Settings) -> TokenVerifier:
-    """Verifies the gateway's RS256 tokens with the configured public keys (results cached
-    until each token's exp: a token verifies once, not per request)."""
-    return CachingTokenVerifier(
-        settings.jwt_public_keys,
-        settings.jwt_issuer,
-        settings.jwt_audience,
-        settings.jwt_leeway_seconds,
-    )
-
-
 def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
     """The app; its lifespan runs bootstrap(settings, **overrides) (adapters for tests)."""
     settings = settings or Settings()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with bootstrap(settings, **overrides) as running:
-            app.state.app = running
-            try:
-                yield
-            finally:
-                app.state.app = None
-
-    app = FastAPI(
+    app = service_app(
         title="Payment service",
-        version="1.0.0",
         description=DESCRIPTION,
-        lifespan=lifespan,
-        # Behind the gateway a 307 to the trailing-slash twin would carry this process's own
-        # address in Location (issue 11): an unknown path is a 404 problem, never a redirect.
-        redirect_slashes=False,
+        settings=settings,
+        start=lambda: bootstrap(settings, **overrides),
     )
-    app.state.settings = settings
-    app.state.app = None
 
     async def database() -> bool:
         running = app.state.app

@@ -4,11 +4,10 @@
 from typing import Annotated
 
 from fastapi import Depends, Request
-from shop_common.auth import CachingTokenVerifier, Principal, TokenVerifier
+from shop_common.auth import Principal
 from shop_common.web import ProblemError, bearer_principal, require_role
 
 from web_service.bootstrap import App
-from web_service.settings import Settings
 
 
 async def running(request: Request) -> App:
@@ -17,16 +16,6 @@ async def running(request: Request) -> App:
     if not isinstance(app, App):
         raise ProblemError(503, detail="the service is starting", headers={"Retry-After": "1"})
     return app
-
-
-def token_verifier(settings: Settings) -> TokenVerifier:
-    """Verifies the gateway's RS256 tokens with the configured public keys (cached until exp)."""
-    return CachingTokenVerifier(
-        settings.jwt_public_keys,
-        settings.jwt_issuer,
-        settings.jwt_audience,
-        settings.jwt_leeway_seconds,
-    )
 
 
 def bearer_token(request: Request) -> str:
@@ -39,4 +28,4 @@ def bearer_token(request: Request) -> str:
 Running = Annotated[App, Depends(running)]
 Token = Annotated[str, Depends(bearer_token)]
 AdminCaller = Annotated[Principal, Depends(require_role("admin"))]
-__all__ = ["AdminCaller", "Running", "Token", "bearer_principal", "token_verifier"]
+__all__ = ["AdminCaller", "Running", "Token", "bearer_principal"]

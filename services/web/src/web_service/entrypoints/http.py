@@ -12,19 +12,16 @@ The app's lifespan runs `bootstrap(settings, **overrides)` and keeps its App in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
-from shop_common.web import bearer_principal, instrument_app
+from shop_common.web import bearer_principal, instrument_app, service_app, token_verifier
 from shop_common.web.chaos import install_chaos
 
 from web_service.bootstrap import App, bootstrap
 from web_service.entrypoints.api import public_router, shopper_router
 from web_service.entrypoints.console_api import console_router
-from web_service.entrypoints.deps import token_verifier
 from web_service.entrypoints.errors import install_web_errors
 from web_service.entrypoints.pages import STATIC_DIR, pages_router
 from web_service.entrypoints.security import SecurityHeadersMiddleware
@@ -41,25 +38,12 @@ details (`application/problem+json`).
 def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
     """The app; its lifespan runs bootstrap(settings, **overrides) (adapters for tests)."""
     settings = settings or Settings()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with bootstrap(settings, **overrides) as started:
-            app.state.app = started
-            try:
-                yield
-            finally:
-                app.state.app = None
-
-    app = FastAPI(
+    app = service_app(
         title="Web service",
-        version="1.0.0",
         description=DESCRIPTION,
-        lifespan=lifespan,
-        redirect_slashes=False,  # an unknown path is a 404 problem, never a redirect
+        settings=settings,
+        start=lambda: bootstrap(settings, **overrides),
     )
-    app.state.settings = settings
-    app.state.app = None
 
     async def started() -> bool:
         return isinstance(app.state.app, App)
