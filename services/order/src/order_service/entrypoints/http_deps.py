@@ -24,7 +24,7 @@ _BEARER = HTTPBearer(auto_error=False, description="RS256 JWT issued by the gate
 
 # ----- dependencies ---------------------------------------------------------------------------
 def _started(request: Request) -> App:
-    app: App | None = getattr(request.app.state, "runtime", None)
+    app: App | None = getattr(request.app.state, "app", None)
     if app is None:
         raise ProblemError(
             503, detail="the order service is not running", headers={"Retry-After": "1"}
