@@ -80,19 +80,28 @@ async def shoppers(
 
 
 async def place(client: ShopClient, token: str, attempts: int = 5) -> str:
-    """Place one order as a well-behaved client: a 503 is retried after its Retry-After with
-    the same Idempotency-Key (so a retry can never make a second order); anything else but
-    201 fails the test, and a 503 must say when to come back."""
+    """Place one order as a well-behaved client: a 503 is retried after its Retry-After, and a
+    504 (the gateway gave up waiting: the order may or may not exist) at once, both with the
+    same Idempotency-Key, so a retry can never make a second order; anything else but 201 fails
+    the test, and a 503 must say when to come back."""
     key = uuid.uuid4().hex
     for _ in range(attempts):
         response = await client.place_order(token, [ITEM], idempotency_key=key)
         if response.status_code == 201:
             return str(response.json()["id"])
+        if response.status_code == 504:
+            continue
         assert response.status_code == 503, response.text
         retry_after = response.headers.get("retry-after")
         assert retry_after, f"503 without Retry-After: {response.text}"
         await asyncio.sleep(min(float(retry_after), 5.0))
     raise AssertionError(f"no order after {attempts} attempts: {response.text}")
+
+
+async def stock_up(client: ShopClient, system: RunningSystem, orders: int) -> None:
+    """Stock for every order a scenario places: it tests an outage, not the shelf running
+    empty (the suite's other tests, in any order, order the same sku)."""
+    await client.restock(await admin_token(client, system.run_dir), ITEM.sku, orders)
 
 
 async def wait_all_terminal(
@@ -212,8 +221,7 @@ async def test_a_thousand_orders_while_payment_is_killed_and_restarted(
     client: ShopClient, controllable: RunningSystem
 ) -> None:
     users = await shoppers(client, controllable, 25)  # 40 orders each: under the route's limit
-    # Stock for every order: the scenario is the payment outage, not the shelf running empty.
-    await client.restock(await admin_token(client, controllable.run_dir), ITEM.sku, 1_000)
+    await stock_up(client, controllable, 1_000)
     before = await dlq_depths(controllable)
     restarts = await controllable.restarts("payment")
     placed: list[str] = []
@@ -255,8 +263,8 @@ async def test_redis_unreachable_degrades_as_configured_without_500_and_recovers
     assert redis_failure_mode("users") == "open" and redis_failure_mode("payments") == "closed"
     [(account, token)] = await shoppers(client, controllable, 1)
     admin = await admin_token(client, controllable.run_dir)
-    order = await client.place_order(token, [ITEM])
-    assert order.status_code == 201, order.text
+    await stock_up(client, controllable, 2)
+    order_id = await place(client, token)  # a 503 left by an earlier scenario is waited out
     await controllable.cut("redis")
     try:
         reads = [await client.get_user(token, account.id) for _ in range(5)]
@@ -266,7 +274,7 @@ async def test_redis_unreachable_degrades_as_configured_without_500_and_recovers
         assert placed.status_code == 201, placed.text
         closed = await client.http.get(
             "/api/payments",
-            params={"order_id": order.json()["id"]},
+            params={"order_id": order_id},
             headers={"Authorization": f"Bearer {admin}"},
         )
         assert closed.status_code == 503, closed.text  # the fail-closed route
@@ -301,6 +309,7 @@ async def test_rabbitmq_connections_dropped_during_traffic_lose_nothing(
     client: ShopClient, controllable: RunningSystem
 ) -> None:
     users = await shoppers(client, controllable, 10)
+    await stock_up(client, controllable, 60)
     placed: list[tuple[str, str]] = []
 
     async def place_many(token: str, count: int) -> None:
