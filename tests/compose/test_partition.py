@@ -230,6 +230,8 @@ async def test_partitions_during_traffic_lose_nothing_and_show_in_the_metrics(
     figures: dict[str, object] = {}
     try:
         admin = await admin_token(client, compose_system.run_dir)
+        # Stock for all the traffic: the scenario is the partition, not the shelf running empty.
+        await client.restock(admin, ITEM.sku, 2_000)
         shoppers = []
         for i in range(SHOPPERS):
             account = await new_user(client, admin, f"Partition Shopper {i}")

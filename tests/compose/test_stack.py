@@ -67,6 +67,9 @@ async def test_a_user_logs_in_and_an_order_becomes_paid(
     client: ShopClient, compose_system: Running
 ) -> None:
     admin = await admin_token(client, compose_system.run_dir)
+    # Stock for this order: the stack is shared with the end-to-end suite, whose scenarios may
+    # have sold the sku out (an order placed then is REJECTED, rightly).
+    await client.restock(admin, "BOOK-001", 2)
     account = await new_user(client, admin, "Compose Buyer")
     token = await login(client, account.email, account.password)
     response = check(await client.place_order(token, [Item("BOOK-001", 2)]), 201, 202)
