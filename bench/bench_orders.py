@@ -174,19 +174,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def postgres_backends(pipeline: Pipeline, admin_url: str) -> list[int]:
-    """PIDs of the PostgreSQL backends serving the pipeline's databases."""
+async def postgres_backends(pipeline: Pipeline, admin_url: str) -> dict[int, str]:
+    """PID → database of the PostgreSQL backends serving the pipeline's databases."""
     names = [
         urlsplit(pipeline.database_url(base)).path.lstrip("/") for base in pipeline.config.databases
     ]
     conn = await asyncpg.connect(admin_url)
     try:
         rows = await conn.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE datname = ANY($1::text[])", names
+            "SELECT pid, datname FROM pg_stat_activity WHERE datname = ANY($1::text[])", names
         )
     finally:
         await conn.close()
-    return [int(row["pid"]) for row in rows]
+    bases = dict(zip(names, pipeline.config.databases, strict=True))
+    return {int(row["pid"]): bases[row["datname"]] for row in rows}
 
 
 def broker_pids() -> list[int]:
@@ -201,18 +202,22 @@ def broker_pids() -> list[int]:
     return pids
 
 
-def cpu_snapshot(pipeline: Pipeline, backends: list[int]) -> dict[str, float]:
-    """CPU seconds used so far by each pipeline process, its PostgreSQL backends, RabbitMQ and us."""
+def cpu_snapshot(pipeline: Pipeline, backends: dict[int, str]) -> dict[str, float]:
+    """CPU seconds used so far by each pipeline process, its PostgreSQL backends (in all and
+    per database: `postgres:<database>`), RabbitMQ and us."""
     snapshot = {"bench": time.process_time(), "postgres": 0.0, "rabbitmq": 0.0}
+    snapshot.update({f"postgres:{base}": 0.0 for base in set(backends.values())})
     for pid in broker_pids():
         with contextlib.suppress(OSError):
             snapshot["rabbitmq"] += cpu_seconds(pid)
     for name, child in pipeline.supervisor.children.items():
         if child.pid is not None:
             snapshot[name] = cpu_seconds(child.pid)
-    for pid in backends:
+    for pid, base in backends.items():
         with contextlib.suppress(OSError):  # a backend that ended meanwhile
-            snapshot["postgres"] += cpu_seconds(pid)
+            used = cpu_seconds(pid)
+            snapshot["postgres"] += used
+            snapshot[f"postgres:{base}"] += used
     return snapshot
 
 
@@ -274,15 +279,18 @@ async def pipeline_run(
             cpu_after = cpu_snapshot(pipeline, backends)
             await reporter
             paid = max(len(run.latencies_ms), 1)
-            per_order = {
+            used = {
                 name: round((cpu_after[name] - cpu_before[name]) * 1000 / paid, 2)
                 for name in cpu_before
                 if name in cpu_after
             }
+            per_order = {name: ms for name, ms in used.items() if ":" not in name}
+            by_database = {name: ms for name, ms in used.items() if ":" in name}
             print(
                 f"  CPU ms per PAID order: {per_order}, total {sum(per_order.values()):.1f}",
                 flush=True,
             )
+            print(f"  PostgreSQL CPU ms per PAID order, by database: {by_database}", flush=True)
     finally:
         await tap.cancel(tag)
         await connection.close()

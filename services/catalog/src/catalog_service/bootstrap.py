@@ -22,13 +22,13 @@ from shop_common.discovery import registry_from_settings as _registry_from_setti
 from shop_common.logging import get_logger
 from shop_common.messaging import (
     SHOP_TOPOLOGY,
-    Consumer,
     OutboxRelay,
     Publisher,
     connect,
     declare,
     is_connected,
 )
+from shop_common.messaging.batch import BatchConsumer
 from shop_common.messaging.monitor import MessagingMonitor
 from shop_common.migrations import migrate
 from shop_common.observability import configure_tracing
@@ -39,8 +39,8 @@ from catalog_service.adapters.product_cache import ProductCache, redis_client
 from catalog_service.adapters.unit_of_work import SqlUnitOfWorkFactory, create_engine
 from catalog_service.adapters.views import ViewCounter
 from catalog_service.domain.listing import PageSizes, ProductPageTokens
+from catalog_service.entrypoints.consumers import BATCHED, order_events, settle_batch
 from catalog_service.entrypoints.consumers import QUEUE as ORDER_EVENTS_QUEUE
-from catalog_service.entrypoints.consumers import order_events
 from catalog_service.entrypoints.sweeper import ReservationSweeper
 from catalog_service.service_layer.catalog import CatalogAdmin, CatalogReads
 from catalog_service.service_layer.ports import ProductCache as ProductCachePort
@@ -128,10 +128,14 @@ async def bootstrap(
         admin = CatalogAdmin(units, cache)
         reservations = Reservations(units, settings.reservation_ttl_seconds)
         if consume:
-            consumer = Consumer(
+            consumer = BatchConsumer(
                 broker,
                 ORDER_EVENTS_QUEUE,
                 order_events.bind(reservations),
+                batch_handler=settle_batch(reservations),
+                batch_types=BATCHED,
+                max_batch=settings.consumer_batch_size,
+                linger=settings.consumer_batch_linger_seconds,
                 prefetch=settings.consumer_prefetch,
                 concurrency=settings.consumer_concurrency,
                 max_attempts=settings.consumer_max_attempts,

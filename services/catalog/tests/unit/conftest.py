@@ -26,6 +26,7 @@ from catalog_service.service_layer.ports import (
     InboxClaim,
     ProductLoader,
     ReserveAttempt,
+    ReserveRequest,
     UnitOfWork,
 )
 from catalog_service.service_layer.reservations import Reservations
@@ -147,6 +148,24 @@ class FakeReservations:
         for line in found.lines:
             data.stock[line.sku] += line.quantity
         return list(found.lines)
+
+    async def settle_batch(
+        self, requests: Sequence[ReserveRequest], confirms: Sequence[UUID]
+    ) -> tuple[list[ReserveAttempt], int]:
+        """Each request, then each confirmation (one at a time: nothing here can fail)."""
+        attempts = [
+            await self.reserve(
+                r.order_id,
+                r.lines,
+                r.expires_at,
+                claim=r.claim,
+                reserved=r.reserved,
+                rejected=r.rejected,
+            )
+            for r in requests
+        ]
+        confirmed = [await self.confirm(order_id) for order_id in confirms]
+        return attempts, sum(confirmed)
 
     async def confirm(self, order_id: UUID) -> bool:
         store = self._uow.store

@@ -23,6 +23,7 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 
 from shop_common.logging import get_logger
+from shop_common.messaging.acks import AckWindow
 from shop_common.messaging.context import message_context
 from shop_common.messaging.events import PAYLOAD_TYPES, EventEnvelope
 from shop_common.messaging.outcomes import (
@@ -64,9 +65,12 @@ class Consumer:
         concurrency: int = 16,
         max_attempts: int = 5,
         topology: Topology = SHOP_TOPOLOGY,
+        ack_linger: float = 0.02,
     ) -> None:
         if max_attempts < 1 or concurrency < 1 or prefetch < 1:
             raise ValueError("prefetch, concurrency and max_attempts must be >= 1")
+        # Acks go in runs (messaging/acks.py); a quarter of the prefetch window may wait.
+        self._acks = AckWindow(linger=ack_linger, max_pending=max(1, prefetch // 4))
         self._connection = connection
         self._spec: QueueSpec = topology.queue(queue_name)
         if self._spec.tap:
@@ -109,11 +113,13 @@ class Consumer:
                 log.warning("basic_cancel_failed", queue=self._spec.name, error=repr(error))
         self._tag = None
         await self._idle.wait()
+        await self._acks.flush_all()
         await self._publisher.close()
         if self._channel is not None and not self._channel.is_closed:
             await self._channel.close()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self._acks.delivered(message)
         async with self._slots:
             self._in_flight += 1
             self._idle.clear()
@@ -162,7 +168,7 @@ class Consumer:
             else:
                 await self._retry(message, reason, attempt, exchange, routing_key)
         else:
-            await message.ack()
+            await self._acks.ack(message)
             MESSAGES_CONSUMED.labels(self._spec.name, "ack").inc()
 
     async def _retry(
@@ -208,6 +214,7 @@ class Consumer:
             # The copy is not confirmed: keep the original. reject → the work queue's DLX (DLQ)
             # for dead letters; requeue for retries, so the message is tried again later.
             log.error("forward_failed", queue=self._spec.name, target=queue, error=str(error))
+            self._acks.settled(message)
             try:
                 if outcome == "dead_letter":
                     await message.reject(requeue=False)
@@ -217,7 +224,7 @@ class Consumer:
                 log.error("settle_failed", queue=self._spec.name, error=repr(settle_error))
             MESSAGES_CONSUMED.labels(self._spec.name, "requeue").inc()
             return
-        await message.ack()
+        await self._acks.ack(message)
         MESSAGES_CONSUMED.labels(self._spec.name, outcome).inc()
 
 

@@ -30,7 +30,7 @@ from catalog_service.domain.errors import StockLimitError
 from catalog_service.domain.listing import ProductFilter
 from catalog_service.domain.product import Category, Product
 from catalog_service.domain.stock import MAX_STOCK, Reservation, ReservationStatus, StockLine
-from catalog_service.service_layer.ports import InboxClaim, ReserveAttempt
+from catalog_service.service_layer.ports import InboxClaim, ReserveAttempt, ReserveRequest
 
 # Every catalog event goes to the catalog exchange, routed by its type.
 CATALOG_EXCHANGE = "catalog"
@@ -65,6 +65,12 @@ _CONFIRM = (
     "UPDATE reservations SET status = 'confirmed', expires_at = NULL"
     " WHERE order_id = $1 AND status = 'reserved' RETURNING order_id"
 )
+_CONFIRM_MANY = (
+    "UPDATE reservations SET status = 'confirmed', expires_at = NULL"
+    " WHERE order_id = ANY($1::uuid[]) AND status = 'reserved' RETURNING order_id"
+)
+# A batch's stock rows, locked in sku order before its reservations run (settle_batch).
+_LOCK_STOCK = "SELECT 1 FROM stock WHERE sku = ANY($1::text[]) ORDER BY sku FOR UPDATE"
 _RESERVATION = text(
     "SELECT order_id, status, reason, expires_at FROM reservations WHERE order_id = :o"
 )
@@ -185,29 +191,28 @@ class SqlReservationRepository:
     ) -> ReserveAttempt:
         """RESERVE_ONCE_SQL (adapters/reserve_sql.py): the claim, the check and decrement of
         every line, the record, its lines and its event in one self-committing statement."""
-        aggregate = str(order_id)
-        rows = [
-            outbox_row(e, exchange=CATALOG_EXCHANGE, aggregate_id=aggregate).values()
-            if e is not None
-            else (None,) * 6
-            for e in (reserved, rejected)
-        ]
+        request = ReserveRequest(order_id, tuple(lines), expires_at, claim, reserved, rejected)
         async with driver_connection(self._engine) as conn:
-            row = await conn.fetchrow(
-                RESERVE_ONCE_SQL,
-                order_id,
-                [x.sku for x in lines],
-                [x.quantity for x in lines],
-                expires_at,
-                claim.event_id if claim else None,
-                claim.consumer if claim else None,
-                *rows[0],
-                *rows[1],
-            )
-        status = None if row["status"] is None else ReservationStatus(row["status"])
-        claimed = claim is None or bool(row["claimed"])
-        short = row["short"] if status is ReservationStatus.REJECTED else None
-        return ReserveAttempt(claimed, status, short)
+            row = await conn.fetchrow(RESERVE_ONCE_SQL, *_reserve_args(request))
+        return _attempt(request, row)
+
+    async def settle_batch(
+        self, requests: Sequence[ReserveRequest], confirms: Sequence[UUID]
+    ) -> tuple[list[ReserveAttempt], int]:
+        """One transaction: the stock rows of every sku of the batch locked first, in sku order
+        (two batches, or a batch and a single reservation, never wait on each other in a
+        cycle), then RESERVE_ONCE_SQL once per request, pipelined (asyncpg `fetchmany`: the
+        statements go out together, one round trip), then one UPDATE for the confirmations.
+        Without reservations, the confirmations are one self-committing statement."""
+        if not requests:
+            async with driver_connection(self._engine) as conn:
+                return [], len(await conn.fetch(_CONFIRM_MANY, list(confirms)))
+        skus = sorted({line.sku for request in requests for line in request.lines})
+        async with driver_connection(self._engine) as conn, conn.transaction():
+            await conn.execute(_LOCK_STOCK, skus)
+            rows = await conn.fetchmany(RESERVE_ONCE_SQL, [_reserve_args(r) for r in requests])
+            confirmed = await conn.fetch(_CONFIRM_MANY, list(confirms)) if confirms else []
+        return [_attempt(r, row) for r, row in zip(requests, rows, strict=True)], len(confirmed)
 
     async def release(
         self, order_id: UUID, at: datetime, *, expired_by: datetime | None = None
@@ -232,3 +237,35 @@ class SqlReservationRepository:
         async with self._reads() as session:
             rows = (await session.execute(_EXPIRED, {"now": now, "limit": limit})).all()
         return [r.order_id for r in rows]
+
+
+def _reserve_args(request: ReserveRequest) -> tuple[Any, ...]:
+    """RESERVE_ONCE_SQL's parameters for a request ($7..$12 and $13..$18: the two outbox rows,
+    NULL when there is no event; headers: the request's, else the current context's)."""
+    aggregate = str(request.order_id)
+    rows = [
+        outbox_row(
+            e, exchange=CATALOG_EXCHANGE, aggregate_id=aggregate, headers=request.headers
+        ).values()
+        if e is not None
+        else (None,) * 6
+        for e in (request.reserved, request.rejected)
+    ]
+    claim = request.claim
+    return (
+        request.order_id,
+        [x.sku for x in request.lines],
+        [x.quantity for x in request.lines],
+        request.expires_at,
+        claim.event_id if claim else None,
+        claim.consumer if claim else None,
+        *rows[0],
+        *rows[1],
+    )
+
+
+def _attempt(request: ReserveRequest, row: Any) -> ReserveAttempt:
+    status = None if row["status"] is None else ReservationStatus(row["status"])
+    claimed = request.claim is None or bool(row["claimed"])
+    short = row["short"] if status is ReservationStatus.REJECTED else None
+    return ReserveAttempt(claimed, status, short)

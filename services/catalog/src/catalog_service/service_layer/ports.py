@@ -10,8 +10,8 @@ back.
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
@@ -69,6 +69,21 @@ class ReserveAttempt:
     short: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ReserveRequest:
+    """One reservation to make (Reservations.prepare): the order, its lines, when it expires, the
+    event it answers and the two events it may emit, and the headers (trace context, request
+    id) of the message it answers, for those events' outbox rows."""
+
+    order_id: UUID
+    lines: tuple[StockLine, ...]
+    expires_at: datetime
+    claim: InboxClaim | None = None
+    reserved: EventEnvelope | None = None
+    rejected: EventEnvelope | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
 class ReservationRepository(Protocol):
     """Reservations per order, and the stock they take and give back."""
 
@@ -91,6 +106,14 @@ class ReservationRepository(Protocol):
         skus) if each has `available >= quantity`, else none, and record the reservation
         RESERVED (expiring at expires_at) or REJECTED, emitting `reserved` or `rejected` (the
         latter's reason and sku filled in); nothing more if the order has a record already."""
+        ...
+
+    async def settle_batch(
+        self, requests: Sequence[ReserveRequest], confirms: Sequence[UUID]
+    ) -> tuple[list[ReserveAttempt], int]:
+        """On its own, in one transaction, all or nothing: each request as `reserve` does it, in
+        the order given (an earlier order takes the stock first), then RESERVED → CONFIRMED for
+        the orders in `confirms`. The attempts (one per request) and how many were confirmed."""
         ...
 
     async def release(

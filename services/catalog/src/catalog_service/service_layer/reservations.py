@@ -20,12 +20,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from pydantic import BaseModel
 from shop_common.logging import get_logger
+from shop_common.messaging.context import context_headers
 from shop_common.messaging.events import (
     EventEnvelope,
     OrderCreated,
@@ -43,7 +44,12 @@ from catalog_service.domain.stock import (
     StockLine,
     reservation_lines,
 )
-from catalog_service.service_layer.ports import InboxClaim, UnitOfWorkFactory
+from catalog_service.service_layer.ports import (
+    InboxClaim,
+    ReserveAttempt,
+    ReserveRequest,
+    UnitOfWorkFactory,
+)
 
 log = get_logger(__name__)
 Clock = Callable[[], datetime]
@@ -67,6 +73,13 @@ def _event(
     )
 
 
+def _log_outcome(request: ReserveRequest, attempt: ReserveAttempt) -> None:
+    if attempt.status is ReservationStatus.RESERVED:
+        log.info("stock_reserved", order_id=str(request.order_id), lines=len(request.lines))
+    elif attempt.status is ReservationStatus.REJECTED:
+        log.info("stock_rejected", order_id=str(request.order_id), sku=attempt.short)
+
+
 def _payload_lines(lines: Iterable[StockLine]) -> list[StockLinePayload]:
     return [StockLinePayload(sku=x.sku, quantity=x.quantity) for x in lines]
 
@@ -81,15 +94,15 @@ class Reservations:
 
     async def reserve(self, order_id: UUID, lines: Iterable[StockLine]) -> ReserveOutcome:
         """Hold every line for the order, or none (no event; see the module docstring)."""
-        outcome = await self._reserve(order_id, reservation_lines(lines), None, None)
+        request = ReserveRequest(order_id, tuple(reservation_lines(lines)), self._expiry())
+        outcome = await self._reserve(request)
         assert outcome is not None  # without a claim there is no duplicate
         return outcome
 
-    async def reserve_for_order(
-        self, envelope: EventEnvelope, order: OrderCreated
-    ) -> ReserveOutcome | None:
-        """order.created: hold the order's lines once, and tell the saga; None for a
-        redelivered event (nothing done)."""
+    def prepare(self, envelope: EventEnvelope, order: OrderCreated) -> ReserveRequest:
+        """order.created → the reservation it asks for, with its two possible events. Their
+        outbox rows carry the current trace context and request id: call it in the context of
+        the message it answers. InvalidQuantityError for lines no reservation can hold."""
         wanted = reservation_lines(StockLine(x.sku, x.quantity) for x in order.items)
         reserved = StockReserved(
             order_id=order.order_id,
@@ -100,28 +113,46 @@ class Reservations:
         )
         # reason and sku are filled in by the repository with the sku that was short.
         rejected = StockRejected(order_id=order.order_id, reason="not enough stock")
-        events = (
+        return ReserveRequest(
+            order.order_id,
+            tuple(wanted),
+            self._expiry(),
+            InboxClaim(envelope.event_id, INBOX_CONSUMER),
             _event("stock.reserved", reserved, order.order_id, envelope),
             _event("stock.rejected", rejected, order.order_id, envelope),
+            context_headers(),
         )
-        return await self._reserve(order.order_id, wanted, envelope, events)
 
-    async def _reserve(
-        self,
-        order_id: UUID,
-        wanted: list[StockLine],
-        cause: EventEnvelope | None,
-        events: tuple[EventEnvelope, EventEnvelope] | None,
+    async def reserve_for_order(
+        self, envelope: EventEnvelope, order: OrderCreated
     ) -> ReserveOutcome | None:
-        expires_at = self._clock() + self._ttl
+        """order.created: hold the order's lines once, and tell the saga; None for a
+        redelivered event (nothing done)."""
+        return await self._reserve(self.prepare(envelope, order))
+
+    async def settle(self, requests: Sequence[ReserveRequest], confirms: Sequence[UUID]) -> int:
+        """Many order.created and order.paid at once (the batch consumer), in one transaction:
+        each reservation as reserve_for_order makes it, in the order given, then the
+        confirmations; how many reservations were confirmed."""
+        attempts, confirmed = await self._uow().reservations.settle_batch(requests, confirms)
+        for request, attempt in zip(requests, attempts, strict=True):
+            _log_outcome(request, attempt)
+        return confirmed
+
+    def _expiry(self) -> datetime:
+        return self._clock() + self._ttl
+
+    async def _reserve(self, request: ReserveRequest) -> ReserveOutcome | None:
         attempt = await self._uow().reservations.reserve(
-            order_id,
-            wanted,
-            expires_at,
-            claim=InboxClaim(cause.event_id, INBOX_CONSUMER) if cause else None,
-            reserved=events[0] if events else None,
-            rejected=events[1] if events else None,
+            request.order_id,
+            request.lines,
+            request.expires_at,
+            claim=request.claim,
+            reserved=request.reserved,
+            rejected=request.rejected,
         )
+        _log_outcome(request, attempt)
+        order_id = request.order_id
         if not attempt.claimed:
             return None
         if attempt.status is None:  # the order had a record already: its answer stands
@@ -129,11 +160,10 @@ class Reservations:
             assert earlier is not None, "a reservation record is never deleted"
             return ReserveOutcome(earlier, created=False)
         if attempt.status is ReservationStatus.RESERVED:
-            log.info("stock_reserved", order_id=str(order_id), lines=len(wanted))
-            held = Reservation(order_id, ReservationStatus.RESERVED, tuple(wanted), expires_at)
+            lines = request.lines
+            held = Reservation(order_id, ReservationStatus.RESERVED, lines, request.expires_at)
             return ReserveOutcome(held, created=True)
         reason = f"not enough stock of {attempt.short}"
-        log.info("stock_rejected", order_id=str(order_id), sku=attempt.short)
         refused = Reservation(order_id, ReservationStatus.REJECTED, (), None, reason)
         return ReserveOutcome(refused, created=True)
 
