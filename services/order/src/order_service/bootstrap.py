@@ -30,7 +30,6 @@ from shop_common.discovery import (
 from shop_common.logging import get_logger
 from shop_common.messaging import (
     SHOP_TOPOLOGY,
-    Consumer,
     OutboxRelay,
     Publisher,
     Topology,
@@ -50,7 +49,12 @@ from order_service.adapters.unit_of_work import sql_unit_of_work
 from order_service.adapters.user_cache import CacheShape, OwnedCache, build_cache, build_user_cache
 from order_service.adapters.users import UserCache, UserLookup
 from order_service.domain.listing import OrderPageTokens, PageSizes
-from order_service.entrypoints.consumers import catalog_changes, payment_results, user_changes
+from order_service.entrypoints.consumers import (
+    catalog_changes,
+    payment_results,
+    queue_consumer,
+    user_changes,
+)
 from order_service.entrypoints.sweeper import SagaTimeoutSweeper
 from order_service.service_layer.orders import Clock, OrderService, PlaceOrder, utc_now
 from order_service.service_layer.prices import PriceBook
@@ -172,21 +176,8 @@ async def bootstrap(
             stack.push_async_callback(price_ahead.wait_idle)  # before the session and cache close
             prices = catalog
 
-        handlers = {
-            PAYMENT_RESULTS_QUEUE: payment_results.bind(orders),
-            USER_CHANGES_QUEUE: user_changes.bind(users),
-            CATALOG_CHANGES_QUEUE: catalog_changes.bind(prices),
-        }
         for queue in consumed_queues:
-            consumer = Consumer(
-                broker,
-                queue,
-                handlers[queue],
-                prefetch=settings.consumer_prefetch,
-                concurrency=settings.consumer_concurrency,
-                max_attempts=settings.consumer_max_attempts,
-                topology=topology,
-            )
+            consumer = queue_consumer(broker, queue, settings, topology, orders, users, prices)
             await consumer.start()
             stack.push_async_callback(consumer.stop)
         sweeper = SagaTimeoutSweeper(

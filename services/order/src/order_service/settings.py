@@ -70,6 +70,10 @@ class Settings(ServiceSettings):
     consumer_prefetch: int = Field(default=64, ge=1)
     consumer_concurrency: int = Field(default=32, ge=1)
     consumer_max_attempts: int = Field(default=5, ge=1)
+    # payment.succeeded is applied in batches of up to this many, gathered for at most this
+    # long after the first (shop_common.messaging.batch).
+    consumer_batch_size: int = Field(default=32, ge=1, le=500)
+    consumer_batch_linger_seconds: float = Field(default=0.02, ge=0, le=1)
     # Delay tiers of the work queues (JSON list in the environment, e.g. RETRY_DELAYS_MS=[100,200]).
     # Every process declaring the queues must agree: RabbitMQ refuses a re-declare with another TTL.
     retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_DELAYS_MS

@@ -8,6 +8,7 @@ left (committed) are in `store.events`; `committed` tells whether commit() was c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -15,7 +16,7 @@ from uuid import UUID
 from order_service.domain.listing import Cursor, OrderFilter
 from order_service.domain.order import ConcurrentUpdateError, Order, OrderStatus
 from order_service.service_layer.prices import Price, UnknownSkuError
-from order_service.service_layer.unit_of_work import EventClaim, UnitOfWork
+from order_service.service_layer.unit_of_work import EventClaim, Move, UnitOfWork
 from order_service.service_layer.users import UnknownUserError
 from shop_common.messaging.events import EventEnvelope
 
@@ -115,6 +116,26 @@ class FakeOrderRepository:
             return EventClaim(moved=True)
         self.uow.claims.add((event_id, consumer))
         return EventClaim(moved=False, order=order)
+
+    async def move_many(self, moves: Sequence[Move]) -> list[bool]:
+        """The common case of each move, as claim_and_move makes it; the rest left."""
+        done: list[bool] = []
+        for move in moves:
+            order = self.store.orders.get(move.order_id)
+            if (
+                order is None
+                or (move.event_id, move.consumer) in self.store.inbox
+                or not order.can_move_to(move.target)
+            ):
+                done.append(False)
+                continue
+            self.store.inbox.add((move.event_id, move.consumer))
+            self.store.orders[move.order_id] = order.transition(
+                move.target, at=move.at, reason=move.reason
+            )
+            self.store.events.append(move.event)
+            done.append(True)
+        return done
 
 
 class FakeOutbox:

@@ -9,7 +9,7 @@ the state machine decide) when that statement does not apply.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -30,7 +30,7 @@ from order_service.domain.order import (
     OrderLine,
     OrderStatus,
 )
-from order_service.service_layer.unit_of_work import EventClaim
+from order_service.service_layer.unit_of_work import EventClaim, Move
 
 ORDERS_EXCHANGE = "orders"
 
@@ -40,9 +40,12 @@ _GUARD: dict[OrderStatus, list[str]] = {
 }
 
 
-def order_outbox_row(event: EventEnvelope, aggregate_id: str) -> OutboxRow:
-    """The outbox row publishing an order event on the orders exchange."""
-    return outbox_row(event, exchange=ORDERS_EXCHANGE, aggregate_id=aggregate_id)
+def order_outbox_row(
+    event: EventEnvelope, aggregate_id: str, headers: Mapping[str, str] | None = None
+) -> OutboxRow:
+    """The outbox row publishing an order event on the orders exchange (headers: those given,
+    else the current context's)."""
+    return outbox_row(event, exchange=ORDERS_EXCHANGE, aggregate_id=aggregate_id, headers=headers)
 
 
 class SqlOrderRepository:
@@ -130,6 +133,23 @@ class SqlOrderRepository:
         await order_outbox_row(event, str(order_id)).insert(self._session())
         return EventClaim(moved=True)
 
+    async def move_many(self, moves: Sequence[Move]) -> list[bool]:
+        """MOVE_ONCE_SQL once per move, pipelined (asyncpg `fetchmany`: the statements go out
+        together, one round trip) in one transaction, in order id order (two batches lock the
+        orders they share in the same order). Only the first move of an order in the batch is
+        tried, and only to a target with a guard; the others are left (False)."""
+        tried: dict[UUID, Move] = {}
+        for move in moves:
+            if _GUARD[move.target] and move.order_id not in tried:
+                tried[move.order_id] = move
+        if not tried:
+            return [False] * len(moves)
+        ordered = [tried[order_id] for order_id in sorted(tried)]
+        async with driver_connection(self._engine) as conn, conn.transaction():
+            rows = await conn.fetchmany(sql.MOVE_ONCE_SQL, [_move_args(m) for m in ordered])
+        moved = {row["id"] for row in rows}
+        return [tried.get(m.order_id) is m and m.order_id in moved for m in moves]
+
     async def by_idempotency_key(self, user_id: int, key: str) -> tuple[Order, str] | None:
         """The order created earlier with this key by this user, with its request hash."""
         row = (
@@ -212,3 +232,17 @@ class SqlOrderRepository:
         for r in rows:
             found.setdefault(r.order_id, []).append(sql.to_line(r))
         return found
+
+
+def _move_args(move: Move) -> tuple[Any, ...]:
+    """MOVE_ONCE_SQL's parameters for a move."""
+    return (
+        move.order_id,
+        move.target.value,
+        _GUARD[move.target],
+        move.reason,
+        move.at,
+        move.event_id,
+        move.consumer,
+        *order_outbox_row(move.event, str(move.order_id), move.headers).values(),
+    )

@@ -30,12 +30,11 @@ from order_service.domain.order import (
     priced_lines,
 )
 from order_service.service_layer import events
+from order_service.service_layer.moves import INBOX_CONSUMER, SagaMoves
 from order_service.service_layer.prices import PriceBook
 from order_service.service_layer.unit_of_work import UnitOfWorkFactory
 from order_service.service_layer.users import UserDirectory
 
-# The inbox key of the payment results (the queue that carries them).
-INBOX_CONSUMER = "order.payment-results"
 SAGA_TIMEOUT_REASON = "payment timed out"
 
 Clock = Callable[[], datetime]
@@ -86,6 +85,8 @@ class OrderService:
         self._clock = clock
         self._new_id = new_id
         self._outcomes = outcomes
+        # Saga results many at a time (the batch consumer); apply_payment_result takes the rest.
+        self.moves = SagaMoves(uow, clock, outcomes)
 
     async def create(
         self,

@@ -10,8 +10,8 @@ A repository method may instead run as one self-committing statement (the fast p
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -83,6 +83,29 @@ class OrderRepository(Protocol):
         """Claim `event_id` for `consumer` (once ever) and, if the state machine allows it, move
         the order to `target` and emit `event`; see EventClaim for the outcomes."""
         ...
+
+    async def move_many(self, moves: Sequence[Move]) -> list[bool]:
+        """On its own, in one transaction: claim_and_move's common case (claim, move, emit) for
+        each move the state machine allows; True for those. A move not made (a duplicate, an
+        order no longer waiting, no order, a second move of one order) changed nothing: it is
+        left to claim_and_move."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One saga result to apply (OrderService.prepare_move): move the order to `target` once
+    for the event `event_id`, emitting `event`, whose outbox row carries `headers` (the trace
+    context and request id of the message it answers)."""
+
+    order_id: UUID
+    target: OrderStatus
+    event_id: UUID
+    consumer: str
+    at: datetime
+    reason: str | None
+    event: EventEnvelope
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class Outbox(Protocol):
