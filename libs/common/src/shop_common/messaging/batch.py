@@ -140,7 +140,7 @@ class BatchConsumer(Consumer):
             return
         self._pending.append(item)
         loop = asyncio.get_running_loop()
-        quiet = not self._one_batch.locked() and loop.time() - self._last_end >= self._linger
+        quiet = not self._batches and loop.time() - self._last_end >= self._linger
         if len(self._pending) >= self._max_batch or quiet:
             self._start_batch()
         elif self._timer is None:
