@@ -5,6 +5,8 @@ max_attempts; PermanentError, an undecodable body or the last attempt → the qu
 error, attempts, original exchange and routing key in headers. Nothing is dropped: a failed
 retry/DLQ publish falls back to reject (the work queue dead-letters to its DLQ) or requeue.
 Tracing: the request id is bound again, retries and DLQ parkings are consume-span events.
+Acks go in runs (acks.py). The module is long because the outcome paths (ack, retry tier, DLQ,
+and the fallback when a forward is not confirmed) only make sense read together.
 """
 
 from __future__ import annotations

@@ -21,11 +21,10 @@ from uuid import UUID
 
 from shop_common.db import driver_connection
 from shop_common.messaging.events import EventEnvelope
-from shop_common.messaging.outbox import outbox_row
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from catalog_service.adapters.reserve_sql import RESERVE_ONCE_SQL
+from catalog_service.adapters.reserve_sql import RESERVE_ONCE_SQL, attempt_of, reserve_args
 from catalog_service.domain.errors import StockLimitError
 from catalog_service.domain.listing import ProductFilter
 from catalog_service.domain.product import Category, Product
@@ -193,8 +192,8 @@ class SqlReservationRepository:
         every line, the record, its lines and its event in one self-committing statement."""
         request = ReserveRequest(order_id, tuple(lines), expires_at, claim, reserved, rejected)
         async with driver_connection(self._engine) as conn:
-            row = await conn.fetchrow(RESERVE_ONCE_SQL, *_reserve_args(request))
-        return _attempt(request, row)
+            row = await conn.fetchrow(RESERVE_ONCE_SQL, *reserve_args(request, CATALOG_EXCHANGE))
+        return attempt_of(request, row)
 
     async def settle_batch(
         self, requests: Sequence[ReserveRequest], confirms: Sequence[UUID]
@@ -210,9 +209,11 @@ class SqlReservationRepository:
         skus = sorted({line.sku for request in requests for line in request.lines})
         async with driver_connection(self._engine) as conn, conn.transaction():
             await conn.execute(_LOCK_STOCK, skus)
-            rows = await conn.fetchmany(RESERVE_ONCE_SQL, [_reserve_args(r) for r in requests])
+            rows = await conn.fetchmany(
+                RESERVE_ONCE_SQL, [reserve_args(r, CATALOG_EXCHANGE) for r in requests]
+            )
             confirmed = await conn.fetch(_CONFIRM_MANY, list(confirms)) if confirms else []
-        return [_attempt(r, row) for r, row in zip(requests, rows, strict=True)], len(confirmed)
+        return [attempt_of(r, row) for r, row in zip(requests, rows, strict=True)], len(confirmed)
 
     async def release(
         self, order_id: UUID, at: datetime, *, expired_by: datetime | None = None
@@ -237,35 +238,3 @@ class SqlReservationRepository:
         async with self._reads() as session:
             rows = (await session.execute(_EXPIRED, {"now": now, "limit": limit})).all()
         return [r.order_id for r in rows]
-
-
-def _reserve_args(request: ReserveRequest) -> tuple[Any, ...]:
-    """RESERVE_ONCE_SQL's parameters for a request ($7..$12 and $13..$18: the two outbox rows,
-    NULL when there is no event; headers: the request's, else the current context's)."""
-    aggregate = str(request.order_id)
-    rows = [
-        outbox_row(
-            e, exchange=CATALOG_EXCHANGE, aggregate_id=aggregate, headers=request.headers
-        ).values()
-        if e is not None
-        else (None,) * 6
-        for e in (request.reserved, request.rejected)
-    ]
-    claim = request.claim
-    return (
-        request.order_id,
-        [x.sku for x in request.lines],
-        [x.quantity for x in request.lines],
-        request.expires_at,
-        claim.event_id if claim else None,
-        claim.consumer if claim else None,
-        *rows[0],
-        *rows[1],
-    )
-
-
-def _attempt(request: ReserveRequest, row: Any) -> ReserveAttempt:
-    status = None if row["status"] is None else ReservationStatus(row["status"])
-    claimed = request.claim is None or bool(row["claimed"])
-    short = row["short"] if status is ReservationStatus.REJECTED else None
-    return ReserveAttempt(claimed, status, short)

@@ -20,12 +20,18 @@ In order, each part running only if the one before it went through:
 - x / y: the outbox row of stock.reserved ($7..$12) or of stock.rejected ($13..$18, its
   payload's reason and sku filled in here).
 The result: whether the claim went in, the record's status (NULL: the order had one already)
-and the short sku.
+and the short sku. `reserve_args` binds a ReserveRequest to $1..$18 and `attempt_of` reads the
+result row.
 """
 
 from __future__ import annotations
 
-from shop_common.messaging.outbox import OutboxRow
+from typing import Any
+
+from shop_common.messaging.outbox import OutboxRow, outbox_row
+
+from catalog_service.domain.stock import ReservationStatus
+from catalog_service.service_layer.ports import ReserveAttempt, ReserveRequest
 
 _REJECTED_ENVELOPE = (
     "jsonb_set(jsonb_set(CAST($17 AS jsonb), '{payload,reason}',"
@@ -64,3 +70,34 @@ RESERVE_ONCE_SQL = (
     " SELECT EXISTS (SELECT 1 FROM c) AS claimed, (SELECT status FROM r) AS status,"
     " (SELECT short FROM v) AS short"
 )
+
+
+def reserve_args(request: ReserveRequest, exchange: str) -> tuple[Any, ...]:
+    """RESERVE_ONCE_SQL's parameters for a request ($7..$12 and $13..$18: the two outbox rows,
+    NULL when there is no event; headers: the request's, else the current context's)."""
+    aggregate = str(request.order_id)
+    rows = [
+        outbox_row(e, exchange=exchange, aggregate_id=aggregate, headers=request.headers).values()
+        if e is not None
+        else (None,) * 6
+        for e in (request.reserved, request.rejected)
+    ]
+    claim = request.claim
+    return (
+        request.order_id,
+        [x.sku for x in request.lines],
+        [x.quantity for x in request.lines],
+        request.expires_at,
+        claim.event_id if claim else None,
+        claim.consumer if claim else None,
+        *rows[0],
+        *rows[1],
+    )
+
+
+def attempt_of(request: ReserveRequest, row: Any) -> ReserveAttempt:
+    """What the statement did, from its one result row."""
+    status = None if row["status"] is None else ReservationStatus(row["status"])
+    claimed = request.claim is None or bool(row["claimed"])
+    short = row["short"] if status is ReservationStatus.REJECTED else None
+    return ReserveAttempt(claimed, status, short)
