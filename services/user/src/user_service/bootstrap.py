@@ -133,7 +133,7 @@ async def bootstrap(settings: Settings, **overrides: Unpack[Overrides]) -> Async
         users = UserService(
             reads,
             overrides.get("uow_factory") or (lambda: SqlUnitOfWork(engine)),
-            overrides.get("hasher") or Argon2Hasher(),
+            overrides.get("hasher") or Argon2Hasher(settings.password_hash_concurrency),
             UserPageTokens(settings.page_token_secret),
         )
         server = build_server(

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic import Field, model_validator
 from shop_common.settings import ServiceSettings, refuse_development_secret
 
 DEV_PAGE_TOKEN_SECRET = "dev-only-page-token-secret"
+
+
+def default_hash_concurrency() -> int:
+    """One password hash at a time per CPU (password_hash_concurrency's default)."""
+    return max(1, os.cpu_count() or 1)
 
 
 class Settings(ServiceSettings):
@@ -20,6 +27,11 @@ class Settings(ServiceSettings):
     metrics_port: int = Field(default=0, ge=0, le=65535)
     # How often the outbox lag (shop_outbox_lag_seconds, shop_outbox_pending) is sampled.
     metrics_interval_seconds: float = Field(default=15.0, gt=0)
+
+    # argon2id hashes (logins, sign-ups, password changes) run at once per process, each holding
+    # 64 MiB while it runs: a container's memory limit bounds it (compose and Kubernetes set 1
+    # for a 160 MiB instance of ~80 MiB at rest). Default: the number of CPUs.
+    password_hash_concurrency: int = Field(default_factory=default_hash_concurrency, ge=1, le=64)
 
     db_pool_size: int = 20
     db_max_overflow: int = 10
