@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -14,21 +13,11 @@ import pytest
 from catalog_service.domain.stock import ReservationStatus
 from catalog_service.service_layer.ports import ReserveRequest
 from catalog_service.service_layer.reservations import Reservations
-from shop_common.messaging.events import EventEnvelope, OrderCreated, OrderItem, new_event
+from shop_common.messaging.events import EventEnvelope, OrderCreated
+from shop_testing.events import order_created
 from sqlalchemy.exc import IntegrityError
 
 pytestmark = pytest.mark.infra
-
-
-def order_created(*lines: tuple[str, int]) -> tuple[EventEnvelope, OrderCreated]:
-    order = OrderCreated(
-        order_id=uuid4(),
-        user_id=42,
-        items=[OrderItem(sku=s, quantity=q, unit_price=Decimal("1.00")) for s, q in lines],
-        total=Decimal(sum(q for _, q in lines)),
-        currency="EUR",
-    )
-    return new_event("order.created", order, correlation_id=str(order.order_id)), order
 
 
 def prepared(

@@ -7,28 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from decimal import Decimal
 from typing import Any
 from uuid import uuid4
 
 import pytest
 from catalog_service.domain.stock import StockLine
 from shop_common.messaging import Publisher, connect
-from shop_common.messaging.events import OrderCreated, OrderItem, OrderStatusChanged, new_event
+from shop_common.messaging.events import OrderStatusChanged, new_event
+from shop_testing.events import order_created
 from shop_testing.wait import eventually
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(120)]
-
-
-def order_created(*lines: tuple[str, int]) -> tuple[Any, OrderCreated]:
-    order = OrderCreated(
-        order_id=uuid4(),
-        user_id=7,
-        items=[OrderItem(sku=s, quantity=q, unit_price=Decimal("1.00")) for s, q in lines],
-        total=Decimal(sum(q for _, q in lines)),
-        currency="EUR",
-    )
-    return new_event("order.created", order, correlation_id=str(order.order_id)), order
 
 
 async def test_multi_line_reservations_racing_in_both_orders_never_go_negative(

@@ -90,18 +90,14 @@ class FakeReservations:
     async def get(self, order_id: UUID) -> Reservation | None:
         return self._uow.view.reservations.get(order_id)
 
-    async def reserve(
-        self,
-        order_id: UUID,
-        lines: Sequence[StockLine],
-        expires_at: datetime,
-        *,
-        claim: InboxClaim | None = None,
-        reserved: EventEnvelope | None = None,
-        rejected: EventEnvelope | None = None,
-    ) -> ReserveAttempt:
+    async def reserve(self, request: ReserveRequest) -> ReserveAttempt:
         """All at once, like the one SQL statement: claim, check every line, take, record."""
-        store = self._uow.store
+        store, claim, order_id, lines = (
+            self._uow.store,
+            request.claim,
+            request.order_id,
+            request.lines,
+        )
         if claim is not None:
             if (claim.event_id, claim.consumer) in store.inbox:
                 return ReserveAttempt(False, None)
@@ -113,18 +109,18 @@ class FakeReservations:
             for line in lines:
                 store.stock[line.sku] -= line.quantity
             store.reservations[order_id] = Reservation(
-                order_id, ReservationStatus.RESERVED, tuple(lines), expires_at
+                order_id, ReservationStatus.RESERVED, tuple(lines), request.expires_at
             )
-            if reserved is not None:
-                store.outbox.append(reserved)
+            if request.reserved is not None:
+                store.outbox.append(request.reserved)
             return ReserveAttempt(True, ReservationStatus.RESERVED)
         reason = f"not enough stock of {short}"
         store.reservations[order_id] = Reservation(
             order_id, ReservationStatus.REJECTED, (), None, reason
         )
-        if rejected is not None:
-            payload = {**rejected.payload, "reason": reason, "sku": short}
-            store.outbox.append(rejected.model_copy(update={"payload": payload}))
+        if request.rejected is not None:
+            payload = {**request.rejected.payload, "reason": reason, "sku": short}
+            store.outbox.append(request.rejected.model_copy(update={"payload": payload}))
         return ReserveAttempt(True, ReservationStatus.REJECTED, short)
 
     async def release(
@@ -153,17 +149,7 @@ class FakeReservations:
         self, requests: Sequence[ReserveRequest], confirms: Sequence[UUID]
     ) -> tuple[list[ReserveAttempt], int]:
         """Each request, then each confirmation (one at a time: nothing here can fail)."""
-        attempts = [
-            await self.reserve(
-                r.order_id,
-                r.lines,
-                r.expires_at,
-                claim=r.claim,
-                reserved=r.reserved,
-                rejected=r.rejected,
-            )
-            for r in requests
-        ]
+        attempts = [await self.reserve(request) for request in requests]
         confirmed = [await self.confirm(order_id) for order_id in confirms]
         return attempts, sum(confirmed)
 

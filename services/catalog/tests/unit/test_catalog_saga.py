@@ -8,25 +8,14 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
-from uuid import uuid4
 
 from catalog_service.domain.stock import ReservationStatus
-from shop_common.messaging.events import OrderCreated, OrderItem, OrderStatusChanged, new_event
-
-
-def order_created(*lines: tuple[str, int]) -> tuple[Any, OrderCreated]:
-    order = OrderCreated(
-        order_id=uuid4(),
-        user_id=7,
-        items=[OrderItem(sku=s, quantity=q, unit_price=Decimal("9.99")) for s, q in lines],
-        total=Decimal("9.99") * sum(q for _, q in lines),
-        currency="EUR",
-    )
-    return new_event("order.created", order, correlation_id=str(order.order_id)), order
+from shop_common.messaging.events import OrderStatusChanged, new_event
+from shop_testing.events import order_created
 
 
 async def test_order_created_reserves_once_and_publishes_what_to_charge(world: Any) -> None:
-    envelope, order = order_created(("TST-001", 2), ("TST-002", 1))
+    envelope, order = order_created(("TST-001", 2), ("TST-002", 1), unit_price=Decimal("9.99"))
     outcome = await world.reservations.reserve_for_order(envelope, order)
     assert outcome is not None and outcome.reserved
     assert await world.reservations.reserve_for_order(envelope, order) is None  # redelivery

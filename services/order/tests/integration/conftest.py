@@ -1,6 +1,7 @@
 """Fixtures: the order app in process (lifespan run) against real PostgreSQL, RabbitMQ and Redis,
 a real user service (its gRPC server, as services/user's tests start it) and a real catalog
-service (its HTTP app served by uvicorn on a thread, with its seed catalog), on ephemeral ports."""
+service (its HTTP app served by uvicorn on a thread, with its seed catalog), on ephemeral ports;
+and, for the service-layer tests, a migrated engine and the OrderService over it."""
 
 from __future__ import annotations
 
@@ -15,12 +16,16 @@ import pytest_asyncio
 from catalog_service.entrypoints.http import create_app as create_catalog_app
 from catalog_service.settings import Settings as CatalogSettings
 from fastapi import FastAPI
+from order_service.adapters.unit_of_work import sql_unit_of_work
 from order_service.bootstrap import App
 from order_service.entrypoints.http import create_app
+from order_service.service_layer.orders import OrderService
 from order_service.settings import Settings
 from shop_common.auth import SigningKey, TokenIssuer, generate_signing_key
 from shop_common.clients.user import UserClient, UserRecord
+from shop_common.migrations import migrate
 from shop_testing.fuzz import serve_in_thread
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from user_service.server import UserServer, create_server
 from user_service.settings import Settings as UserSettings
 
@@ -30,6 +35,21 @@ ADMIN_ID = "1000000"
 # Seed products of the catalog (catalog_service/migrations/versions/0002_seed_products.py).
 ITEMS = [{"sku": "BOOK-001", "quantity": 2}]
 BOOK_001_PRICE = "41.99"
+
+
+@pytest_asyncio.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on this test's database, migrated."""
+    await migrate("order_service", database_url)
+    eng = create_async_engine(database_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+def service(engine: AsyncEngine) -> OrderService:
+    """The order use cases over the real unit of work."""
+    return OrderService(sql_unit_of_work(engine))
 
 
 @pytest.fixture(scope="session")

@@ -7,36 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from uuid import uuid4
 
 import pytest
-from order_service.adapters.unit_of_work import sql_unit_of_work
 from order_service.domain.order import Order, OrderLine, OrderStatus
 from order_service.service_layer.orders import OrderService
 from order_service.service_layer.unit_of_work import Move
 from shop_common.messaging.events import EventEnvelope, PaymentSucceeded, new_event
-from shop_common.migrations import migrate
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.infra
 
 LINES = [OrderLine("SKU-1", 2, Decimal("10.25"))]
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    await migrate("order_service", database_url)
-    eng = create_async_engine(database_url)
-    yield eng
-    await eng.dispose()
-
-
-@pytest.fixture
-def service(engine: AsyncEngine) -> OrderService:
-    return OrderService(sql_unit_of_work(engine))
 
 
 def charged(order: Order) -> EventEnvelope:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 from uuid import uuid4
 
 import pytest
-from order_service.adapters.unit_of_work import sql_unit_of_work
 from order_service.domain.order import IllegalTransitionError, OrderLine, OrderStatus
 from order_service.service_layer.orders import (
     IdempotencyConflictError,
@@ -17,26 +15,12 @@ from order_service.service_layer.orders import (
     OrderService,
 )
 from shop_common.messaging.events import PaymentFailed, PaymentSucceeded, new_event
-from shop_common.migrations import migrate
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.infra
 
 LINES = [OrderLine("SKU-1", 2, Decimal("10.25")), OrderLine("SKU-2", 1, Decimal("0.10"))]
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    await migrate("order_service", database_url)
-    eng = create_async_engine(database_url)
-    yield eng
-    await eng.dispose()
-
-
-@pytest.fixture
-def service(engine: AsyncEngine) -> OrderService:
-    return OrderService(sql_unit_of_work(engine))
 
 
 async def outbox_types(engine: AsyncEngine) -> list[str]:

@@ -34,15 +34,13 @@ from dataclasses import dataclass
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from opentelemetry import context as otel_context
 from prometheus_client import Histogram
-from pydantic import ValidationError
 
 from shop_common.logging import get_logger
 from shop_common.messaging.consumer import MESSAGES_CONSUMED, Consumer
 from shop_common.messaging.context import message_context
-from shop_common.messaging.events import PAYLOAD_TYPES, EventEnvelope
+from shop_common.messaging.events import EventEnvelope
 from shop_common.messaging.handlers import Incoming
-from shop_common.messaging.outcomes import ATTEMPTS_HEADER, DeliveryInfo, Handler
-from shop_common.messaging.publisher import headers_of
+from shop_common.messaging.outcomes import Handler
 from shop_common.messaging.topology import SHOP_TOPOLOGY, Topology
 from shop_common.observability.propagation import (
     current_trace_context,
@@ -132,47 +130,19 @@ class BatchConsumer(Consumer):
             await super()._on_message(message)
             return
         self._acks.delivered(message)
-        self._in_flight += 1
-        self._idle.clear()
-        item = await self._decode(message)
-        if item is None:  # dead-lettered: it is settled
+        self._began(1)
+        decoded = await self._decode(message)
+        if decoded is None:  # dead-lettered: it is settled
             self._done(1)
             return
+        item = BatchItem(Incoming(*decoded), message, current_trace_context())
         self._pending.append(item)
         loop = asyncio.get_running_loop()
         quiet = not self._batches and loop.time() - self._last_end >= self._linger
         if len(self._pending) >= self._max_batch or quiet:
             self._start_batch()
         elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._linger, self._start_batch)
-
-    async def _decode(self, message: AbstractIncomingMessage) -> BatchItem | None:
-        headers = headers_of(message.headers)
-        try:
-            envelope = EventEnvelope.from_json(message.body)
-            payload_type = PAYLOAD_TYPES.get(envelope.event_type)
-            if payload_type is not None:
-                envelope.payload_as(payload_type)
-        except ValidationError as error:
-            attempt = int(headers.get(ATTEMPTS_HEADER, 0)) + 1
-            await self._dead_letter(
-                message,
-                f"undecodable: {error}",
-                attempt,
-                message.exchange or "",
-                message.routing_key or "",
-            )
-            return None
-        delivery = DeliveryInfo(
-            queue=self._spec.name,
-            exchange=message.exchange or "",
-            routing_key=message.routing_key or "",
-            attempt=int(headers.get(ATTEMPTS_HEADER, 0)) + 1,
-            redelivered=bool(message.redelivered),
-            message_id=message.message_id,
-            headers=headers,
-        )
-        return BatchItem(Incoming(envelope, delivery), message, current_trace_context())
+            self._timer = loop.call_later(self._linger, self._start_batch)
 
     def _start_batch(self) -> None:
         if self._timer is not None:
@@ -219,11 +189,6 @@ class BatchConsumer(Consumer):
                     await self._process(item.message)
             self._done(len(batch))
             self._last_end = asyncio.get_running_loop().time()
-
-    def _done(self, count: int) -> None:
-        self._in_flight -= count
-        if self._in_flight == 0:
-            self._idle.set()
 
 
 __all__ = ("BATCH_SIZE", "BatchConsumer", "BatchHandler", "BatchItem")

@@ -123,42 +123,59 @@ class Consumer:
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         self._acks.delivered(message)
         async with self._slots:
-            self._in_flight += 1
-            self._idle.clear()
+            self._began(1)
             try:
                 with message_context(message.headers or {}, message.message_id or ""):
                     await self._process(message)
             finally:
-                self._in_flight -= 1
-                if self._in_flight == 0:
-                    self._idle.set()
+                self._done(1)
 
-    async def _process(self, message: AbstractIncomingMessage) -> None:
+    def _began(self, count: int) -> None:
+        """count messages are in hand (stop() waits for them)."""
+        self._in_flight += count
+        self._idle.clear()
+
+    def _done(self, count: int) -> None:
+        """count messages in hand are settled."""
+        self._in_flight -= count
+        if self._in_flight == 0:
+            self._idle.set()
+
+    async def _decode(
+        self, message: AbstractIncomingMessage
+    ) -> tuple[EventEnvelope, DeliveryInfo] | None:
+        """The message's envelope (its payload validated) and delivery: the attempt, and the
+        exchange and routing key it was first published with (a retried copy comes back from a
+        delay tier); None once an undecodable message is dead-lettered."""
         headers = headers_of(message.headers)
-        attempt = int(headers.get(ATTEMPTS_HEADER, 0)) + 1
-        exchange = str(headers.get(ORIGINAL_EXCHANGE_HEADER, message.exchange or ""))
-        routing_key = str(headers.get(ORIGINAL_ROUTING_KEY_HEADER, message.routing_key or ""))
+        info = DeliveryInfo(
+            queue=self._spec.name,
+            exchange=str(headers.get(ORIGINAL_EXCHANGE_HEADER, message.exchange or "")),
+            routing_key=str(headers.get(ORIGINAL_ROUTING_KEY_HEADER, message.routing_key or "")),
+            attempt=int(headers.get(ATTEMPTS_HEADER, 0)) + 1,
+            redelivered=bool(message.redelivered),
+            message_id=message.message_id,
+            headers=headers,
+        )
         replayed = int(headers.get(REPLAYED_HEADER, 0))
-        span_attributes({"messaging.attempt": attempt, "messaging.replayed": replayed})
+        span_attributes({"messaging.attempt": info.attempt, "messaging.replayed": replayed})
         try:
             envelope = EventEnvelope.from_json(message.body)
             payload_type = PAYLOAD_TYPES.get(envelope.event_type)
             if payload_type is not None:
                 envelope.payload_as(payload_type)
         except ValidationError as error:
-            await self._dead_letter(
-                message, f"undecodable: {error}", attempt, exchange, routing_key
-            )
+            reason = f"undecodable: {error}"
+            await self._dead_letter(message, reason, info.attempt, info.exchange, info.routing_key)
+            return None
+        return envelope, info
+
+    async def _process(self, message: AbstractIncomingMessage) -> None:
+        decoded = await self._decode(message)
+        if decoded is None:
             return
-        info = DeliveryInfo(
-            queue=self._spec.name,
-            exchange=exchange,
-            routing_key=routing_key,
-            attempt=attempt,
-            redelivered=bool(message.redelivered),
-            message_id=message.message_id,
-            headers=headers,
-        )
+        envelope, info = decoded
+        attempt, exchange, routing_key = info.attempt, info.exchange, info.routing_key
         try:
             await self._handler(envelope, info)
         except PermanentError as error:

@@ -20,7 +20,6 @@ from typing import Any
 from uuid import UUID
 
 from shop_common.db import driver_connection
-from shop_common.messaging.events import EventEnvelope
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -29,7 +28,7 @@ from catalog_service.domain.errors import StockLimitError
 from catalog_service.domain.listing import ProductFilter
 from catalog_service.domain.product import Category, Product
 from catalog_service.domain.stock import MAX_STOCK, Reservation, ReservationStatus, StockLine
-from catalog_service.service_layer.ports import InboxClaim, ReserveAttempt, ReserveRequest
+from catalog_service.service_layer.ports import ReserveAttempt, ReserveRequest
 
 # Every catalog event goes to the catalog exchange, routed by its type.
 CATALOG_EXCHANGE = "catalog"
@@ -59,12 +58,9 @@ _GIVE_BACK = text(
     "UPDATE stock SET available = available + CAST(:q AS bigint), updated_at = now()"
     " WHERE sku = :sku"
 )
-# On the driver (shop_common.db): it runs once per paid order, on the saga's hot path.
+# On the driver (shop_common.db), on the saga's hot path: a paid order alone (confirm) or a batch
+# of them (settle_batch).
 _CONFIRM = (
-    "UPDATE reservations SET status = 'confirmed', expires_at = NULL"
-    " WHERE order_id = $1 AND status = 'reserved' RETURNING order_id"
-)
-_CONFIRM_MANY = (
     "UPDATE reservations SET status = 'confirmed', expires_at = NULL"
     " WHERE order_id = ANY($1::uuid[]) AND status = 'reserved' RETURNING order_id"
 )
@@ -178,19 +174,9 @@ class SqlReservationRepository:
             row.reason,
         )
 
-    async def reserve(
-        self,
-        order_id: UUID,
-        lines: Sequence[StockLine],
-        expires_at: datetime,
-        *,
-        claim: InboxClaim | None = None,
-        reserved: EventEnvelope | None = None,
-        rejected: EventEnvelope | None = None,
-    ) -> ReserveAttempt:
+    async def reserve(self, request: ReserveRequest) -> ReserveAttempt:
         """RESERVE_ONCE_SQL (adapters/reserve_sql.py): the claim, the check and decrement of
         every line, the record, its lines and its event in one self-committing statement."""
-        request = ReserveRequest(order_id, tuple(lines), expires_at, claim, reserved, rejected)
         async with driver_connection(self._engine) as conn:
             row = await conn.fetchrow(RESERVE_ONCE_SQL, *reserve_args(request, CATALOG_EXCHANGE))
         return attempt_of(request, row)
@@ -205,14 +191,14 @@ class SqlReservationRepository:
         Without reservations, the confirmations are one self-committing statement."""
         if not requests:
             async with driver_connection(self._engine) as conn:
-                return [], len(await conn.fetch(_CONFIRM_MANY, list(confirms)))
+                return [], len(await conn.fetch(_CONFIRM, list(confirms)))
         skus = sorted({line.sku for request in requests for line in request.lines})
         async with driver_connection(self._engine) as conn, conn.transaction():
             await conn.execute(_LOCK_STOCK, skus)
             rows = await conn.fetchmany(
                 RESERVE_ONCE_SQL, [reserve_args(r, CATALOG_EXCHANGE) for r in requests]
             )
-            confirmed = await conn.fetch(_CONFIRM_MANY, list(confirms)) if confirms else []
+            confirmed = await conn.fetch(_CONFIRM, list(confirms)) if confirms else []
         return [attempt_of(r, row) for r, row in zip(requests, rows, strict=True)], len(confirmed)
 
     async def release(
@@ -232,7 +218,7 @@ class SqlReservationRepository:
 
     async def confirm(self, order_id: UUID) -> bool:
         async with driver_connection(self._engine) as conn:
-            return await conn.fetchrow(_CONFIRM, order_id) is not None
+            return bool(await conn.fetch(_CONFIRM, [order_id]))
 
     async def expired(self, now: datetime, limit: int) -> list[UUID]:
         async with self._reads() as session:

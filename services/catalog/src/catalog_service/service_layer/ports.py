@@ -91,21 +91,13 @@ class ReservationRepository(Protocol):
         """The order's reservation, with its lines."""
         ...
 
-    async def reserve(
-        self,
-        order_id: UUID,
-        lines: Sequence[StockLine],
-        expires_at: datetime,
-        *,
-        claim: InboxClaim | None = None,
-        reserved: EventEnvelope | None = None,
-        rejected: EventEnvelope | None = None,
-    ) -> ReserveAttempt:
-        """On its own, atomically (it commits by itself): claim the incoming event (when given;
-        if it was claimed before, nothing happens), then take every line (sorted, distinct
-        skus) if each has `available >= quantity`, else none, and record the reservation
-        RESERVED (expiring at expires_at) or REJECTED, emitting `reserved` or `rejected` (the
-        latter's reason and sku filled in); nothing more if the order has a record already."""
+    async def reserve(self, request: ReserveRequest) -> ReserveAttempt:
+        """On its own, atomically (it commits by itself): claim the incoming event (when the
+        request has a claim; if it was claimed before, nothing happens), then take every line
+        (sorted, distinct skus) if each has `available >= quantity`, else none, and record the
+        reservation RESERVED (expiring at expires_at) or REJECTED, emitting `reserved` or
+        `rejected` (the latter's reason and sku filled in); nothing more if the order has a
+        record already."""
         ...
 
     async def settle_batch(

@@ -143,14 +143,7 @@ class Reservations:
         return self._clock() + self._ttl
 
     async def _reserve(self, request: ReserveRequest) -> ReserveOutcome | None:
-        attempt = await self._uow().reservations.reserve(
-            request.order_id,
-            request.lines,
-            request.expires_at,
-            claim=request.claim,
-            reserved=request.reserved,
-            rejected=request.rejected,
-        )
+        attempt = await self._uow().reservations.reserve(request)
         _log_outcome(request, attempt)
         order_id = request.order_id
         if not attempt.claimed:
