@@ -23,7 +23,10 @@ def bearer(roles: list[str]) -> dict[str, str]:
     return {"Authorization": f"Bearer {ISSUER.issue('1', roles)}"}
 
 
-ADMIN = bearer(["admin"])
+def admin() -> dict[str, str]:
+    """An admin's header, issued when used: a token made at import would expire (15 min) before
+    a late test in a long session ran."""
+    return bearer(["admin"])
 
 
 def _app(environment: str) -> FastAPI:
@@ -54,7 +57,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_no_rule_by_default(http: httpx.AsyncClient) -> None:
-    assert (await http.get("/admin/chaos", headers=ADMIN)).json() == []
+    assert (await http.get("/admin/chaos", headers=admin())).json() == []
     assert (await http.get("/orders/1")).status_code == 200
 
 
@@ -72,7 +75,7 @@ async def test_the_switches_are_for_admins_only(http: httpx.AsyncClient) -> None
 
 async def test_an_error_ratio_of_one_fails_the_prefix_only(http: httpx.AsyncClient) -> None:
     rule = {"path_prefix": "/orders", "error_ratio": 1.0}
-    assert (await http.put("/admin/chaos", json=rule, headers=ADMIN)).status_code == 200
+    assert (await http.put("/admin/chaos", json=rule, headers=admin())).status_code == 200
     failed = await http.get("/orders/7")
     assert failed.status_code == 503
     assert failed.headers["retry-after"] == "1"
@@ -81,19 +84,19 @@ async def test_an_error_ratio_of_one_fails_the_prefix_only(http: httpx.AsyncClie
     assert (await http.get("/other")).status_code == 200
     for untouched in ("/health", "/ready", "/metrics"):
         assert (await http.get(untouched)).status_code == 200, untouched
-    assert (await http.delete("/admin/chaos", headers=ADMIN)).json() == []
+    assert (await http.delete("/admin/chaos", headers=admin())).json() == []
     assert (await http.get("/orders/7")).status_code == 200
 
 
 async def test_latency_is_added(http: httpx.AsyncClient) -> None:
     rule = {"path_prefix": "/", "latency_ms": 200}
-    await http.put("/admin/chaos", json=rule, headers=ADMIN)
+    await http.put("/admin/chaos", json=rule, headers=admin())
     started = time.perf_counter()
     assert (await http.get("/other")).status_code == 200
     assert time.perf_counter() - started >= 0.2
     # a rule of 0 and 0 removes itself
-    await http.put("/admin/chaos", json={"path_prefix": "/"}, headers=ADMIN)
-    assert (await http.get("/admin/chaos", headers=ADMIN)).json() == []
+    await http.put("/admin/chaos", json={"path_prefix": "/"}, headers=admin())
+    assert (await http.get("/admin/chaos", headers=admin())).json() == []
 
 
 @pytest.mark.parametrize(
@@ -109,7 +112,7 @@ async def test_latency_is_added(http: httpx.AsyncClient) -> None:
     ],
 )
 async def test_a_bad_rule_is_a_422(http: httpx.AsyncClient, rule: dict[str, object]) -> None:
-    response = await http.put("/admin/chaos", json=rule, headers=ADMIN)
+    response = await http.put("/admin/chaos", json=rule, headers=admin())
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
 
@@ -118,8 +121,8 @@ async def test_production_refuses_every_switch() -> None:
     transport = httpx.ASGITransport(app=_app("production"))
     async with httpx.AsyncClient(transport=transport, base_url="http://svc") as http:
         rule = {"path_prefix": "/orders", "error_ratio": 1.0}
-        refused = await http.put("/admin/chaos", json=rule, headers=ADMIN)
+        refused = await http.put("/admin/chaos", json=rule, headers=admin())
         assert refused.status_code == 409
         assert refused.json()["detail"] == "chaos switches are off in production"
-        assert (await http.delete("/admin/chaos", headers=ADMIN)).status_code == 409
+        assert (await http.delete("/admin/chaos", headers=admin())).status_code == 409
         assert (await http.get("/orders/1")).status_code == 200
